@@ -1,0 +1,315 @@
+//! Configuration: [`Settings`] is the JSON schema people and the app write (plain strings
+//! and numbers, every field defaulted); [`Settings::validate`] turns it into the typed
+//! [`ProxyConfig`] the engine runs on, or into field-named errors the UI can show inline.
+
+mod upstream;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use upstream::{Credentials, Protocol, Upstream, UpstreamError, DEFAULT_SOCKS_PORT};
+
+use crate::route::DirectRules;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:1095";
+pub const DEFAULT_UPSTREAM: &str = "socks5h://127.0.0.1:1080";
+
+/// The settings file / `--config` schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// `IP:PORT` the mixed HTTP + SOCKS port listens on.
+    pub listen: String,
+    /// Upstream URL (`socks5h://user:pass@host:port`, `direct://`, …).
+    pub upstream: String,
+    /// Hosts, `*.suffix` patterns and CIDRs that skip the upstream.
+    pub direct: Vec<String>,
+    /// Credentials inbound clients must present; `null` for none.
+    pub auth: Option<InboundAuthSettings>,
+    /// Allow listening beyond loopback without credentials: an open proxy.
+    pub open_proxy: bool,
+    /// Concurrent client connections; above it new ones get a 503.
+    pub max_connections: u32,
+    pub timeouts: TimeoutSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundAuthSettings {
+    pub username: String,
+    pub password: String,
+    /// Let clients on this machine in without credentials (an OS proxy setting cannot
+    /// carry them, so the desktop itself would otherwise get 407s).
+    #[serde(default)]
+    pub exempt_loopback: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutSettings {
+    /// Connecting to, and handshaking with, the SOCKS server or a direct target.
+    pub connect_ms: u64,
+    /// Receiving a complete request head (slowloris guard).
+    pub header_ms: u64,
+    /// A tunnel with no bytes either way for this long is closed.
+    pub idle_secs: u64,
+    /// On shutdown, how long running connections may finish.
+    pub drain_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: DEFAULT_LISTEN.to_string(),
+            upstream: DEFAULT_UPSTREAM.to_string(),
+            direct: Vec::new(),
+            auth: None,
+            open_proxy: false,
+            max_connections: 8192,
+            timeouts: TimeoutSettings::default(),
+        }
+    }
+}
+
+impl Default for TimeoutSettings {
+    fn default() -> Self {
+        TimeoutSettings { connect_ms: 10_000, header_ms: 10_000, idle_secs: 600, drain_ms: 3_000 }
+    }
+}
+
+/// One invalid field, by its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Every invalid field of a [`Settings`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<FieldError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", e.field, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Credentials inbound clients must present.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InboundAuth {
+    pub username: String,
+    pub password: String,
+    pub exempt_loopback: bool,
+}
+
+impl fmt::Debug for InboundAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboundAuth")
+            .field("username", &self.username)
+            .field("exempt_loopback", &self.exempt_loopback)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Validated timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub header: Duration,
+    pub idle: Duration,
+    pub drain: Duration,
+}
+
+/// What the engine runs on; only ever built by [`Settings::validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    pub upstream: Upstream,
+    pub direct: DirectRules,
+    pub auth: Option<InboundAuth>,
+    pub open_proxy: bool,
+    pub max_connections: usize,
+    pub timeouts: Timeouts,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        match Settings::default().validate() {
+            Ok(config) => config,
+            Err(e) => unreachable!("default settings are valid: {e}"),
+        }
+    }
+}
+
+/// A settings file that cannot be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{} is not a valid settings file: {source}", path.display())]
+    Parse { path: PathBuf, source: serde_json::Error },
+}
+
+impl Settings {
+    /// Reads a settings file (JSON). Validation is separate: see [`Settings::validate`].
+    pub fn load(path: &Path) -> Result<Settings, LoadError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+        Settings::from_json(&text).map_err(|source| LoadError::Parse { path: path.to_path_buf(), source })
+    }
+
+    pub fn from_json(text: &str) -> Result<Settings, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// Checks every field and builds the typed config; reports all bad fields at once.
+    pub fn validate(&self) -> Result<ProxyConfig, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut bad = |field: &str, message: String| {
+            errors.push(FieldError { field: field.to_string(), message });
+        };
+
+        let listen = self.listen.trim().parse::<SocketAddr>().map_err(|_| {
+            format!("'{}' is not IP:PORT (for example {DEFAULT_LISTEN})", self.listen)
+        });
+        let listen = listen.map_err(|m| bad("listen", m)).ok();
+        let upstream = Upstream::parse(&self.upstream).map_err(|e| bad("upstream", e.to_string())).ok();
+        let direct = DirectRules::parse(&self.direct).map_err(|e| bad("direct", e.to_string())).ok();
+
+        let auth = match &self.auth {
+            None => None,
+            Some(a) => {
+                if a.username.is_empty() || a.username.len() > 255 {
+                    bad("auth.username", "must be 1-255 bytes".into());
+                } else if a.username.contains(':') {
+                    bad("auth.username", "must not contain ':'".into());
+                }
+                if a.password.is_empty() || a.password.len() > 255 {
+                    bad("auth.password", "must be 1-255 bytes".into());
+                }
+                Some(InboundAuth {
+                    username: a.username.clone(),
+                    password: a.password.clone(),
+                    exempt_loopback: a.exempt_loopback,
+                })
+            }
+        };
+        if let Some(addr) = listen {
+            if !addr.ip().is_loopback() && auth.is_none() && !self.open_proxy {
+                bad(
+                    "listen",
+                    format!(
+                        "{addr} is reachable from other machines: set auth credentials, \
+                         or open_proxy to run an open proxy on purpose"
+                    ),
+                );
+            }
+        }
+        if self.max_connections == 0 {
+            bad("max_connections", "must be at least 1".into());
+        }
+        let t = &self.timeouts;
+        for (field, value, min, max) in [
+            ("timeouts.connect_ms", t.connect_ms, 100, 300_000),
+            ("timeouts.header_ms", t.header_ms, 100, 300_000),
+            ("timeouts.idle_secs", t.idle_secs, 1, 7 * 24 * 3600),
+            ("timeouts.drain_ms", t.drain_ms, 0, 300_000),
+        ] {
+            if !(min..=max).contains(&value) {
+                bad(field, format!("must be between {min} and {max}"));
+            }
+        }
+
+        match (listen, upstream, direct) {
+            (Some(listen), Some(upstream), Some(direct)) if errors.is_empty() => Ok(ProxyConfig {
+                listen,
+                upstream,
+                direct,
+                auth,
+                open_proxy: self.open_proxy,
+                max_connections: self.max_connections as usize,
+                timeouts: Timeouts {
+                    connect: Duration::from_millis(t.connect_ms),
+                    header: Duration::from_millis(t.header_ms),
+                    idle: Duration::from_secs(t.idle_secs),
+                    drain: Duration::from_millis(t.drain_ms),
+                },
+            }),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = Settings::default().validate().unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:1095");
+        assert_eq!(config.upstream.to_url(), "socks5h://127.0.0.1:1080");
+        assert!(config.direct.is_empty());
+        assert_eq!(config.timeouts.connect, Duration::from_secs(10));
+        assert_eq!(Settings::from_json("{}").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn valid_fixtures() {
+        let fixtures = [
+            r#"{"listen":"127.0.0.1:0","upstream":"socks5://u:p@[::1]:1080"}"#,
+            r#"{"listen":"[::1]:1095","upstream":"direct://","direct":["*.lan","10.0.0.0/8"]}"#,
+            r#"{"listen":"0.0.0.0:1095","auth":{"username":"u","password":"p"}}"#,
+            r#"{"listen":"0.0.0.0:1095","open_proxy":true}"#,
+            r#"{"timeouts":{"connect_ms":500},"max_connections":10}"#,
+        ];
+        for json in fixtures {
+            let settings = Settings::from_json(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            settings.validate().unwrap_or_else(|e| panic!("{json}: {e}"));
+        }
+    }
+
+    #[test]
+    fn invalid_fixtures_name_the_field() {
+        let fixtures = [
+            (r#"{"listen":"localhost:1095"}"#, vec!["listen"]),
+            (r#"{"listen":"0.0.0.0:1095"}"#, vec!["listen"]),
+            (r#"{"upstream":"http://x:1"}"#, vec!["upstream"]),
+            (r#"{"direct":["10.0.0.0/99"]}"#, vec!["direct"]),
+            (r#"{"auth":{"username":"","password":""}}"#, vec!["auth.username", "auth.password"]),
+            (r#"{"auth":{"username":"a:b","password":"x"}}"#, vec!["auth.username"]),
+            (r#"{"max_connections":0,"timeouts":{"idle_secs":0}}"#, vec!["max_connections", "timeouts.idle_secs"]),
+            (r#"{"upstream":"socks9://h","listen":"x"}"#, vec!["listen", "upstream"]),
+        ];
+        for (json, fields) in fixtures {
+            let errors = Settings::from_json(json).unwrap().validate().unwrap_err();
+            let got: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(got, fields, "{json}: {errors}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_wrong_types_are_parse_errors() {
+        for json in [r#"{"lisen":"127.0.0.1:1"}"#, r#"{"max_connections":"many"}"#, r#"{"auth":{"user":"x"}}"#, "[1]", "{"] {
+            assert!(Settings::from_json(json).is_err(), "{json}");
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let s = r#"{"upstream":"socks5h://u:upsecret@h:1","auth":{"username":"u","password":"insecret"}}"#;
+        let config = Settings::from_json(s).unwrap().validate().unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("upsecret") && !debug.contains("insecret"), "{debug}");
+    }
+}

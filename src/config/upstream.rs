@@ -1,0 +1,287 @@
+//! The upstream SOCKS server, given as a URL: `socks5h://user:pass@host:port`.
+//!
+//! The scheme picks protocol and where names are resolved: `socks5h` (the SOCKS server
+//! resolves: the default, and what privacy users need), `socks5` (we resolve, send an IP),
+//! `socks4a`, `socks4`, and `direct://` for no upstream at all.
+
+use std::fmt;
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
+
+use crate::target::{parse_port, split_host_port, Host};
+
+/// The default SOCKS port when the URL names none.
+pub const DEFAULT_SOCKS_PORT: u16 = 1080;
+
+/// Which protocol the upstream speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// SOCKS5; `remote_dns` sends host names to the server (`socks5h`).
+    Socks5 { remote_dns: bool },
+    /// SOCKS4a: names resolved by the server.
+    Socks4a,
+    /// SOCKS4: IPv4 only, names resolved locally.
+    Socks4,
+    /// No upstream: connect to targets ourselves.
+    Direct,
+}
+
+impl Protocol {
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Protocol::Socks5 { remote_dns: true } => "socks5h",
+            Protocol::Socks5 { remote_dns: false } => "socks5",
+            Protocol::Socks4a => "socks4a",
+            Protocol::Socks4 => "socks4",
+            Protocol::Direct => "direct",
+        }
+    }
+}
+
+/// Credentials for the upstream (SOCKS5 RFC 1929) or the SOCKS4 user id (username only).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A parsed, validated upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub protocol: Protocol,
+    /// Empty for `direct`.
+    pub host: String,
+    pub port: u16,
+    pub credentials: Option<Credentials>,
+}
+
+/// What is wrong with an upstream URL, in words a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("'{0}' has no scheme; write it like socks5h://127.0.0.1:1080")]
+    MissingScheme(String),
+    #[error("unknown scheme '{0}' (use socks5h, socks5, socks4a, socks4 or direct)")]
+    UnknownScheme(String),
+    #[error("missing host")]
+    MissingHost,
+    #[error("invalid host '{0}'")]
+    InvalidHost(String),
+    #[error("invalid port '{0}' (1-65535)")]
+    InvalidPort(String),
+    #[error("unexpected path '{0}'")]
+    UnexpectedPath(String),
+    #[error("user name and password are not valid UTF-8 after percent-decoding")]
+    BadEncoding,
+    #[error("{0} must be 1-255 bytes")]
+    CredentialLength(&'static str),
+    #[error("socks4 has no password; put only a user id: socks4://userid@host:port")]
+    Socks4Password,
+    #[error("direct:// takes no host, port or credentials")]
+    DirectWithAddress,
+}
+
+impl Upstream {
+    /// No upstream.
+    pub fn direct() -> Upstream {
+        Upstream { protocol: Protocol::Direct, host: String::new(), port: 0, credentials: None }
+    }
+
+    pub fn parse(raw: &str) -> Result<Upstream, UpstreamError> {
+        let raw = raw.trim();
+        let (scheme, rest) = raw
+            .split_once("://")
+            .ok_or_else(|| UpstreamError::MissingScheme(raw.to_string()))?;
+        let protocol = match scheme.to_ascii_lowercase().as_str() {
+            "socks5h" => Protocol::Socks5 { remote_dns: true },
+            "socks5" => Protocol::Socks5 { remote_dns: false },
+            "socks4a" => Protocol::Socks4a,
+            "socks4" => Protocol::Socks4,
+            "direct" => Protocol::Direct,
+            other => return Err(UpstreamError::UnknownScheme(other.to_string())),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if protocol == Protocol::Direct {
+            return match rest {
+                "" => Ok(Upstream::direct()),
+                _ => Err(UpstreamError::DirectWithAddress),
+            };
+        }
+        if let Some(at) = rest.find(['/', '?', '#']) {
+            return Err(UpstreamError::UnexpectedPath(rest[at..].to_string()));
+        }
+        let (userinfo, hostport) = match rest.rsplit_once('@') {
+            Some((userinfo, hostport)) => (Some(userinfo), hostport),
+            None => (None, rest),
+        };
+        if hostport.is_empty() {
+            return Err(UpstreamError::MissingHost);
+        }
+        let (host, port) = split_host_port(hostport).map_err(|_| UpstreamError::InvalidHost(hostport.to_string()))?;
+        if host.is_empty() {
+            return Err(UpstreamError::MissingHost);
+        }
+        let host = match Host::parse(host) {
+            Ok(Host::Ip(ip)) => Host::Ip(ip).to_string(),
+            Ok(Host::Domain(name)) => name,
+            Err(_) => return Err(UpstreamError::InvalidHost(host.to_string())),
+        };
+        let port = match port {
+            None => DEFAULT_SOCKS_PORT,
+            Some(p) => parse_port(p).map_err(|_| UpstreamError::InvalidPort(p.to_string()))?,
+        };
+        let credentials = userinfo.map(|info| parse_userinfo(info, protocol)).transpose()?;
+        Ok(Upstream { protocol, host, port, credentials })
+    }
+
+    /// `host:port` of the SOCKS server, as given (IPv6 bracketed).
+    pub fn server(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    pub fn is_direct(&self) -> bool {
+        self.protocol == Protocol::Direct
+    }
+
+    /// The URL for people and logs: the user name is kept, the password never shown.
+    pub fn redacted(&self) -> String {
+        self.render(false)
+    }
+
+    /// The URL with the password, percent-encoded, for the settings file.
+    pub fn to_url(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, with_password: bool) -> String {
+        if self.is_direct() {
+            return "direct://".to_string();
+        }
+        let mut out = format!("{}://", self.protocol.scheme());
+        if let Some(creds) = &self.credentials {
+            out.push_str(&encode(&creds.username));
+            if with_password && !creds.password.is_empty() {
+                out.push(':');
+                out.push_str(&encode(&creds.password));
+            }
+            out.push('@');
+        }
+        out.push_str(&self.server());
+        out
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Characters that must be escaped inside userinfo.
+const USERINFO: &AsciiSet = &CONTROLS
+    .add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b':').add(b';')
+    .add(b'<').add(b'>').add(b'?').add(b'@').add(b'[').add(b'\\').add(b']')
+    .add(b'^').add(b'`').add(b'{').add(b'|').add(b'}');
+
+fn encode(s: &str) -> String {
+    utf8_percent_encode(s, USERINFO).to_string()
+}
+
+fn decode(s: &str) -> Result<String, UpstreamError> {
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| UpstreamError::BadEncoding)
+}
+
+fn parse_userinfo(info: &str, protocol: Protocol) -> Result<Credentials, UpstreamError> {
+    let (user, pass) = match info.split_once(':') {
+        Some((u, p)) => (decode(u)?, decode(p)?),
+        None => (decode(info)?, String::new()),
+    };
+    if user.is_empty() || user.len() > 255 {
+        return Err(UpstreamError::CredentialLength("user name"));
+    }
+    match protocol {
+        Protocol::Socks4 | Protocol::Socks4a if !pass.is_empty() => Err(UpstreamError::Socks4Password),
+        Protocol::Socks5 { .. } if pass.is_empty() || pass.len() > 255 => {
+            Err(UpstreamError::CredentialLength("password"))
+        }
+        _ => Ok(Credentials { username: user, password: pass }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds(u: &str, p: &str) -> Option<Credentials> {
+        Some(Credentials { username: u.into(), password: p.into() })
+    }
+
+    #[test]
+    fn parses_valid_urls() {
+        let remote = Protocol::Socks5 { remote_dns: true };
+        let cases: Vec<(&str, Protocol, &str, u16, Option<Credentials>)> = vec![
+            ("socks5h://127.0.0.1:1080", remote, "127.0.0.1", 1080, None),
+            ("socks5h://127.0.0.1", remote, "127.0.0.1", 1080, None),
+            ("SOCKS5H://Proxy.Example:9050/", remote, "proxy.example", 9050, None),
+            ("socks5://[::1]:1080", Protocol::Socks5 { remote_dns: false }, "[::1]", 1080, None),
+            ("socks5h://alice:s3cret@localhost:1080", remote, "localhost", 1080, creds("alice", "s3cret")),
+            ("socks5h://a%40b:p%3Aw%2Fd%20x@h:1", remote, "h", 1, creds("a@b", "p:w/d x")),
+            ("socks5h://u:p@ss@h:2", remote, "h", 2, creds("u", "p@ss")),
+            ("socks4a://bob@10.0.0.1:1081", Protocol::Socks4a, "10.0.0.1", 1081, creds("bob", "")),
+            ("socks4://10.0.0.1:1081", Protocol::Socks4, "10.0.0.1", 1081, None),
+            ("  socks5h://h:3  ", remote, "h", 3, None),
+        ];
+        for (raw, protocol, host, port, credentials) in cases {
+            let up = Upstream::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            assert_eq!(up, Upstream { protocol, host: host.into(), port, credentials }, "{raw}");
+        }
+        assert_eq!(Upstream::parse("direct://").unwrap(), Upstream::direct());
+    }
+
+    #[test]
+    fn rejects_invalid_urls() {
+        let cases = [
+            ("127.0.0.1:1080", UpstreamError::MissingScheme("127.0.0.1:1080".into())),
+            ("http://127.0.0.1:8080", UpstreamError::UnknownScheme("http".into())),
+            ("socks5h://", UpstreamError::MissingHost),
+            ("socks5h://:1080", UpstreamError::MissingHost),
+            ("socks5h://h:0", UpstreamError::InvalidPort("0".into())),
+            ("socks5h://h:99999", UpstreamError::InvalidPort("99999".into())),
+            ("socks5h://h:12ab", UpstreamError::InvalidPort("12ab".into())),
+            ("socks5h://bad host:1", UpstreamError::InvalidHost("bad host".into())),
+            ("socks5h://h:1/path", UpstreamError::UnexpectedPath("/path".into())),
+            ("socks5h://user@h:1", UpstreamError::CredentialLength("password")),
+            ("socks5h://:pw@h:1", UpstreamError::CredentialLength("user name")),
+            ("socks5h://u:%FF@h:1", UpstreamError::BadEncoding),
+            ("socks4://u:p@h:1", UpstreamError::Socks4Password),
+            ("direct://h:1", UpstreamError::DirectWithAddress),
+        ];
+        for (raw, err) in cases {
+            assert_eq!(Upstream::parse(raw), Err(err), "{raw}");
+        }
+        let long = format!("socks5h://u:{}@h:1", "p".repeat(256));
+        assert_eq!(Upstream::parse(&long), Err(UpstreamError::CredentialLength("password")));
+    }
+
+    #[test]
+    fn redacts_and_round_trips() {
+        let up = Upstream::parse("socks5h://a%40b:p%3Aw@h:1").unwrap();
+        assert_eq!(up.redacted(), "socks5h://a%40b@h:1");
+        assert_eq!(up.to_string(), "socks5h://a%40b@h:1");
+        assert!(!format!("{up:?}").contains("p:w"));
+        assert_eq!(Upstream::parse(&up.to_url()).unwrap(), up);
+        assert_eq!(Upstream::parse("socks5://[::1]:9").unwrap().to_url(), "socks5://[::1]:9");
+        assert_eq!(Upstream::direct().to_url(), "direct://");
+    }
+}

@@ -1,0 +1,253 @@
+//! The one error type of the data path, and the one place it becomes an HTTP status, a
+//! SOCKS reply code and a stats bucket. Each message names the hop that failed.
+
+use std::io;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Everything that can go wrong serving one request or tunnel.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("proxy authentication required")]
+    AuthRequired,
+    #[error("refusing {target}: it is this proxy's own address (the request would loop)")]
+    Loop { target: String },
+    #[error("too many connections (limit {limit})")]
+    Overloaded { limit: usize },
+    #[error("SOCKS server {server} is unreachable: {source}")]
+    UpstreamUnreachable { server: String, source: io::Error },
+    #[error("SOCKS server {server} rejected our credentials")]
+    UpstreamAuthRejected { server: String },
+    #[error("SOCKS server {server} could not connect to {target}: {reason} (SOCKS reply {code:#04x})")]
+    TargetRefused { server: String, target: String, reason: String, code: u8 },
+    #[error("SOCKS server {server} failed the handshake: {detail}")]
+    UpstreamProtocol { server: String, detail: String },
+    #[error("cannot resolve {host}: {detail}")]
+    Resolve { host: String, detail: String },
+    #[error("cannot connect to {target}: {source}")]
+    TargetUnreachable { target: String, source: io::Error },
+    #[error("timed out after {} while {during}", fmt_duration(*.after))]
+    Timeout { during: String, after: Duration },
+    #[error("origin {target} failed: {detail}")]
+    Origin { target: String, detail: String },
+}
+
+/// Error buckets counted in [`crate::stats::Stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    BadRequest,
+    Auth,
+    Loop,
+    Overloaded,
+    UpstreamUnreachable,
+    UpstreamAuth,
+    TargetRefused,
+    Dns,
+    Timeout,
+    Origin,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::BadRequest,
+        ErrorKind::Auth,
+        ErrorKind::Loop,
+        ErrorKind::Overloaded,
+        ErrorKind::UpstreamUnreachable,
+        ErrorKind::UpstreamAuth,
+        ErrorKind::TargetRefused,
+        ErrorKind::Dns,
+        ErrorKind::Timeout,
+        ErrorKind::Origin,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Loop => "loop",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::UpstreamUnreachable => "upstream_unreachable",
+            ErrorKind::UpstreamAuth => "upstream_auth",
+            ErrorKind::TargetRefused => "target_refused",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Origin => "origin",
+        }
+    }
+}
+
+impl ProxyError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ProxyError::BadRequest(_) => ErrorKind::BadRequest,
+            ProxyError::AuthRequired => ErrorKind::Auth,
+            ProxyError::Loop { .. } => ErrorKind::Loop,
+            ProxyError::Overloaded { .. } => ErrorKind::Overloaded,
+            ProxyError::UpstreamUnreachable { .. } | ProxyError::UpstreamProtocol { .. } => {
+                ErrorKind::UpstreamUnreachable
+            }
+            ProxyError::UpstreamAuthRejected { .. } => ErrorKind::UpstreamAuth,
+            ProxyError::TargetRefused { .. } | ProxyError::TargetUnreachable { .. } => ErrorKind::TargetRefused,
+            ProxyError::Resolve { .. } => ErrorKind::Dns,
+            ProxyError::Timeout { .. } => ErrorKind::Timeout,
+            ProxyError::Origin { .. } => ErrorKind::Origin,
+        }
+    }
+
+    /// The HTTP status a client sees for this error.
+    pub fn status(&self) -> StatusCode {
+        match self.kind() {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Auth => StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            ErrorKind::Loop => StatusCode::LOOP_DETECTED,
+            ErrorKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::UpstreamUnreachable
+            | ErrorKind::UpstreamAuth
+            | ErrorKind::TargetRefused
+            | ErrorKind::Dns
+            | ErrorKind::Origin => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The SOCKS5 reply code a SOCKS client sees (RFC 1928 §6).
+    pub fn socks5_reply(&self) -> u8 {
+        match self {
+            ProxyError::TargetRefused { code, .. } if (1..=8).contains(code) => *code,
+            ProxyError::Loop { .. } | ProxyError::AuthRequired => 0x02,
+            ProxyError::Resolve { .. } => 0x04,
+            ProxyError::TargetUnreachable { source, .. } => match source.kind() {
+                io::ErrorKind::ConnectionRefused => 0x05,
+                io::ErrorKind::NetworkUnreachable => 0x03,
+                _ => 0x04,
+            },
+            ProxyError::Timeout { .. } => 0x06,
+            _ => 0x01,
+        }
+    }
+
+    pub(crate) fn timeout(during: impl Into<String>, after: Duration) -> ProxyError {
+        ProxyError::Timeout { during: during.into(), after }
+    }
+}
+
+impl Clone for ProxyError {
+    /// A copy with the same message; I/O sources are re-created from kind and text
+    /// (hyper-util hands connector errors back only by reference).
+    fn clone(&self) -> Self {
+        let io = |e: &io::Error| io::Error::new(e.kind(), e.to_string());
+        match self {
+            ProxyError::BadRequest(m) => ProxyError::BadRequest(m.clone()),
+            ProxyError::AuthRequired => ProxyError::AuthRequired,
+            ProxyError::Loop { target } => ProxyError::Loop { target: target.clone() },
+            ProxyError::Overloaded { limit } => ProxyError::Overloaded { limit: *limit },
+            ProxyError::UpstreamUnreachable { server, source } => {
+                ProxyError::UpstreamUnreachable { server: server.clone(), source: io(source) }
+            }
+            ProxyError::UpstreamAuthRejected { server } => ProxyError::UpstreamAuthRejected { server: server.clone() },
+            ProxyError::TargetRefused { server, target, reason, code } => ProxyError::TargetRefused {
+                server: server.clone(),
+                target: target.clone(),
+                reason: reason.clone(),
+                code: *code,
+            },
+            ProxyError::UpstreamProtocol { server, detail } => {
+                ProxyError::UpstreamProtocol { server: server.clone(), detail: detail.clone() }
+            }
+            ProxyError::Resolve { host, detail } => ProxyError::Resolve { host: host.clone(), detail: detail.clone() },
+            ProxyError::TargetUnreachable { target, source } => {
+                ProxyError::TargetUnreachable { target: target.clone(), source: io(source) }
+            }
+            ProxyError::Timeout { during, after } => ProxyError::Timeout { during: during.clone(), after: *after },
+            ProxyError::Origin { target, detail } => ProxyError::Origin { target: target.clone(), detail: detail.clone() },
+        }
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    if d.as_millis() % 1000 == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// Words for a SOCKS5 reply code.
+pub fn socks5_reply_reason(code: u8) -> &'static str {
+    match code {
+        0x01 => "general SOCKS server failure",
+        0x02 => "connection not allowed by ruleset",
+        0x03 => "network unreachable",
+        0x04 => "host unreachable",
+        0x05 => "connection refused",
+        0x06 => "TTL expired",
+        0x07 => "command not supported",
+        0x08 => "address type not supported",
+        _ => "unknown error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_messages() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let cases: Vec<(ProxyError, u16, &str)> = vec![
+            (ProxyError::BadRequest("no host".into()), 400, "bad request: no host"),
+            (ProxyError::AuthRequired, 407, "proxy authentication required"),
+            (ProxyError::Loop { target: "127.0.0.1:1095".into() }, 508, "own address"),
+            (ProxyError::Overloaded { limit: 3 }, 503, "limit 3"),
+            (
+                ProxyError::UpstreamUnreachable { server: "127.0.0.1:1080".into(), source: refused },
+                502,
+                "SOCKS server 127.0.0.1:1080 is unreachable",
+            ),
+            (ProxyError::UpstreamAuthRejected { server: "h:1".into() }, 502, "rejected our credentials"),
+            (
+                ProxyError::TargetRefused {
+                    server: "h:1".into(),
+                    target: "example.com:80".into(),
+                    reason: socks5_reply_reason(5).into(),
+                    code: 5,
+                },
+                502,
+                "could not connect to example.com:80: connection refused (SOCKS reply 0x05)",
+            ),
+            (ProxyError::timeout("connecting to SOCKS server h:1", Duration::from_secs(10)), 504, "timed out after 10 s while connecting"),
+            (ProxyError::timeout("x", Duration::from_millis(1500)), 504, "after 1500 ms"),
+        ];
+        for (err, status, text) in cases {
+            assert_eq!(err.status().as_u16(), status, "{err}");
+            assert!(err.to_string().contains(text), "{err} should contain {text}");
+        }
+    }
+
+    #[test]
+    fn socks_reply_codes() {
+        let target_refused = |code| ProxyError::TargetRefused { server: "s".into(), target: "t".into(), reason: String::new(), code };
+        assert_eq!(target_refused(5).socks5_reply(), 5);
+        assert_eq!(target_refused(0x5b).socks5_reply(), 1);
+        assert_eq!(ProxyError::Loop { target: "x".into() }.socks5_reply(), 2);
+        assert_eq!(ProxyError::timeout("x", Duration::from_secs(1)).socks5_reply(), 6);
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(ProxyError::TargetUnreachable { target: "t".into(), source: refused }.socks5_reply(), 5);
+    }
+
+    #[test]
+    fn kinds_index_their_table() {
+        for (i, kind) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i);
+        }
+    }
+}

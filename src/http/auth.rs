@@ -1,0 +1,60 @@
+//! Inbound credentials: HTTP Basic `Proxy-Authorization` checked in constant time.
+
+use base64::Engine as _;
+use http::HeaderValue;
+use subtle::ConstantTimeEq;
+
+use crate::config::InboundAuth;
+
+/// Compares credentials without leaking, through timing, how much of them matched.
+pub fn credentials_match(auth: &InboundAuth, username: &[u8], password: &[u8]) -> bool {
+    let user_ok = auth.username.as_bytes().ct_eq(username);
+    let pass_ok = auth.password.as_bytes().ct_eq(password);
+    bool::from(user_ok & pass_ok)
+}
+
+/// True when a `Proxy-Authorization` header carries the configured Basic credentials.
+pub fn basic_matches(auth: &InboundAuth, header: Option<&HeaderValue>) -> bool {
+    let Some(value) = header.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return false;
+    }
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    match decoded.iter().position(|b| *b == b':') {
+        Some(colon) => credentials_match(auth, &decoded[..colon], &decoded[colon + 1..]),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_table() {
+        let auth = InboundAuth { username: "alice".into(), password: "pa:ss".into(), exempt_loopback: false };
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let cases = [
+            (Some(format!("Basic {}", b64("alice:pa:ss"))), true),
+            (Some(format!("basic  {} ", b64("alice:pa:ss"))), true),
+            (Some(format!("Basic {}", b64("alice:pa:sx"))), false),
+            (Some(format!("Basic {}", b64("alic:pa:ss"))), false),
+            (Some(format!("Basic {}", b64("alice"))), false),
+            (Some(format!("Bearer {}", b64("alice:pa:ss"))), false),
+            (Some("Basic !!!".to_string()), false),
+            (Some("Basic".to_string()), false),
+            (None, false),
+        ];
+        for (header, expected) in cases {
+            let value = header.as_deref().map(|h| HeaderValue::from_str(h).unwrap());
+            assert_eq!(basic_matches(&auth, value.as_ref()), expected, "{header:?}");
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! CONNECT: dial through the upstream first, answer `200` only once the target is
+//! reachable (a failed dial is a 502/504 with its reason), then pump raw bytes.
+
+use std::sync::Arc;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::response::{empty, Body};
+use crate::error::ProxyError;
+use crate::loop_guard;
+use crate::metered::Metered;
+use crate::pump::{pump, write_all};
+use crate::server::engine::{Conn, Engine, Shared};
+use crate::target::Target;
+
+pub(super) async fn connect(req: Request<Incoming>, conn: &Conn, engine: &Arc<Engine>) -> Result<Response<Body>, ProxyError> {
+    let authority = req
+        .uri()
+        .authority()
+        .ok_or_else(|| ProxyError::BadRequest("CONNECT needs host:port".into()))?;
+    let target = Target::parse_authority(authority.as_str())
+        .map_err(|e| ProxyError::BadRequest(format!("CONNECT {authority}: {e}")))?;
+    loop_guard::check(&target, conn.local, &engine.dialer).await?;
+    let upstream = engine.dialer.dial(&target).await?;
+    let on_upgrade = hyper::upgrade::on(req);
+    let shared = Arc::clone(&conn.shared);
+    let idle = engine.config.timeouts.idle;
+    conn.shared.tasks.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => run_tunnel(upgraded, upstream, &shared, idle, &target).await,
+            Err(e) => tracing::debug!("CONNECT {target}: client went away before the tunnel opened: {e}"),
+        }
+    });
+    Ok(Response::new(empty()))
+}
+
+async fn run_tunnel(upgraded: Upgraded, upstream: TcpStream, shared: &Shared, idle: std::time::Duration, target: &Target) {
+    match upgraded.downcast::<TokioIo<Metered<TcpStream>>>() {
+        Ok(parts) => {
+            let client = parts.io.into_inner().into_inner();
+            // Bytes the client sent right behind the CONNECT head (already metered).
+            if !parts.read_buf.is_empty() {
+                if write_all(&upstream, &parts.read_buf).await.is_err() {
+                    return;
+                }
+            }
+            let (end, up, down) = pump(&client, &upstream, idle, &shared.stats, &shared.hard_stop).await;
+            tracing::debug!("tunnel to {target} ended ({end:?}): {up} bytes up, {down} down");
+        }
+        Err(upgraded) => {
+            // Not our stream type (never expected): fall back to a generic copy.
+            let mut client = TokioIo::new(upgraded);
+            let mut upstream = upstream;
+            tokio::select! {
+                _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                () = shared.hard_stop.cancelled() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Moving bytes both ways between a client and a target once a tunnel is up.
+//!
+//! Works on `&TcpStream` readiness (`readable` + `try_read`) so the two directions share
+//! the sockets without locks, allocates a direction's buffer only when its first bytes
+//! arrive (an idle tunnel holds no buffers), keeps half-close (EOF one way shuts down the
+//! write side of the other and the rest keeps flowing), counts bytes and closes tunnels
+//! idle for longer than the configured time.
+
+use std::io;
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::stats::Stats;
+
+const BUF_SIZE: usize = 64 * 1024;
+
+/// How a tunnel ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PumpEnd {
+    /// Both sides closed their writing half.
+    Closed,
+    /// No bytes either way for the idle timeout.
+    Idle,
+    /// The server is shutting down and the drain time ran out.
+    Stopped,
+    /// A socket error (reset, broken pipe) on either side.
+    Error,
+}
+
+/// Copies until both directions end, the tunnel idles out, or `stop` fires.
+/// Returns how it ended and the bytes (client→target, target→client).
+pub async fn pump(
+    client: &TcpStream,
+    target: &TcpStream,
+    idle: Duration,
+    stats: &Stats,
+    stop: &CancellationToken,
+) -> (PumpEnd, u64, u64) {
+    let start = Instant::now();
+    let last_activity = AtomicU64::new(0);
+    let up_bytes = AtomicU64::new(0);
+    let down_bytes = AtomicU64::new(0);
+    let touch = || last_activity.store(start.elapsed().as_millis() as u64, Relaxed);
+
+    let up = copy_direction(client, target, |n| {
+        stats.add_up(n);
+        up_bytes.fetch_add(n, Relaxed);
+        touch();
+    });
+    let down = copy_direction(target, client, |n| {
+        stats.add_down(n);
+        down_bytes.fetch_add(n, Relaxed);
+        touch();
+    });
+    let both = async {
+        let (a, b) = tokio::join!(up, down);
+        a.and(b)
+    };
+    let end = tokio::select! {
+        result = both => if result.is_ok() { PumpEnd::Closed } else { PumpEnd::Error },
+        () = idle_watch(start, &last_activity, idle) => PumpEnd::Idle,
+        () = stop.cancelled() => PumpEnd::Stopped,
+    };
+    (end, up_bytes.load(Relaxed), down_bytes.load(Relaxed))
+}
+
+async fn copy_direction(from: &TcpStream, to: &TcpStream, mut counted: impl FnMut(u64)) -> io::Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        from.readable().await?;
+        if buf.is_empty() {
+            buf = vec![0u8; BUF_SIZE];
+        }
+        let n = match from.try_read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        write_all(to, &buf[..n]).await?;
+        counted(n as u64);
+    }
+    // Pass the EOF on; the other direction keeps flowing (half-close).
+    match socket2::SockRef::from(to).shutdown(Shutdown::Write) {
+        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Writes all of `data` to a shared socket.
+pub async fn write_all(to: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match to.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => to.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+async fn idle_watch(start: Instant, last_activity: &AtomicU64, idle: Duration) {
+    loop {
+        let deadline = start + Duration::from_millis(last_activity.load(Relaxed)) + idle;
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (a.unwrap(), b.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn copies_both_ways_with_half_close() {
+        let (mut client, proxy_client_side) = pair().await;
+        let (proxy_target_side, mut origin) = pair().await;
+        let stats = Stats::default();
+        let stop = CancellationToken::new();
+        let tunnel = pump(&proxy_client_side, &proxy_target_side, Duration::from_secs(5), &stats, &stop);
+        let peers = async {
+            client.write_all(b"hello").await.unwrap();
+            client.shutdown().await.unwrap();
+            let mut got = Vec::new();
+            origin.read_to_end(&mut got).await.unwrap();
+            assert_eq!(got, b"hello");
+            // The other direction still works after the client's half-close.
+            origin.write_all(&vec![7u8; 300_000]).await.unwrap();
+            origin.shutdown().await.unwrap();
+            let mut back = Vec::new();
+            client.read_to_end(&mut back).await.unwrap();
+            assert_eq!(back.len(), 300_000);
+        };
+        let ((end, up, down), ()) = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(tunnel, peers) })
+            .await
+            .unwrap();
+        assert_eq!((end, up, down), (PumpEnd::Closed, 5, 300_000));
+        let snap = stats.snapshot();
+        assert_eq!((snap.bytes_up, snap.bytes_down), (5, 300_000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_tunnels_close() {
+        let (_client, a) = pair().await;
+        let (b, _origin) = pair().await;
+        let stats = Stats::default();
+        let (end, _, _) = pump(&a, &b, Duration::from_secs(30), &stats, &CancellationToken::new()).await;
+        assert_eq!(end, PumpEnd::Idle);
+    }
+
+    #[tokio::test]
+    async fn stop_token_ends_the_tunnel() {
+        let (_client, a) = pair().await;
+        let (b, _origin) = pair().await;
+        let stop = CancellationToken::new();
+        stop.cancel();
+        let (end, _, _) = pump(&a, &b, Duration::from_secs(30), &Stats::default(), &stop).await;
+        assert_eq!(end, PumpEnd::Stopped);
+    }
+}

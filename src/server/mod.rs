@@ -1,0 +1,163 @@
+//! The listener and its lifecycle: `ProxyServer::bind` → `local_addr()` → `run(shutdown)`,
+//! with a cloneable [`ProxyHandle`] for live stats, reloads and shutdown.
+
+mod accept;
+mod connection;
+pub(crate) mod engine;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::config::ProxyConfig;
+use crate::stats::StatsSnapshot;
+use engine::{Engine, Shared};
+
+/// The listen address could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("port {port} is already in use")]
+    InUse { port: u16 },
+    #[error("not allowed to listen on {addr} (ports below 1024 need privileges)")]
+    PermissionDenied { addr: SocketAddr },
+    #[error("{addr} is not an address of this machine")]
+    NotLocal { addr: SocketAddr },
+    #[error("cannot listen on {addr}: {source}")]
+    Other { addr: SocketAddr, source: io::Error },
+}
+
+pub(crate) async fn bind_listener(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr).await.map_err(|source| match source.kind() {
+        io::ErrorKind::AddrInUse => BindError::InUse { port: addr.port() },
+        io::ErrorKind::PermissionDenied => BindError::PermissionDenied { addr },
+        io::ErrorKind::AddrNotAvailable => BindError::NotLocal { addr },
+        _ => BindError::Other { addr, source },
+    })
+}
+
+/// A bound, not yet running proxy.
+#[derive(Debug)]
+pub struct ProxyServer {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    rebind_tx: mpsc::UnboundedSender<TcpListener>,
+    rebind_rx: mpsc::UnboundedReceiver<TcpListener>,
+}
+
+impl ProxyServer {
+    pub async fn bind(config: ProxyConfig) -> Result<ProxyServer, BindError> {
+        let listener = bind_listener(config.listen).await?;
+        let local = listener.local_addr().map_err(|source| BindError::Other { addr: config.listen, source })?;
+        if !local.ip().is_loopback() {
+            if config.auth.is_none() {
+                tracing::warn!("listening on {local} WITHOUT credentials: anyone who can reach it can use this proxy");
+            } else {
+                tracing::warn!("listening on {local}: reachable from other machines, credentials required");
+            }
+        }
+        let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
+        Ok(ProxyServer { listener, shared: Arc::new(Shared::new(Engine::new(config), local)), rebind_tx, rebind_rx })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr()
+    }
+
+    pub fn handle(&self) -> ProxyHandle {
+        ProxyHandle { shared: Arc::clone(&self.shared), rebind_tx: self.rebind_tx.clone() }
+    }
+
+    /// Serves until `shutdown` completes or [`ProxyHandle::shutdown`] is called, then stops
+    /// accepting, lets connections finish for the drain time, and closes the rest.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let shared = Arc::clone(&self.shared);
+        tokio::select! {
+            () = accept::accept_loop(self.listener, self.rebind_rx, Arc::clone(&shared)) => {}
+            () = shutdown => {}
+            () = shared.graceful.cancelled() => {}
+        }
+        shared.graceful.cancel();
+        shared.tasks.close();
+        let drain = shared.engine().config.timeouts.drain;
+        if tokio::time::timeout(drain, shared.tasks.wait()).await.is_err() {
+            tracing::info!(
+                "{} connections still open after the {} ms drain time: closing them",
+                shared.stats.snapshot().active_connections,
+                drain.as_millis()
+            );
+            shared.hard_stop.cancel();
+            shared.tasks.wait().await;
+        }
+    }
+}
+
+/// What [`ProxyHandle::apply`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// The listener moved to a new address (running connections stay on the old socket
+    /// until they end).
+    pub rebound: bool,
+}
+
+/// Control of a running proxy, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ProxyHandle {
+    shared: Arc<Shared>,
+    rebind_tx: mpsc::UnboundedSender<TcpListener>,
+}
+
+impl ProxyHandle {
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr()
+    }
+
+    pub fn config(&self) -> ProxyConfig {
+        self.shared.engine().config.clone()
+    }
+
+    /// Switches to a new config. New requests use it at once; running tunnels and
+    /// in-flight requests finish on the old one. A new listen address is bound first, so a
+    /// busy port leaves everything as it was.
+    pub async fn apply(&self, config: ProxyConfig) -> Result<Applied, BindError> {
+        let _serial = self.shared.apply_lock.lock().await;
+        let old = self.shared.engine();
+        let listener = if config.listen != old.config.listen { Some(bind_listener(config.listen).await?) } else { None };
+        let new_limit = config.max_connections;
+        self.shared.set_engine(Engine::new(config));
+        let old_limit = self.shared.limit.swap(new_limit, Ordering::SeqCst);
+        if new_limit > old_limit {
+            self.shared.permits.add_permits(new_limit - old_limit);
+        } else {
+            self.shared.permits.forget_permits(old_limit - new_limit);
+        }
+        let rebound = match listener {
+            Some(listener) => {
+                if let Ok(addr) = listener.local_addr() {
+                    self.shared.set_local_addr(addr);
+                }
+                self.rebind_tx.send(listener).is_ok()
+            }
+            None => false,
+        };
+        Ok(Applied { rebound })
+    }
+
+    /// Starts a graceful shutdown; [`ProxyServer::run`] returns once it is done.
+    pub fn shutdown(&self) {
+        self.shared.graceful.cancel();
+    }
+
+    /// Resolves when the server has stopped accepting.
+    pub async fn stopped(&self) {
+        self.shared.graceful.cancelled().await;
+    }
+}
