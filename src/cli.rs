@@ -119,11 +119,17 @@ impl Args {
 }
 
 fn init_logging(level: &str) -> Result<(), CliError> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .map_err(|_| CliError::usage(format!("--log-level: '{level}' is not a level (error, warn, info, debug, trace)")))?;
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let bad = || CliError::usage(format!("--log-level: '{level}' is not a level (error, warn, info, debug, trace)"));
+    // A bare word that is not a level would silently be taken as a target name.
+    if !level.contains('=') && !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+        return Err(bad());
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|_| bad())?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init()
         .map_err(|e| CliError::usage(format!("logging: {e}")))

@@ -47,6 +47,7 @@ async fn serve_http(stream: TcpStream, conn: Arc<Conn>, header_timeout: std::tim
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
+        .max_header_size(MAX_HEAD_BYTES)
         .keep_alive(true)
         .serve_connection(io, service)
         .with_upgrades();
