@@ -23,6 +23,4 @@ SUDO=""
 echo "installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# Debian starts services on install; these are started by the tests themselves.
-$SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d.socksbridge'
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

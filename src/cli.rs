@@ -40,7 +40,12 @@ pub struct Args {
     #[arg(long, value_name = "LIST")]
     pub direct: Option<String>,
     /// Require clients to authenticate (HTTP Basic and SOCKS5 user/pass)
-    #[arg(long, value_name = "USER:PASS", env = "SOCKSBRIDGE_AUTH", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "USER:PASS",
+        env = "SOCKSBRIDGE_AUTH",
+        hide_env_values = true
+    )]
     pub auth: Option<String>,
     /// Allow a non-loopback --listen without --auth: anyone who reaches the port can use it
     #[arg(long)]
@@ -59,7 +64,10 @@ pub struct CliError {
 
 impl CliError {
     fn usage(message: impl Into<String>) -> CliError {
-        CliError { message: message.into(), code: 2 }
+        CliError {
+            message: message.into(),
+            code: 2,
+        }
     }
 }
 
@@ -77,7 +85,11 @@ impl Args {
             settings.upstream = upstream.clone();
         }
         if let Some(direct) = &self.direct {
-            settings.direct = direct.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            settings.direct = direct
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
         }
         if let Some(auth) = &self.auth {
             let (username, password) = auth
@@ -120,7 +132,11 @@ impl Args {
 
 fn init_logging(level: &str) -> Result<(), CliError> {
     const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-    let bad = || CliError::usage(format!("--log-level: '{level}' is not a level (error, warn, info, debug, trace)"));
+    let bad = || {
+        CliError::usage(format!(
+            "--log-level: '{level}' is not a level (error, warn, info, debug, trace)"
+        ))
+    };
     // A bare word that is not a level would silently be taken as a target name.
     if !level.contains('=') && !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
         return Err(bad());
@@ -140,7 +156,10 @@ pub async fn termination() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
                     _ = int.recv() => {}
@@ -162,16 +181,25 @@ pub async fn termination() {
 pub async fn run_proxy(args: Args) -> Result<(), CliError> {
     init_logging(&args.log_level)?;
     let settings = args.settings()?;
-    let config = settings.validate().map_err(|e| CliError::usage(args.describe(&e)))?;
+    let config = settings
+        .validate()
+        .map_err(|e| CliError::usage(args.describe(&e)))?;
     match crate::limits::raise_fd_limit() {
         Ok(limit) => tracing::debug!("open file limit: {limit}"),
         Err(e) => tracing::debug!("could not raise the open file limit: {e}"),
     }
     let upstream = config.upstream.redacted();
-    let server = ProxyServer::bind(config).await.map_err(|e| CliError { message: e.to_string(), code: 1 })?;
+    let server = ProxyServer::bind(config).await.map_err(|e| CliError {
+        message: e.to_string(),
+        code: 1,
+    })?;
     {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "socksbridge listening on {} (http, socks5) -> {upstream}", server.local_addr());
+        let _ = writeln!(
+            out,
+            "socksbridge listening on {} (http, socks5) -> {upstream}",
+            server.local_addr()
+        );
         let _ = out.flush();
     }
     server.run(termination()).await;
@@ -182,7 +210,10 @@ pub async fn run_proxy(args: Args) -> Result<(), CliError> {
 /// The binary's `main`.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("socksbridge: cannot start the async runtime: {e}");

@@ -21,8 +21,15 @@ pub enum ProxyError {
     UpstreamUnreachable { server: String, source: io::Error },
     #[error("SOCKS server {server} rejected our credentials")]
     UpstreamAuthRejected { server: String },
-    #[error("SOCKS server {server} could not connect to {target}: {reason} (SOCKS reply {code:#04x})")]
-    TargetRefused { server: String, target: String, reason: String, code: u8 },
+    #[error(
+        "SOCKS server {server} could not connect to {target}: {reason} (SOCKS reply {code:#04x})"
+    )]
+    TargetRefused {
+        server: String,
+        target: String,
+        reason: String,
+        code: u8,
+    },
     #[error("SOCKS server {server} failed the handshake: {detail}")]
     UpstreamProtocol { server: String, detail: String },
     #[error("cannot resolve {host}: {detail}")]
@@ -96,7 +103,9 @@ impl ProxyError {
                 ErrorKind::UpstreamUnreachable
             }
             ProxyError::UpstreamAuthRejected { .. } => ErrorKind::UpstreamAuth,
-            ProxyError::TargetRefused { .. } | ProxyError::TargetUnreachable { .. } => ErrorKind::TargetRefused,
+            ProxyError::TargetRefused { .. } | ProxyError::TargetUnreachable { .. } => {
+                ErrorKind::TargetRefused
+            }
             ProxyError::Resolve { .. } => ErrorKind::Dns,
             ProxyError::Timeout { .. } => ErrorKind::Timeout,
             ProxyError::Origin { .. } => ErrorKind::Origin,
@@ -136,7 +145,10 @@ impl ProxyError {
     }
 
     pub(crate) fn timeout(during: impl Into<String>, after: Duration) -> ProxyError {
-        ProxyError::Timeout { during: during.into(), after }
+        ProxyError::Timeout {
+            during: during.into(),
+            after,
+        }
     }
 }
 
@@ -148,27 +160,48 @@ impl Clone for ProxyError {
         match self {
             ProxyError::BadRequest(m) => ProxyError::BadRequest(m.clone()),
             ProxyError::AuthRequired => ProxyError::AuthRequired,
-            ProxyError::Loop { target } => ProxyError::Loop { target: target.clone() },
+            ProxyError::Loop { target } => ProxyError::Loop {
+                target: target.clone(),
+            },
             ProxyError::Overloaded { limit } => ProxyError::Overloaded { limit: *limit },
-            ProxyError::UpstreamUnreachable { server, source } => {
-                ProxyError::UpstreamUnreachable { server: server.clone(), source: io(source) }
-            }
-            ProxyError::UpstreamAuthRejected { server } => ProxyError::UpstreamAuthRejected { server: server.clone() },
-            ProxyError::TargetRefused { server, target, reason, code } => ProxyError::TargetRefused {
+            ProxyError::UpstreamUnreachable { server, source } => ProxyError::UpstreamUnreachable {
+                server: server.clone(),
+                source: io(source),
+            },
+            ProxyError::UpstreamAuthRejected { server } => ProxyError::UpstreamAuthRejected {
+                server: server.clone(),
+            },
+            ProxyError::TargetRefused {
+                server,
+                target,
+                reason,
+                code,
+            } => ProxyError::TargetRefused {
                 server: server.clone(),
                 target: target.clone(),
                 reason: reason.clone(),
                 code: *code,
             },
-            ProxyError::UpstreamProtocol { server, detail } => {
-                ProxyError::UpstreamProtocol { server: server.clone(), detail: detail.clone() }
-            }
-            ProxyError::Resolve { host, detail } => ProxyError::Resolve { host: host.clone(), detail: detail.clone() },
-            ProxyError::TargetUnreachable { target, source } => {
-                ProxyError::TargetUnreachable { target: target.clone(), source: io(source) }
-            }
-            ProxyError::Timeout { during, after } => ProxyError::Timeout { during: during.clone(), after: *after },
-            ProxyError::Origin { target, detail } => ProxyError::Origin { target: target.clone(), detail: detail.clone() },
+            ProxyError::UpstreamProtocol { server, detail } => ProxyError::UpstreamProtocol {
+                server: server.clone(),
+                detail: detail.clone(),
+            },
+            ProxyError::Resolve { host, detail } => ProxyError::Resolve {
+                host: host.clone(),
+                detail: detail.clone(),
+            },
+            ProxyError::TargetUnreachable { target, source } => ProxyError::TargetUnreachable {
+                target: target.clone(),
+                source: io(source),
+            },
+            ProxyError::Timeout { during, after } => ProxyError::Timeout {
+                during: during.clone(),
+                after: *after,
+            },
+            ProxyError::Origin { target, detail } => ProxyError::Origin {
+                target: target.clone(),
+                detail: detail.clone(),
+            },
         }
     }
 }
@@ -204,16 +237,39 @@ mod tests {
     fn statuses_and_messages() {
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
         let cases: Vec<(ProxyError, u16, &str)> = vec![
-            (ProxyError::BadRequest("no host".into()), 400, "bad request: no host"),
-            (ProxyError::AuthRequired, 407, "proxy authentication required"),
-            (ProxyError::Loop { target: "127.0.0.1:1095".into() }, 508, "own address"),
+            (
+                ProxyError::BadRequest("no host".into()),
+                400,
+                "bad request: no host",
+            ),
+            (
+                ProxyError::AuthRequired,
+                407,
+                "proxy authentication required",
+            ),
+            (
+                ProxyError::Loop {
+                    target: "127.0.0.1:1095".into(),
+                },
+                508,
+                "own address",
+            ),
             (ProxyError::Overloaded { limit: 3 }, 503, "limit 3"),
             (
-                ProxyError::UpstreamUnreachable { server: "127.0.0.1:1080".into(), source: refused },
+                ProxyError::UpstreamUnreachable {
+                    server: "127.0.0.1:1080".into(),
+                    source: refused,
+                },
                 502,
                 "SOCKS server 127.0.0.1:1080 is unreachable",
             ),
-            (ProxyError::UpstreamAuthRejected { server: "h:1".into() }, 502, "rejected our credentials"),
+            (
+                ProxyError::UpstreamAuthRejected {
+                    server: "h:1".into(),
+                },
+                502,
+                "rejected our credentials",
+            ),
             (
                 ProxyError::TargetRefused {
                     server: "h:1".into(),
@@ -224,24 +280,50 @@ mod tests {
                 502,
                 "could not connect to example.com:80: connection refused (SOCKS reply 0x05)",
             ),
-            (ProxyError::timeout("connecting to SOCKS server h:1", Duration::from_secs(10)), 504, "timed out after 10 s while connecting"),
-            (ProxyError::timeout("x", Duration::from_millis(1500)), 504, "after 1500 ms"),
+            (
+                ProxyError::timeout("connecting to SOCKS server h:1", Duration::from_secs(10)),
+                504,
+                "timed out after 10 s while connecting",
+            ),
+            (
+                ProxyError::timeout("x", Duration::from_millis(1500)),
+                504,
+                "after 1500 ms",
+            ),
         ];
         for (err, status, text) in cases {
             assert_eq!(err.status().as_u16(), status, "{err}");
-            assert!(err.to_string().contains(text), "{err} should contain {text}");
+            assert!(
+                err.to_string().contains(text),
+                "{err} should contain {text}"
+            );
         }
     }
 
     #[test]
     fn socks_reply_codes() {
-        let target_refused = |code| ProxyError::TargetRefused { server: "s".into(), target: "t".into(), reason: String::new(), code };
+        let target_refused = |code| ProxyError::TargetRefused {
+            server: "s".into(),
+            target: "t".into(),
+            reason: String::new(),
+            code,
+        };
         assert_eq!(target_refused(5).socks5_reply(), 5);
         assert_eq!(target_refused(0x5b).socks5_reply(), 1);
         assert_eq!(ProxyError::Loop { target: "x".into() }.socks5_reply(), 2);
-        assert_eq!(ProxyError::timeout("x", Duration::from_secs(1)).socks5_reply(), 6);
+        assert_eq!(
+            ProxyError::timeout("x", Duration::from_secs(1)).socks5_reply(),
+            6
+        );
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(ProxyError::TargetUnreachable { target: "t".into(), source: refused }.socks5_reply(), 5);
+        assert_eq!(
+            ProxyError::TargetUnreachable {
+                target: "t".into(),
+                source: refused
+            }
+            .socks5_reply(),
+            5
+        );
     }
 
     #[test]

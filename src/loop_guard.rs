@@ -31,12 +31,16 @@ pub async fn check(target: &Target, local: SocketAddr, dialer: &Dialer) -> Resul
         Host::Ip(ip) => is_own_address(*ip, target.port, local),
         Host::Domain(_) if target.host.is_loopback() => true,
         Host::Domain(_) => match resolve(target, RESOLVE_LIMIT).await {
-            Ok(addrs) => addrs.iter().any(|a| is_own_address(a.ip(), a.port(), local)),
+            Ok(addrs) => addrs
+                .iter()
+                .any(|a| is_own_address(a.ip(), a.port(), local)),
             Err(_) => false,
         },
     };
     if looping {
-        Err(ProxyError::Loop { target: target.to_string() })
+        Err(ProxyError::Loop {
+            target: target.to_string(),
+        })
     } else {
         Ok(())
     }
@@ -60,7 +64,11 @@ mod tests {
             ("127.0.0.1", 1096, false),
         ];
         for (ip, port, expected) in cases {
-            assert_eq!(is_own_address(ip.parse().unwrap(), port, local), expected, "{ip}:{port}");
+            assert_eq!(
+                is_own_address(ip.parse().unwrap(), port, local),
+                expected,
+                "{ip}:{port}"
+            );
         }
     }
 }

@@ -69,7 +69,11 @@ pub async fn pump(
     (end, up_bytes.load(Relaxed), down_bytes.load(Relaxed))
 }
 
-async fn copy_direction(from: &TcpStream, to: &TcpStream, mut counted: impl FnMut(u64)) -> io::Result<()> {
+async fn copy_direction(
+    from: &TcpStream,
+    to: &TcpStream,
+    mut counted: impl FnMut(u64),
+) -> io::Result<()> {
     let mut buf = Vec::new();
     loop {
         from.readable().await?;
@@ -133,7 +137,13 @@ mod tests {
         let (proxy_target_side, mut origin) = pair().await;
         let stats = Stats::default();
         let stop = CancellationToken::new();
-        let tunnel = pump(&proxy_client_side, &proxy_target_side, Duration::from_secs(5), &stats, &stop);
+        let tunnel = pump(
+            &proxy_client_side,
+            &proxy_target_side,
+            Duration::from_secs(5),
+            &stats,
+            &stop,
+        );
         let peers = async {
             client.write_all(b"hello").await.unwrap();
             client.shutdown().await.unwrap();
@@ -147,9 +157,11 @@ mod tests {
             client.read_to_end(&mut back).await.unwrap();
             assert_eq!(back.len(), 300_000);
         };
-        let ((end, up, down), ()) = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(tunnel, peers) })
-            .await
-            .unwrap();
+        let ((end, up, down), ()) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(tunnel, peers)
+        })
+        .await
+        .unwrap();
         assert_eq!((end, up, down), (PumpEnd::Closed, 5, 300_000));
         let snap = stats.snapshot();
         assert_eq!((snap.bytes_up, snap.bytes_down), (5, 300_000));
@@ -160,7 +172,14 @@ mod tests {
         let (_client, a) = pair().await;
         let (b, _origin) = pair().await;
         let stats = Stats::default();
-        let (end, _, _) = pump(&a, &b, Duration::from_secs(30), &stats, &CancellationToken::new()).await;
+        let (end, _, _) = pump(
+            &a,
+            &b,
+            Duration::from_secs(30),
+            &stats,
+            &CancellationToken::new(),
+        )
+        .await;
         assert_eq!(end, PumpEnd::Idle);
     }
 

@@ -70,7 +70,10 @@ impl DirectRules {
             (Rule::All, _) => true,
             (Rule::Exact(name), Host::Domain(d)) => d == name,
             (Rule::Suffix(suffix), Host::Domain(d)) => {
-                d == suffix || (d.len() > suffix.len() && d.ends_with(suffix.as_str()) && d.as_bytes()[d.len() - suffix.len() - 1] == b'.')
+                d == suffix
+                    || (d.len() > suffix.len()
+                        && d.ends_with(suffix.as_str())
+                        && d.as_bytes()[d.len() - suffix.len() - 1] == b'.')
             }
             (Rule::Net(net), Host::Ip(ip)) => net.contains(&canonical(*ip)),
             _ => false,
@@ -87,7 +90,10 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 fn parse_rule(entry: &str) -> Result<Rule, RuleError> {
-    let err = |reason| RuleError { entry: entry.to_string(), reason };
+    let err = |reason| RuleError {
+        entry: entry.to_string(),
+        reason,
+    };
     if entry == "*" {
         return Ok(Rule::All);
     }
@@ -161,7 +167,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_entries() {
-        for bad in ["10.0.0.0/33", "foo/8", "*.", "*.bad host", "exa mple", "[::1", "*foo.com"] {
+        for bad in [
+            "10.0.0.0/33",
+            "foo/8",
+            "*.",
+            "*.bad host",
+            "exa mple",
+            "[::1",
+            "*foo.com",
+        ] {
             let err = DirectRules::parse_list(bad).unwrap_err();
             assert_eq!(err.entry, bad, "{bad}");
         }

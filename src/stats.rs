@@ -32,7 +32,10 @@ pub struct StatsSnapshot {
 
 impl StatsSnapshot {
     pub fn errors_of(&self, kind: ErrorKind) -> u64 {
-        self.errors.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n)
+        self.errors
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, n)| *n)
     }
 }
 
@@ -62,7 +65,10 @@ impl Stats {
             bytes_down: self.bytes_down.load(Relaxed),
             active_connections: self.active.load(Relaxed),
             total_connections: self.total.load(Relaxed),
-            errors: ErrorKind::ALL.iter().map(|k| (*k, self.errors[k.index()].load(Relaxed))).collect(),
+            errors: ErrorKind::ALL
+                .iter()
+                .map(|k| (*k, self.errors[k.index()].load(Relaxed)))
+                .collect(),
         }
     }
 }

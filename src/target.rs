@@ -104,7 +104,11 @@ impl Target {
     }
 
     /// Builds the target of an absolute-form URI's authority; the port defaults by scheme.
-    pub fn from_uri_parts(host: &str, port: Option<u16>, default_port: u16) -> Result<Target, TargetError> {
+    pub fn from_uri_parts(
+        host: &str,
+        port: Option<u16>,
+        default_port: u16,
+    ) -> Result<Target, TargetError> {
         let port = port.unwrap_or(default_port);
         if port == 0 {
             return Err(TargetError::InvalidPort("0".into()));
@@ -179,15 +183,35 @@ mod tests {
     fn parses_connect_authorities() {
         let ok: &[(&str, Host, u16)] = &[
             ("example.com:443", Host::Domain("example.com".into()), 443),
-            ("Example.COM.:8443", Host::Domain("example.com".into()), 8443),
+            (
+                "Example.COM.:8443",
+                Host::Domain("example.com".into()),
+                8443,
+            ),
             ("127.0.0.1:80", Host::Ip(Ipv4Addr::LOCALHOST.into()), 80),
             ("[::1]:443", Host::Ip(Ipv6Addr::LOCALHOST.into()), 443),
-            ("[2001:db8::1]:22", Host::Ip("2001:db8::1".parse().unwrap()), 22),
-            ("under_score.local:65535", Host::Domain("under_score.local".into()), 65535),
-            ("xn--bcher-kva.example:1", Host::Domain("xn--bcher-kva.example".into()), 1),
+            (
+                "[2001:db8::1]:22",
+                Host::Ip("2001:db8::1".parse().unwrap()),
+                22,
+            ),
+            (
+                "under_score.local:65535",
+                Host::Domain("under_score.local".into()),
+                65535,
+            ),
+            (
+                "xn--bcher-kva.example:1",
+                Host::Domain("xn--bcher-kva.example".into()),
+                1,
+            ),
         ];
         for (raw, host, port) in ok {
-            assert_eq!(Target::parse_authority(raw), Ok(Target::new(host.clone(), *port)), "{raw}");
+            assert_eq!(
+                Target::parse_authority(raw),
+                Ok(Target::new(host.clone(), *port)),
+                "{raw}"
+            );
         }
     }
 
@@ -198,24 +222,42 @@ mod tests {
             ("example.com", TargetError::MissingPort),
             ("example.com:", TargetError::InvalidPort("".into())),
             ("example.com:0", TargetError::InvalidPort("0".into())),
-            ("example.com:65536", TargetError::InvalidPort("65536".into())),
+            (
+                "example.com:65536",
+                TargetError::InvalidPort("65536".into()),
+            ),
             ("example.com:+80", TargetError::InvalidPort("+80".into())),
-            ("example.com:080000", TargetError::InvalidPort("080000".into())),
+            (
+                "example.com:080000",
+                TargetError::InvalidPort("080000".into()),
+            ),
             (":443", TargetError::EmptyHost),
             ("::1:443", TargetError::InvalidHost("::1:443".into())),
             ("[::1]443", TargetError::InvalidHost("[::1]443".into())),
             ("[::1", TargetError::InvalidHost("[::1".into())),
-            ("[example.com]:80", TargetError::InvalidHost("[example.com]".into())),
-            ("exa mple.com:80", TargetError::InvalidHost("exa mple.com".into())),
+            (
+                "[example.com]:80",
+                TargetError::InvalidHost("[example.com]".into()),
+            ),
+            (
+                "exa mple.com:80",
+                TargetError::InvalidHost("exa mple.com".into()),
+            ),
             ("a..b:80", TargetError::InvalidHost("a..b".into())),
-            ("evil\r\nhost:80", TargetError::InvalidHost("evil\r\nhost".into())),
+            (
+                "evil\r\nhost:80",
+                TargetError::InvalidHost("evil\r\nhost".into()),
+            ),
             ("user@host:80", TargetError::InvalidHost("user@host".into())),
         ];
         for (raw, err) in bad {
             assert_eq!(Target::parse_authority(raw).as_ref(), Err(err), "{raw:?}");
         }
         let long = format!("{}.com:80", "a.".repeat(130));
-        assert_eq!(Target::parse_authority(&long), Err(TargetError::HostTooLong));
+        assert_eq!(
+            Target::parse_authority(&long),
+            Err(TargetError::HostTooLong)
+        );
     }
 
     #[test]

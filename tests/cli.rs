@@ -33,7 +33,10 @@ async fn start(args: &[&str]) -> Running {
 async fn run_to_end(args: &[&str]) -> (i32, String, String) {
     let out = tokio::time::timeout(
         Duration::from_secs(20),
-        Command::new(bin_path()).args(args).stdin(Stdio::null()).output(),
+        Command::new(bin_path())
+            .args(args)
+            .stdin(Stdio::null())
+            .output(),
     )
     .await
     .unwrap()
@@ -51,8 +54,15 @@ fn listen_addr(line: &str) -> std::net::SocketAddr {
 
 async fn signal_and_wait(mut running: Running, signal: &str) -> i32 {
     let pid = running.child.id().unwrap().to_string();
-    Command::new("kill").args([&format!("-{signal}"), &pid]).status().await.unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), running.child.wait()).await.unwrap().unwrap();
+    Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), running.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     status.code().unwrap_or(-1)
 }
 
@@ -67,13 +77,24 @@ async fn prints_one_ready_line_serves_and_stops_on_sigterm_and_sigint() {
             let addr = listen_addr(&running.line);
             assert_eq!(
                 running.line,
-                format!("socksbridge listening on {addr} (http, socks5) -> socks5h://bob@{}", socks.addr)
+                format!(
+                    "socksbridge listening on {addr} (http, socks5) -> socks5h://bob@{}",
+                    socks.addr
+                )
             );
             assert!(!running.line.contains("hunter2"));
             let out = curl(&["-x", &format!("http://{addr}"), &origin.url("/hello")]).await;
-            assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{}", out.stderr);
+            assert_eq!(
+                (out.status, out.text().as_str()),
+                (200, "hello"),
+                "{}",
+                out.stderr
+            );
             assert_eq!(signal_and_wait(running, signal).await, 0, "SIG{signal}");
-            assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still listening after SIG{signal}");
+            assert!(
+                tokio::net::TcpStream::connect(addr).await.is_err(),
+                "still listening after SIG{signal}"
+            );
         }
     })
     .await;
@@ -99,7 +120,10 @@ async fn a_busy_port_is_one_clear_line() {
         let (code, stdout, stderr) = run_to_end(&["--listen", &format!("127.0.0.1:{port}")]).await;
         assert_eq!(code, 1);
         assert_eq!(stdout, "");
-        assert_eq!(stderr, format!("socksbridge: port {port} is already in use\n"));
+        assert_eq!(
+            stderr,
+            format!("socksbridge: port {port} is already in use\n")
+        );
     })
     .await;
 }
@@ -140,7 +164,16 @@ async fn help_shows_examples_and_no_secrets() {
             .unwrap();
         let help = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success());
-        for needle in ["Examples:", "--upstream", "--listen", "--direct", "--auth", "--config", "--log-level", "curl -x http://127.0.0.1:1095"] {
+        for needle in [
+            "Examples:",
+            "--upstream",
+            "--listen",
+            "--direct",
+            "--auth",
+            "--config",
+            "--log-level",
+            "curl -x http://127.0.0.1:1095",
+        ] {
             assert!(help.contains(needle), "help lacks {needle}:\n{help}");
         }
         assert!(!help.contains("topsecret"));
@@ -154,10 +187,18 @@ async fn config_file_with_flags_on_top_and_broken_files_reported() {
         let origin = origin().await;
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("settings.json");
-        std::fs::write(&file, r#"{"listen":"127.0.0.1:1","upstream":"socks5h://127.0.0.1:9","direct":["127.0.0.1"]}"#).unwrap();
+        std::fs::write(
+            &file,
+            r#"{"listen":"127.0.0.1:1","upstream":"socks5h://127.0.0.1:9","direct":["127.0.0.1"]}"#,
+        )
+        .unwrap();
         let path = file.display().to_string();
         let running = start(&["--config", &path, "--listen", "127.0.0.1:0"]).await;
-        assert!(running.line.ends_with("-> socks5h://127.0.0.1:9"), "{}", running.line);
+        assert!(
+            running.line.ends_with("-> socks5h://127.0.0.1:9"),
+            "{}",
+            running.line
+        );
         let addr = listen_addr(&running.line);
         // 127.0.0.1 is direct in the file: reachable although the upstream is dead.
         let out = curl(&["-x", &format!("http://{addr}"), &origin.ip_url("/hello")]).await;
@@ -167,11 +208,19 @@ async fn config_file_with_flags_on_top_and_broken_files_reported() {
         std::fs::write(&file, r#"{"listen": "127.0.0.1:0", "colour": "blue"}"#).unwrap();
         let (code, _, stderr) = run_to_end(&["--config", &path]).await;
         assert_eq!(code, 2);
-        assert!(stderr.starts_with(&format!("socksbridge: {path} is not a valid settings file: unknown field `colour`")), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "socksbridge: {path} is not a valid settings file: unknown field `colour`"
+            )),
+            "{stderr}"
+        );
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         let (code, _, stderr) = run_to_end(&["--config", "/nonexistent/settings.json"]).await;
         assert_eq!(code, 2);
-        assert!(stderr.starts_with("socksbridge: cannot read /nonexistent/settings.json"), "{stderr}");
+        assert!(
+            stderr.starts_with("socksbridge: cannot read /nonexistent/settings.json"),
+            "{stderr}"
+        );
     })
     .await;
 }

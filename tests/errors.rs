@@ -23,7 +23,12 @@ async fn proxy_with_escape(upstream: &str, extra: serde_json::Value) -> Proxy {
 
 async fn still_serves(proxy: &Proxy, origin: &Origin) {
     let out = curl(&["-x", &proxy.url(), &origin.ip_url("/hello")]).await;
-    assert_eq!((out.status, out.text().as_str()), (200, "hello"), "follow-up failed: {}", out.stderr);
+    assert_eq!(
+        (out.status, out.text().as_str()),
+        (200, "hello"),
+        "follow-up failed: {}",
+        out.stderr
+    );
 }
 
 #[tokio::test]
@@ -34,11 +39,26 @@ async fn socks_server_unreachable_is_a_502_naming_it() {
         let proxy = proxy_with_escape(&format!("socks5h://127.0.0.1:{dead}"), json!({})).await;
         let out = curl(&["-x", &proxy.url(), &origin.url("/hello")]).await;
         assert_eq!(out.status, 502, "{}", out.stderr);
-        assert!(out.text().starts_with(&format!("SOCKS server 127.0.0.1:{dead} is unreachable")), "{}", out.text());
+        assert!(
+            out.text()
+                .starts_with(&format!("SOCKS server 127.0.0.1:{dead} is unreachable")),
+            "{}",
+            out.text()
+        );
         let out = curl(&["-x", &proxy.url(), "-p", &origin.url("/hello")]).await;
-        assert!(out.stderr.contains("CONNECT tunnel failed, response 502"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("CONNECT tunnel failed, response 502"),
+            "{}",
+            out.stderr
+        );
         still_serves(&proxy, &origin).await;
-        assert_eq!(proxy.handle.stats().errors_of(ErrorKind::UpstreamUnreachable), 2);
+        assert_eq!(
+            proxy
+                .handle
+                .stats()
+                .errors_of(ErrorKind::UpstreamUnreachable),
+            2
+        );
     })
     .await;
 }
@@ -82,11 +102,20 @@ async fn silent_socks_server_is_a_504_within_the_connect_timeout() {
     within(30, async {
         let origin = origin().await;
         let (silent, _task) = silent_server().await;
-        let proxy = proxy_with_escape(&format!("socks5h://{silent}"), json!({ "timeouts": { "connect_ms": 400 } })).await;
+        let proxy = proxy_with_escape(
+            &format!("socks5h://{silent}"),
+            json!({ "timeouts": { "connect_ms": 400 } }),
+        )
+        .await;
         let start = Instant::now();
         let out = curl(&["-x", &proxy.url(), &origin.url("/hello")]).await;
         assert_eq!(out.status, 504);
-        assert!(out.text().starts_with("timed out after 400 ms while waiting for SOCKS server"), "{}", out.text());
+        assert!(
+            out.text()
+                .starts_with("timed out after 400 ms while waiting for SOCKS server"),
+            "{}",
+            out.text()
+        );
         assert!(start.elapsed() < Duration::from_secs(5));
         let out = curl(&["-x", &proxy.url(), "-p", &origin.url("/hello")]).await;
         assert!(out.stderr.contains("504"), "{}", out.stderr);
@@ -102,15 +131,31 @@ async fn malformed_requests_are_400s() {
         let proxy = proxy_via("direct://").await;
         let cases: [(&[u8], &str); 6] = [
             (b"GARBAGE\r\n\r\n", "HTTP/1.1 400"),
-            (b"CONNECT example.com HTTP/1.1\r\nHost: example.com\r\n\r\n", "HTTP/1.1 400"),
+            (
+                b"CONNECT example.com HTTP/1.1\r\nHost: example.com\r\n\r\n",
+                "HTTP/1.1 400",
+            ),
             (b"CONNECT [::1 HTTP/1.1\r\n\r\n", "HTTP/1.1 400"),
-            (b"GET /not-a-proxy-request HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400"),
-            (b"GET https://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n", "HTTP/1.1 400"),
+            (
+                b"GET /not-a-proxy-request HTTP/1.1\r\nHost: x\r\n\r\n",
+                "HTTP/1.1 400",
+            ),
+            (
+                b"GET https://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n",
+                "HTTP/1.1 400",
+            ),
             (b"GET http://exa mple.com/ HTTP/1.1\r\n\r\n", "HTTP/1.1 400"),
         ];
         for (request, expected) in cases {
-            let reply = String::from_utf8_lossy(&raw_exchange(proxy.addr, request, Duration::from_secs(5)).await).into_owned();
-            assert!(reply.starts_with(expected), "{:?} -> {reply}", String::from_utf8_lossy(request));
+            let reply = String::from_utf8_lossy(
+                &raw_exchange(proxy.addr, request, Duration::from_secs(5)).await,
+            )
+            .into_owned();
+            assert!(
+                reply.starts_with(expected),
+                "{:?} -> {reply}",
+                String::from_utf8_lossy(request)
+            );
         }
         still_serves(&proxy, &origin).await;
     })
@@ -126,7 +171,10 @@ async fn malformed_socks_handshakes_are_closed() {
             // Unknown address type: method choice, then the connection closes.
             (&[5, 1, 0, 5, 1, 0, 9, 0, 0], &[5, 0]),
             // BIND is not supported: reply 0x07.
-            (&[5, 1, 0, 5, 2, 0, 1, 127, 0, 0, 1, 0, 80], &[5, 0, 5, 7, 0, 1, 0, 0, 0, 0, 0, 0]),
+            (
+                &[5, 1, 0, 5, 2, 0, 1, 127, 0, 0, 1, 0, 80],
+                &[5, 0, 5, 7, 0, 1, 0, 0, 0, 0, 0, 0],
+            ),
             // No methods.
             (&[5, 0], &[]),
             // Bad reserved byte.
@@ -148,7 +196,14 @@ async fn oversized_headers_are_431() {
         let origin = origin().await;
         let proxy = proxy_via("direct://").await;
         let big = "a".repeat(100 * 1024);
-        let out = curl(&["-x", &proxy.url(), "-H", &format!("X-Big: {big}"), &origin.url("/hello")]).await;
+        let out = curl(&[
+            "-x",
+            &proxy.url(),
+            "-H",
+            &format!("X-Big: {big}"),
+            &origin.url("/hello"),
+        ])
+        .await;
         assert_eq!(out.status, 431, "{}", out.stderr);
         still_serves(&proxy, &origin).await;
     })
@@ -161,15 +216,28 @@ async fn requests_for_the_proxy_itself_are_refused_not_looped() {
         let origin = origin().await;
         let proxy = proxy_via("direct://").await;
         let port = proxy.addr.port();
-        for url in [format!("http://127.0.0.1:{port}/"), format!("http://localhost:{port}/x"), format!("http://[::1]:{port}/")] {
+        for url in [
+            format!("http://127.0.0.1:{port}/"),
+            format!("http://localhost:{port}/x"),
+            format!("http://[::1]:{port}/"),
+        ] {
             let out = curl(&["-x", &proxy.url(), &url]).await;
             assert_eq!(out.status, 508, "{url}");
-            assert!(out.text().contains("this proxy's own address"), "{}", out.text());
+            assert!(
+                out.text().contains("this proxy's own address"),
+                "{}",
+                out.text()
+            );
             let out = curl(&["-x", &proxy.url(), "-p", &url]).await;
             assert!(out.stderr.contains("508"), "{url}: {}", out.stderr);
         }
         // Through the SOCKS side of the mixed port too: reply 0x02 (not allowed).
-        let out = curl(&["--socks5-hostname", &proxy.addr.to_string(), &format!("http://localhost:{port}/")]).await;
+        let out = curl(&[
+            "--socks5-hostname",
+            &proxy.addr.to_string(),
+            &format!("http://localhost:{port}/"),
+        ])
+        .await;
         assert_ne!(out.exit, 0);
         assert_eq!(proxy.handle.stats().errors_of(ErrorKind::Loop), 7);
         assert_eq!(proxy.handle.stats().total_connections, 7);
@@ -194,7 +262,11 @@ async fn connections_over_the_cap_get_a_503() {
         }
         let out = curl(&["-x", &proxy.url(), &origin.url("/hello")]).await;
         assert_eq!(out.status, 503);
-        assert!(out.text().contains("too many connections (limit 2)"), "{}", out.text());
+        assert!(
+            out.text().contains("too many connections (limit 2)"),
+            "{}",
+            out.text()
+        );
         drop((a, b));
         for _ in 0..200 {
             if proxy.handle.stats().active_connections == 0 {
@@ -211,14 +283,20 @@ async fn connections_over_the_cap_get_a_503() {
 async fn slow_headers_are_cut_at_the_header_timeout() {
     within(30, async {
         let origin = origin().await;
-        let proxy = proxy(json!({ "upstream": "direct://", "timeouts": { "header_ms": 300 } })).await;
+        let proxy =
+            proxy(json!({ "upstream": "direct://", "timeouts": { "header_ms": 300 } })).await;
         let mut slow = TcpStream::connect(proxy.addr).await.unwrap();
-        slow.write_all(b"GET http://127.0.0.1/ HTTP/1.1\r\nHo").await.unwrap();
+        slow.write_all(b"GET http://127.0.0.1/ HTTP/1.1\r\nHo")
+            .await
+            .unwrap();
         let start = Instant::now();
         let mut rest = Vec::new();
         let _ = slow.read_to_end(&mut rest).await;
         let waited = start.elapsed();
-        assert!(waited >= Duration::from_millis(250) && waited < Duration::from_secs(3), "{waited:?}");
+        assert!(
+            waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
         // A connection that sends nothing at all is cut too.
         let mut idle = TcpStream::connect(proxy.addr).await.unwrap();
         let n = idle.read(&mut [0u8; 16]).await.unwrap_or(0);

@@ -22,8 +22,16 @@ async fn socks5h_sends_the_hostname_and_keeps_explicit_ports() {
         let socks = socks_server().await;
         let proxy = proxy_via(&socks.url("socks5h")).await;
         let out = curl(&["-x", &proxy.url(), &origin.url("/hello")]).await;
-        assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{}", out.stderr);
-        assert_eq!(socks.targets(), vec![format!("localhost:{}", origin.port())]);
+        assert_eq!(
+            (out.status, out.text().as_str()),
+            (200, "hello"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(
+            socks.targets(),
+            vec![format!("localhost:{}", origin.port())]
+        );
     })
     .await;
 }
@@ -36,7 +44,10 @@ async fn socks5_resolves_locally_and_sends_an_ip() {
         let proxy = proxy_via(&socks.url("socks5")).await;
         let out = curl(&["-x", &proxy.url(), &origin.url("/hello")]).await;
         assert_eq!(out.status, 200, "{}", out.stderr);
-        assert_eq!(socks.targets(), vec![format!("127.0.0.1:{}", origin.port())]);
+        assert_eq!(
+            socks.targets(),
+            vec![format!("127.0.0.1:{}", origin.port())]
+        );
     })
     .await;
 }
@@ -72,16 +83,34 @@ async fn rewrites_to_origin_form_with_host_and_strips_hop_by_hop_both_ways() {
         assert_eq!(out.status, 200, "{}", out.stderr);
         let inspect: Value = serde_json::from_slice(&out.body).unwrap();
         assert_eq!(inspect["target"], "/inspect?q=1");
-        assert_eq!(header(&inspect, "host"), Some(format!("localhost:{}", origin.port()).as_str()));
+        assert_eq!(
+            header(&inspect, "host"),
+            Some(format!("localhost:{}", origin.port()).as_str())
+        );
         assert_eq!(header(&inspect, "x-kept"), Some("yes"));
-        for dropped in ["x-secret", "proxy-connection", "keep-alive", "te", "upgrade", "proxy-authorization", "connection"] {
-            assert_eq!(header(&inspect, dropped), None, "{dropped} reached the origin");
+        for dropped in [
+            "x-secret",
+            "proxy-connection",
+            "keep-alive",
+            "te",
+            "upgrade",
+            "proxy-authorization",
+            "connection",
+        ] {
+            assert_eq!(
+                header(&inspect, dropped),
+                None,
+                "{dropped} reached the origin"
+            );
         }
 
         let out = curl(&["-x", &proxy.url(), "-D", "/dev/stderr", &origin.url("/hop")]).await;
         let head = out.stderr.to_ascii_lowercase();
         assert!(head.contains("x-end: kept"), "{head}");
-        assert!(!head.contains("x-hop") && !head.contains("keep-alive: timeout"), "{head}");
+        assert!(
+            !head.contains("x-hop") && !head.contains("keep-alive: timeout"),
+            "{head}"
+        );
     })
     .await;
 }
@@ -92,7 +121,9 @@ async fn every_method_is_forwarded() {
         let origin = origin().await;
         let socks = socks_server().await;
         let proxy = proxy_via(&socks.url("socks5h")).await;
-        for method in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE", "PROPFIND"] {
+        for method in [
+            "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE", "PROPFIND",
+        ] {
             let out = curl(&["-x", &proxy.url(), "-X", method, &origin.url("/inspect")]).await;
             assert_eq!(out.status, 200, "{method}: {}", out.stderr);
             let inspect: Value = serde_json::from_slice(&out.body).unwrap();
@@ -110,7 +141,9 @@ async fn a_3_mib_post_arrives_intact_chunked_and_with_length_and_expect_continue
         let origin = origin().await;
         let socks = socks_server().await;
         let proxy = proxy_via(&socks.url("socks5h")).await;
-        let payload: Vec<u8> = (0..3 * 1024 * 1024).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let payload: Vec<u8> = (0..3 * 1024 * 1024)
+            .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), &payload).unwrap();
         let data = format!("@{}", file.path().display());
@@ -126,12 +159,24 @@ async fn a_3_mib_post_arrives_intact_chunked_and_with_length_and_expect_continue
             args.push(&url);
             let out = curl(&args).await;
             assert_eq!(out.status, 200, "{extra:?}: {}", out.stderr);
-            assert!(out.body == payload, "{extra:?}: body differs ({} bytes back)", out.body.len());
+            assert!(
+                out.body == payload,
+                "{extra:?}: body differs ({} bytes back)",
+                out.body.len()
+            );
         }
 
         // And from a Rust client, streaming.
-        let client = reqwest::Client::builder().proxy(reqwest::Proxy::http(proxy.url()).unwrap()).build().unwrap();
-        let back = client.post(origin.url("/echo")).body(payload.clone()).send().await.unwrap();
+        let client = reqwest::Client::builder()
+            .proxy(reqwest::Proxy::http(proxy.url()).unwrap())
+            .build()
+            .unwrap();
+        let back = client
+            .post(origin.url("/echo"))
+            .body(payload.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(back.status(), 200);
         assert!(back.bytes().await.unwrap() == payload);
     })
@@ -144,7 +189,10 @@ async fn client_keep_alive_and_upstream_pooling() {
         let origin = origin().await;
         let socks = socks_server().await;
         let proxy = proxy_via(&socks.url("socks5h")).await;
-        let client = reqwest::Client::builder().proxy(reqwest::Proxy::http(proxy.url()).unwrap()).build().unwrap();
+        let client = reqwest::Client::builder()
+            .proxy(reqwest::Proxy::http(proxy.url()).unwrap())
+            .build()
+            .unwrap();
         for _ in 0..20 {
             let r = client.get(origin.url("/hello")).send().await.unwrap();
             assert_eq!(r.text().await.unwrap(), "hello");
@@ -155,8 +203,21 @@ async fn client_keep_alive_and_upstream_pooling() {
         assert_eq!(origin.connections.load(Ordering::SeqCst), 1);
 
         // Another client connection reuses the pooled upstream connection.
-        let other = reqwest::Client::builder().proxy(reqwest::Proxy::http(proxy.url()).unwrap()).build().unwrap();
-        assert_eq!(other.get(origin.url("/hello")).send().await.unwrap().text().await.unwrap(), "hello");
+        let other = reqwest::Client::builder()
+            .proxy(reqwest::Proxy::http(proxy.url()).unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(
+            other
+                .get(origin.url("/hello"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+            "hello"
+        );
         assert_eq!(proxy.handle.stats().total_connections, 2);
         assert_eq!(socks.connections.load(Ordering::SeqCst), 1);
     })
@@ -181,7 +242,10 @@ async fn websocket_upgrades_are_forwarded() {
         let head = read_head(&mut stream).await.to_ascii_lowercase();
         assert!(head.starts_with("http/1.1 101"), "{head}");
         assert!(head.contains("upgrade: websocket"), "{head}");
-        stream.write_all(b"ping over the upgraded stream").await.unwrap();
+        stream
+            .write_all(b"ping over the upgraded stream")
+            .await
+            .unwrap();
         let mut echo = vec![0u8; 29];
         stream.read_exact(&mut echo).await.unwrap();
         assert_eq!(echo, b"ping over the upgraded stream");
@@ -221,7 +285,12 @@ async fn socks4a_and_socks4_upstreams() {
         for scheme in ["socks4a", "socks4"] {
             let outer = proxy_via(&format!("{scheme}://{}", inner.addr)).await;
             let out = curl(&["-x", &outer.url(), &origin.url("/hello")]).await;
-            assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{scheme}: {}", out.stderr);
+            assert_eq!(
+                (out.status, out.text().as_str()),
+                (200, "hello"),
+                "{scheme}: {}",
+                out.stderr
+            );
         }
     })
     .await;
@@ -232,11 +301,29 @@ async fn direct_rules_skip_the_upstream() {
     within(30, async {
         let origin = origin().await;
         let socks = socks_server().await;
-        let proxy = proxy(json!({ "upstream": socks.url("socks5h"), "direct": ["localhost"] })).await;
-        assert_eq!(curl(&["-x", &proxy.url(), &origin.url("/hello")]).await.status, 200);
-        assert!(socks.targets().is_empty(), "went upstream: {:?}", socks.targets());
-        assert_eq!(curl(&["-x", &proxy.url(), &origin.ip_url("/hello")]).await.status, 200);
-        assert_eq!(socks.targets(), vec![format!("127.0.0.1:{}", origin.port())]);
+        let proxy =
+            proxy(json!({ "upstream": socks.url("socks5h"), "direct": ["localhost"] })).await;
+        assert_eq!(
+            curl(&["-x", &proxy.url(), &origin.url("/hello")])
+                .await
+                .status,
+            200
+        );
+        assert!(
+            socks.targets().is_empty(),
+            "went upstream: {:?}",
+            socks.targets()
+        );
+        assert_eq!(
+            curl(&["-x", &proxy.url(), &origin.ip_url("/hello")])
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            socks.targets(),
+            vec![format!("127.0.0.1:{}", origin.port())]
+        );
     })
     .await;
 }

@@ -18,13 +18,25 @@ async fn proxytunnel_and_https_through_connect() {
         let proxy = proxy_via(&socks.url("socks5h")).await;
 
         let out = curl(&["-x", &proxy.url(), "--proxytunnel", &origin.url("/hello")]).await;
-        assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{}", out.stderr);
+        assert_eq!(
+            (out.status, out.text().as_str()),
+            (200, "hello"),
+            "{}",
+            out.stderr
+        );
 
         let https = format!("https://localhost:{}/hello", tls.addr.port());
         let ca = tls.ca_file.path().display().to_string();
         let out = curl(&["-x", &proxy.url(), "--cacert", &ca, &https]).await;
-        assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{}", out.stderr);
-        assert!(socks.targets().contains(&format!("localhost:{}", tls.addr.port())));
+        assert_eq!(
+            (out.status, out.text().as_str()),
+            (200, "hello"),
+            "{}",
+            out.stderr
+        );
+        assert!(socks
+            .targets()
+            .contains(&format!("localhost:{}", tls.addr.port())));
     })
     .await;
 }
@@ -40,7 +52,10 @@ async fn bytes_sent_right_behind_the_connect_head_reach_the_target() {
              GET /hello HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n",
             port = origin.port()
         );
-        let reply = String::from_utf8(raw_exchange(proxy.addr, request.as_bytes(), Duration::from_secs(10)).await).unwrap();
+        let reply = String::from_utf8(
+            raw_exchange(proxy.addr, request.as_bytes(), Duration::from_secs(10)).await,
+        )
+        .unwrap();
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
         assert!(reply.ends_with("hello"), "{reply}");
     })
@@ -55,9 +70,19 @@ async fn ipv6_literal_targets() {
         let proxy = proxy_via(&socks.url("socks5h")).await;
         let url = format!("http://[::1]:{}/hello", origin.port());
         let out = curl(&["-x", &proxy.url(), "--proxytunnel", &url]).await;
-        assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{}", out.stderr);
+        assert_eq!(
+            (out.status, out.text().as_str()),
+            (200, "hello"),
+            "{}",
+            out.stderr
+        );
         let out = curl(&["-x", &proxy.url(), &url]).await;
-        assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{}", out.stderr);
+        assert_eq!(
+            (out.status, out.text().as_str()),
+            (200, "hello"),
+            "{}",
+            out.stderr
+        );
         assert_eq!(socks.targets(), vec![format!("[::1]:{}", origin.port()); 2]);
     })
     .await;
@@ -73,7 +98,9 @@ async fn half_close_server() -> std::net::SocketAddr {
             tokio::spawn(async move {
                 let mut got = Vec::new();
                 s.read_to_end(&mut got).await.unwrap();
-                s.write_all(format!("got {} bytes", got.len()).as_bytes()).await.unwrap();
+                s.write_all(format!("got {} bytes", got.len()).as_bytes())
+                    .await
+                    .unwrap();
             });
         }
     });
@@ -87,7 +114,10 @@ async fn half_close_crosses_the_tunnel_and_counters_add_up() {
         let socks = socks_server().await;
         let proxy = proxy_via(&socks.url("socks5h")).await;
         let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
-        stream.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes()).await.unwrap();
+        stream
+            .write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
         let head = read_head(&mut stream).await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         stream.write_all(&[1u8; 100_000]).await.unwrap();
@@ -119,20 +149,39 @@ async fn mixed_port_serves_socks5_and_socks4a_clients() {
         let addr = proxy.addr.to_string();
         for flag in ["--socks5-hostname", "--socks5", "--socks4a", "--socks4"] {
             let out = curl(&[flag, &addr, &origin.url("/hello")]).await;
-            assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{flag}: {}", out.stderr);
+            assert_eq!(
+                (out.status, out.text().as_str()),
+                (200, "hello"),
+                "{flag}: {}",
+                out.stderr
+            );
         }
         let tls = tls_origin().await;
         let ca = tls.ca_file.path().display().to_string();
         let https = format!("https://localhost:{}/hello", tls.addr.port());
         let out = curl(&["--socks5-hostname", &addr, "--cacert", &ca, &https]).await;
-        assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{}", out.stderr);
+        assert_eq!(
+            (out.status, out.text().as_str()),
+            (200, "hello"),
+            "{}",
+            out.stderr
+        );
 
         // And from a Rust SOCKS5 client (tokio-socks) with remote DNS.
-        let mut stream = tokio_socks::tcp::Socks5Stream::connect(proxy.addr, ("localhost", origin.port())).await.unwrap();
-        stream.write_all(b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut stream =
+            tokio_socks::tcp::Socks5Stream::connect(proxy.addr, ("localhost", origin.port()))
+                .await
+                .unwrap();
+        stream
+            .write_all(b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
         let mut reply = String::new();
         stream.read_to_string(&mut reply).await.unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200") && reply.ends_with("hello"), "{reply}");
+        assert!(
+            reply.starts_with("HTTP/1.1 200") && reply.ends_with("hello"),
+            "{reply}"
+        );
     })
     .await;
 }
@@ -147,19 +196,59 @@ async fn inbound_auth_for_http_and_socks() {
             "auth": { "username": "alice", "password": "pa ss" },
         }))
         .await;
-        let out = curl(&["-x", &proxy.url(), "-D", "/dev/stderr", &origin.url("/hello")]).await;
+        let out = curl(&[
+            "-x",
+            &proxy.url(),
+            "-D",
+            "/dev/stderr",
+            &origin.url("/hello"),
+        ])
+        .await;
         assert_eq!(out.status, 407);
-        assert!(out.stderr.to_ascii_lowercase().contains("proxy-authenticate: basic realm=\"socksbridge\""), "{}", out.stderr);
-        let out = curl(&["-x", &proxy.url(), "-U", "alice:wrong", &origin.url("/hello")]).await;
+        assert!(
+            out.stderr
+                .to_ascii_lowercase()
+                .contains("proxy-authenticate: basic realm=\"socksbridge\""),
+            "{}",
+            out.stderr
+        );
+        let out = curl(&[
+            "-x",
+            &proxy.url(),
+            "-U",
+            "alice:wrong",
+            &origin.url("/hello"),
+        ])
+        .await;
         assert_eq!(out.status, 407);
-        let out = curl(&["-x", &proxy.url(), "-U", "alice:pa ss", &origin.url("/hello")]).await;
+        let out = curl(&[
+            "-x",
+            &proxy.url(),
+            "-U",
+            "alice:pa ss",
+            &origin.url("/hello"),
+        ])
+        .await;
         assert_eq!((out.status, out.text().as_str()), (200, "hello"));
-        let out = curl(&["-x", &proxy.url(), "-U", "alice:pa ss", "-p", &origin.url("/hello")]).await;
+        let out = curl(&[
+            "-x",
+            &proxy.url(),
+            "-U",
+            "alice:pa ss",
+            "-p",
+            &origin.url("/hello"),
+        ])
+        .await;
         assert_eq!((out.status, out.text().as_str()), (200, "hello"));
 
         let with = format!("socks5h://alice:pa%20ss@{}", proxy.addr);
         let out = curl(&["-x", &with, &origin.url("/hello")]).await;
-        assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{}", out.stderr);
+        assert_eq!(
+            (out.status, out.text().as_str()),
+            (200, "hello"),
+            "{}",
+            out.stderr
+        );
         let wrong = format!("socks5h://alice:nope@{}", proxy.addr);
         assert_ne!(curl(&["-x", &wrong, &origin.url("/hello")]).await.exit, 0);
         let none = format!("socks5h://{}", proxy.addr);
@@ -167,9 +256,22 @@ async fn inbound_auth_for_http_and_socks() {
         let socks4 = format!("socks4a://{}", proxy.addr);
         assert_ne!(curl(&["-x", &socks4, &origin.url("/hello")]).await.exit, 0);
         // Still serving.
-        let out = curl(&["-x", &proxy.url(), "-U", "alice:pa ss", &origin.url("/hello")]).await;
+        let out = curl(&[
+            "-x",
+            &proxy.url(),
+            "-U",
+            "alice:pa ss",
+            &origin.url("/hello"),
+        ])
+        .await;
         assert_eq!(out.status, 200);
-        assert!(proxy.handle.stats().errors_of(socksbridge::error::ErrorKind::Auth) >= 5);
+        assert!(
+            proxy
+                .handle
+                .stats()
+                .errors_of(socksbridge::error::ErrorKind::Auth)
+                >= 5
+        );
     })
     .await;
 }
@@ -183,8 +285,22 @@ async fn loopback_clients_can_be_exempt_from_auth() {
             "auth": { "username": "alice", "password": "x", "exempt_loopback": true },
         }))
         .await;
-        assert_eq!(curl(&["-x", &proxy.url(), &origin.url("/hello")]).await.status, 200);
-        assert_eq!(curl(&["--socks5-hostname", &proxy.addr.to_string(), &origin.url("/hello")]).await.status, 200);
+        assert_eq!(
+            curl(&["-x", &proxy.url(), &origin.url("/hello")])
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            curl(&[
+                "--socks5-hostname",
+                &proxy.addr.to_string(),
+                &origin.url("/hello")
+            ])
+            .await
+            .status,
+            200
+        );
     })
     .await;
 }

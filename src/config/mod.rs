@@ -77,7 +77,12 @@ impl Default for Settings {
 
 impl Default for TimeoutSettings {
     fn default() -> Self {
-        TimeoutSettings { connect_ms: 10_000, header_ms: 10_000, idle_secs: 600, drain_ms: 3_000 }
+        TimeoutSettings {
+            connect_ms: 10_000,
+            header_ms: 10_000,
+            idle_secs: 600,
+            drain_ms: 3_000,
+        }
     }
 }
 
@@ -155,17 +160,28 @@ impl Default for ProxyConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{} is not a valid settings file: {source}", path.display())]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 impl Settings {
     /// Reads a settings file (JSON). Validation is separate: see [`Settings::validate`].
     pub fn load(path: &Path) -> Result<Settings, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
-        Settings::from_json(&text).map_err(|source| LoadError::Parse { path: path.to_path_buf(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Settings::from_json(&text).map_err(|source| LoadError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     pub fn from_json(text: &str) -> Result<Settings, serde_json::Error> {
@@ -176,15 +192,25 @@ impl Settings {
     pub fn validate(&self) -> Result<ProxyConfig, ConfigErrors> {
         let mut errors = Vec::new();
         let mut bad = |field: &str, message: String| {
-            errors.push(FieldError { field: field.to_string(), message });
+            errors.push(FieldError {
+                field: field.to_string(),
+                message,
+            });
         };
 
         let listen = self.listen.trim().parse::<SocketAddr>().map_err(|_| {
-            format!("'{}' is not IP:PORT (for example {DEFAULT_LISTEN})", self.listen)
+            format!(
+                "'{}' is not IP:PORT (for example {DEFAULT_LISTEN})",
+                self.listen
+            )
         });
         let listen = listen.map_err(|m| bad("listen", m)).ok();
-        let upstream = Upstream::parse(&self.upstream).map_err(|e| bad("upstream", e.to_string())).ok();
-        let direct = DirectRules::parse(&self.direct).map_err(|e| bad("direct", e.to_string())).ok();
+        let upstream = Upstream::parse(&self.upstream)
+            .map_err(|e| bad("upstream", e.to_string()))
+            .ok();
+        let direct = DirectRules::parse(&self.direct)
+            .map_err(|e| bad("direct", e.to_string()))
+            .ok();
 
         let auth = match &self.auth {
             None => None,
@@ -275,7 +301,9 @@ mod tests {
         ];
         for json in fixtures {
             let settings = Settings::from_json(json).unwrap_or_else(|e| panic!("{json}: {e}"));
-            settings.validate().unwrap_or_else(|e| panic!("{json}: {e}"));
+            settings
+                .validate()
+                .unwrap_or_else(|e| panic!("{json}: {e}"));
         }
     }
 
@@ -286,10 +314,22 @@ mod tests {
             (r#"{"listen":"0.0.0.0:1095"}"#, vec!["listen"]),
             (r#"{"upstream":"http://x:1"}"#, vec!["upstream"]),
             (r#"{"direct":["10.0.0.0/99"]}"#, vec!["direct"]),
-            (r#"{"auth":{"username":"","password":""}}"#, vec!["auth.username", "auth.password"]),
-            (r#"{"auth":{"username":"a:b","password":"x"}}"#, vec!["auth.username"]),
-            (r#"{"max_connections":0,"timeouts":{"idle_secs":0}}"#, vec!["max_connections", "timeouts.idle_secs"]),
-            (r#"{"upstream":"socks9://h","listen":"x"}"#, vec!["listen", "upstream"]),
+            (
+                r#"{"auth":{"username":"","password":""}}"#,
+                vec!["auth.username", "auth.password"],
+            ),
+            (
+                r#"{"auth":{"username":"a:b","password":"x"}}"#,
+                vec!["auth.username"],
+            ),
+            (
+                r#"{"max_connections":0,"timeouts":{"idle_secs":0}}"#,
+                vec!["max_connections", "timeouts.idle_secs"],
+            ),
+            (
+                r#"{"upstream":"socks9://h","listen":"x"}"#,
+                vec!["listen", "upstream"],
+            ),
         ];
         for (json, fields) in fixtures {
             let errors = Settings::from_json(json).unwrap().validate().unwrap_err();
@@ -300,7 +340,13 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_wrong_types_are_parse_errors() {
-        for json in [r#"{"lisen":"127.0.0.1:1"}"#, r#"{"max_connections":"many"}"#, r#"{"auth":{"user":"x"}}"#, "[1]", "{"] {
+        for json in [
+            r#"{"lisen":"127.0.0.1:1"}"#,
+            r#"{"max_connections":"many"}"#,
+            r#"{"auth":{"user":"x"}}"#,
+            "[1]",
+            "{",
+        ] {
             assert!(Settings::from_json(json).is_err(), "{json}");
         }
     }
@@ -310,6 +356,9 @@ mod tests {
         let s = r#"{"upstream":"socks5h://u:upsecret@h:1","auth":{"username":"u","password":"insecret"}}"#;
         let config = Settings::from_json(s).unwrap().validate().unwrap();
         let debug = format!("{config:?}");
-        assert!(!debug.contains("upsecret") && !debug.contains("insecret"), "{debug}");
+        assert!(
+            !debug.contains("upsecret") && !debug.contains("insecret"),
+            "{debug}"
+        );
     }
 }

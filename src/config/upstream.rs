@@ -92,7 +92,12 @@ pub enum UpstreamError {
 impl Upstream {
     /// No upstream.
     pub fn direct() -> Upstream {
-        Upstream { protocol: Protocol::Direct, host: String::new(), port: 0, credentials: None }
+        Upstream {
+            protocol: Protocol::Direct,
+            host: String::new(),
+            port: 0,
+            credentials: None,
+        }
     }
 
     pub fn parse(raw: &str) -> Result<Upstream, UpstreamError> {
@@ -125,7 +130,8 @@ impl Upstream {
         if hostport.is_empty() {
             return Err(UpstreamError::MissingHost);
         }
-        let (host, port) = split_host_port(hostport).map_err(|_| UpstreamError::InvalidHost(hostport.to_string()))?;
+        let (host, port) = split_host_port(hostport)
+            .map_err(|_| UpstreamError::InvalidHost(hostport.to_string()))?;
         if host.is_empty() {
             return Err(UpstreamError::MissingHost);
         }
@@ -138,8 +144,15 @@ impl Upstream {
             None => DEFAULT_SOCKS_PORT,
             Some(p) => parse_port(p).map_err(|_| UpstreamError::InvalidPort(p.to_string()))?,
         };
-        let credentials = userinfo.map(|info| parse_userinfo(info, protocol)).transpose()?;
-        Ok(Upstream { protocol, host, port, credentials })
+        let credentials = userinfo
+            .map(|info| parse_userinfo(info, protocol))
+            .transpose()?;
+        Ok(Upstream {
+            protocol,
+            host,
+            port,
+            credentials,
+        })
     }
 
     /// `host:port` of the SOCKS server, as given (IPv6 bracketed).
@@ -187,9 +200,25 @@ impl fmt::Display for Upstream {
 
 /// Characters that must be escaped inside userinfo.
 const USERINFO: &AsciiSet = &CONTROLS
-    .add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b':').add(b';')
-    .add(b'<').add(b'>').add(b'?').add(b'@').add(b'[').add(b'\\').add(b']')
-    .add(b'^').add(b'`').add(b'{').add(b'|').add(b'}');
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b':')
+    .add(b';')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'@')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
 
 fn encode(s: &str) -> String {
     utf8_percent_encode(s, USERINFO).to_string()
@@ -211,11 +240,16 @@ fn parse_userinfo(info: &str, protocol: Protocol) -> Result<Credentials, Upstrea
         return Err(UpstreamError::CredentialLength("user name"));
     }
     match protocol {
-        Protocol::Socks4 | Protocol::Socks4a if !pass.is_empty() => Err(UpstreamError::Socks4Password),
+        Protocol::Socks4 | Protocol::Socks4a if !pass.is_empty() => {
+            Err(UpstreamError::Socks4Password)
+        }
         Protocol::Socks5 { .. } if pass.is_empty() || pass.len() > 255 => {
             Err(UpstreamError::CredentialLength("password"))
         }
-        _ => Ok(Credentials { username: user, password: pass }),
+        _ => Ok(Credentials {
+            username: user,
+            password: pass,
+        }),
     }
 }
 
@@ -224,7 +258,10 @@ mod tests {
     use super::*;
 
     fn creds(u: &str, p: &str) -> Option<Credentials> {
-        Some(Credentials { username: u.into(), password: p.into() })
+        Some(Credentials {
+            username: u.into(),
+            password: p.into(),
+        })
     }
 
     #[test]
@@ -233,18 +270,63 @@ mod tests {
         let cases: Vec<(&str, Protocol, &str, u16, Option<Credentials>)> = vec![
             ("socks5h://127.0.0.1:1080", remote, "127.0.0.1", 1080, None),
             ("socks5h://127.0.0.1", remote, "127.0.0.1", 1080, None),
-            ("SOCKS5H://Proxy.Example:9050/", remote, "proxy.example", 9050, None),
-            ("socks5://[::1]:1080", Protocol::Socks5 { remote_dns: false }, "[::1]", 1080, None),
-            ("socks5h://alice:s3cret@localhost:1080", remote, "localhost", 1080, creds("alice", "s3cret")),
-            ("socks5h://a%40b:p%3Aw%2Fd%20x@h:1", remote, "h", 1, creds("a@b", "p:w/d x")),
+            (
+                "SOCKS5H://Proxy.Example:9050/",
+                remote,
+                "proxy.example",
+                9050,
+                None,
+            ),
+            (
+                "socks5://[::1]:1080",
+                Protocol::Socks5 { remote_dns: false },
+                "[::1]",
+                1080,
+                None,
+            ),
+            (
+                "socks5h://alice:s3cret@localhost:1080",
+                remote,
+                "localhost",
+                1080,
+                creds("alice", "s3cret"),
+            ),
+            (
+                "socks5h://a%40b:p%3Aw%2Fd%20x@h:1",
+                remote,
+                "h",
+                1,
+                creds("a@b", "p:w/d x"),
+            ),
             ("socks5h://u:p@ss@h:2", remote, "h", 2, creds("u", "p@ss")),
-            ("socks4a://bob@10.0.0.1:1081", Protocol::Socks4a, "10.0.0.1", 1081, creds("bob", "")),
-            ("socks4://10.0.0.1:1081", Protocol::Socks4, "10.0.0.1", 1081, None),
+            (
+                "socks4a://bob@10.0.0.1:1081",
+                Protocol::Socks4a,
+                "10.0.0.1",
+                1081,
+                creds("bob", ""),
+            ),
+            (
+                "socks4://10.0.0.1:1081",
+                Protocol::Socks4,
+                "10.0.0.1",
+                1081,
+                None,
+            ),
             ("  socks5h://h:3  ", remote, "h", 3, None),
         ];
         for (raw, protocol, host, port, credentials) in cases {
             let up = Upstream::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
-            assert_eq!(up, Upstream { protocol, host: host.into(), port, credentials }, "{raw}");
+            assert_eq!(
+                up,
+                Upstream {
+                    protocol,
+                    host: host.into(),
+                    port,
+                    credentials
+                },
+                "{raw}"
+            );
         }
         assert_eq!(Upstream::parse("direct://").unwrap(), Upstream::direct());
     }
@@ -252,17 +334,41 @@ mod tests {
     #[test]
     fn rejects_invalid_urls() {
         let cases = [
-            ("127.0.0.1:1080", UpstreamError::MissingScheme("127.0.0.1:1080".into())),
-            ("http://127.0.0.1:8080", UpstreamError::UnknownScheme("http".into())),
+            (
+                "127.0.0.1:1080",
+                UpstreamError::MissingScheme("127.0.0.1:1080".into()),
+            ),
+            (
+                "http://127.0.0.1:8080",
+                UpstreamError::UnknownScheme("http".into()),
+            ),
             ("socks5h://", UpstreamError::MissingHost),
             ("socks5h://:1080", UpstreamError::MissingHost),
             ("socks5h://h:0", UpstreamError::InvalidPort("0".into())),
-            ("socks5h://h:99999", UpstreamError::InvalidPort("99999".into())),
-            ("socks5h://h:12ab", UpstreamError::InvalidPort("12ab".into())),
-            ("socks5h://bad host:1", UpstreamError::InvalidHost("bad host".into())),
-            ("socks5h://h:1/path", UpstreamError::UnexpectedPath("/path".into())),
-            ("socks5h://user@h:1", UpstreamError::CredentialLength("password")),
-            ("socks5h://:pw@h:1", UpstreamError::CredentialLength("user name")),
+            (
+                "socks5h://h:99999",
+                UpstreamError::InvalidPort("99999".into()),
+            ),
+            (
+                "socks5h://h:12ab",
+                UpstreamError::InvalidPort("12ab".into()),
+            ),
+            (
+                "socks5h://bad host:1",
+                UpstreamError::InvalidHost("bad host".into()),
+            ),
+            (
+                "socks5h://h:1/path",
+                UpstreamError::UnexpectedPath("/path".into()),
+            ),
+            (
+                "socks5h://user@h:1",
+                UpstreamError::CredentialLength("password"),
+            ),
+            (
+                "socks5h://:pw@h:1",
+                UpstreamError::CredentialLength("user name"),
+            ),
             ("socks5h://u:%FF@h:1", UpstreamError::BadEncoding),
             ("socks4://u:p@h:1", UpstreamError::Socks4Password),
             ("direct://h:1", UpstreamError::DirectWithAddress),
@@ -271,7 +377,10 @@ mod tests {
             assert_eq!(Upstream::parse(raw), Err(err), "{raw}");
         }
         let long = format!("socks5h://u:{}@h:1", "p".repeat(256));
-        assert_eq!(Upstream::parse(&long), Err(UpstreamError::CredentialLength("password")));
+        assert_eq!(
+            Upstream::parse(&long),
+            Err(UpstreamError::CredentialLength("password"))
+        );
     }
 
     #[test]
@@ -281,7 +390,10 @@ mod tests {
         assert_eq!(up.to_string(), "socks5h://a%40b@h:1");
         assert!(!format!("{up:?}").contains("p:w"));
         assert_eq!(Upstream::parse(&up.to_url()).unwrap(), up);
-        assert_eq!(Upstream::parse("socks5://[::1]:9").unwrap().to_url(), "socks5://[::1]:9");
+        assert_eq!(
+            Upstream::parse("socks5://[::1]:9").unwrap().to_url(),
+            "socks5://[::1]:9"
+        );
         assert_eq!(Upstream::direct().to_url(), "direct://");
     }
 }

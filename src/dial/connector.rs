@@ -34,9 +34,15 @@ pub fn uri_target(uri: &Uri) -> Result<Target, ProxyError> {
                 "cannot forward '{other}' URLs; use CONNECT for HTTPS"
             )))
         }
-        None => return Err(ProxyError::BadRequest("request target has no scheme".into())),
+        None => {
+            return Err(ProxyError::BadRequest(
+                "request target has no scheme".into(),
+            ))
+        }
     }
-    let host = uri.host().ok_or_else(|| ProxyError::BadRequest("request target has no host".into()))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| ProxyError::BadRequest("request target has no host".into()))?;
     Target::from_uri_parts(host, uri.port_u16(), 80)
         .map_err(|e| ProxyError::BadRequest(format!("request target: {e}")))
 }

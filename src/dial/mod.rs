@@ -49,7 +49,9 @@ impl Dialer {
     /// loopback target would come back to us.
     pub fn connects_from_here(&self, target: &Target) -> bool {
         self.is_direct(target)
-            || Host::parse(&self.upstream.host).map(|h| h.is_loopback()).unwrap_or(false)
+            || Host::parse(&self.upstream.host)
+                .map(|h| h.is_loopback())
+                .unwrap_or(false)
     }
 
     pub async fn dial(&self, target: &Target) -> Result<TcpStream, ProxyError> {
@@ -57,7 +59,15 @@ impl Dialer {
             let addrs = resolve(target, self.connect_timeout).await?;
             connect_any(&addrs, self.connect_timeout)
                 .await
-                .map_err(|e| e.into_error(|source| ProxyError::TargetUnreachable { target: target.to_string(), source }, || format!("connecting to {target}")))
+                .map_err(|e| {
+                    e.into_error(
+                        |source| ProxyError::TargetUnreachable {
+                            target: target.to_string(),
+                            source,
+                        },
+                        || format!("connecting to {target}"),
+                    )
+                })
         } else {
             socks::dial(&self.upstream, target, self.connect_timeout).await
         }
@@ -73,7 +83,10 @@ impl Dialer {
 }
 
 /// Resolves a target's host (IP literals skip DNS) under a timeout.
-pub(crate) async fn resolve(target: &Target, limit: Duration) -> Result<Vec<SocketAddr>, ProxyError> {
+pub(crate) async fn resolve(
+    target: &Target,
+    limit: Duration,
+) -> Result<Vec<SocketAddr>, ProxyError> {
     let name = match &target.host {
         Host::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, target.port)]),
         Host::Domain(name) => name,
@@ -81,11 +94,17 @@ pub(crate) async fn resolve(target: &Target, limit: Duration) -> Result<Vec<Sock
     let lookup = tokio::net::lookup_host((name.as_str(), target.port));
     match tokio::time::timeout(limit, lookup).await {
         Err(_) => Err(ProxyError::timeout(format!("resolving {name}"), limit)),
-        Ok(Err(e)) => Err(ProxyError::Resolve { host: name.clone(), detail: e.to_string() }),
+        Ok(Err(e)) => Err(ProxyError::Resolve {
+            host: name.clone(),
+            detail: e.to_string(),
+        }),
         Ok(Ok(addrs)) => {
             let addrs: Vec<SocketAddr> = addrs.collect();
             if addrs.is_empty() {
-                Err(ProxyError::Resolve { host: name.clone(), detail: "no addresses".into() })
+                Err(ProxyError::Resolve {
+                    host: name.clone(),
+                    detail: "no addresses".into(),
+                })
             } else {
                 Ok(addrs)
             }
@@ -113,7 +132,10 @@ impl ConnectFailure {
 }
 
 /// Tries each address in order within one overall deadline; the first that connects wins.
-pub(crate) async fn connect_any(addrs: &[SocketAddr], limit: Duration) -> Result<TcpStream, ConnectFailure> {
+pub(crate) async fn connect_any(
+    addrs: &[SocketAddr],
+    limit: Duration,
+) -> Result<TcpStream, ConnectFailure> {
     let deadline = tokio::time::Instant::now() + limit;
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses");
     for addr in addrs {

@@ -12,12 +12,19 @@ use crate::config::{Protocol, Upstream};
 use crate::error::{socks5_reply_reason, ProxyError};
 use crate::target::{Host, Target};
 
-pub(super) async fn dial(upstream: &Upstream, target: &Target, limit: Duration) -> Result<TcpStream, ProxyError> {
+pub(super) async fn dial(
+    upstream: &Upstream,
+    target: &Target,
+    limit: Duration,
+) -> Result<TcpStream, ProxyError> {
     let server = upstream.server();
     let server_addrs = resolve_server(upstream, limit).await?;
     let socket = connect_any(&server_addrs, limit).await.map_err(|e| {
         e.into_error(
-            |source| ProxyError::UpstreamUnreachable { server: server.clone(), source },
+            |source| ProxyError::UpstreamUnreachable {
+                server: server.clone(),
+                source,
+            },
             || format!("connecting to SOCKS server {server}"),
         )
     })?;
@@ -31,7 +38,10 @@ pub(super) async fn dial(upstream: &Upstream, target: &Target, limit: Duration) 
     }
 }
 
-async fn resolve_server(upstream: &Upstream, limit: Duration) -> Result<Vec<SocketAddr>, ProxyError> {
+async fn resolve_server(
+    upstream: &Upstream,
+    limit: Duration,
+) -> Result<Vec<SocketAddr>, ProxyError> {
     let host = Host::parse(&upstream.host).map_err(|e| ProxyError::Resolve {
         host: upstream.host.clone(),
         detail: e.to_string(),
@@ -52,7 +62,15 @@ async fn handshake(
         Protocol::Socks5 { remote_dns } => {
             let addr = socks_target(target, remote_dns, false, limit).await?;
             let stream = match creds {
-                Some(c) => Socks5Stream::connect_with_password_and_socket(socket, addr, &c.username, &c.password).await,
+                Some(c) => {
+                    Socks5Stream::connect_with_password_and_socket(
+                        socket,
+                        addr,
+                        &c.username,
+                        &c.password,
+                    )
+                    .await
+                }
                 None => Socks5Stream::connect_with_socket(socket, addr).await,
             };
             Ok(stream.map_err(map)?.into_inner())
@@ -61,7 +79,9 @@ async fn handshake(
             let remote_dns = upstream.protocol == Protocol::Socks4a;
             let addr = socks_target(target, remote_dns, true, limit).await?;
             let stream = match creds {
-                Some(c) => Socks4Stream::connect_with_userid_and_socket(socket, addr, &c.username).await,
+                Some(c) => {
+                    Socks4Stream::connect_with_userid_and_socket(socket, addr, &c.username).await
+                }
                 None => Socks4Stream::connect_with_socket(socket, addr).await,
             };
             Ok(stream.map_err(map)?.into_inner())
@@ -83,13 +103,18 @@ async fn socks_target(
             "SOCKS4 cannot carry the IPv6 target {target}"
         ))),
         Host::Ip(ip) => Ok(TargetAddr::Ip(SocketAddr::new(*ip, target.port))),
-        Host::Domain(name) if remote_dns => Ok(TargetAddr::Domain(name.clone().into(), target.port)),
+        Host::Domain(name) if remote_dns => {
+            Ok(TargetAddr::Domain(name.clone().into(), target.port))
+        }
         Host::Domain(name) => resolve(target, limit)
             .await?
             .into_iter()
             .find(|a| !ipv4_only || a.is_ipv4())
             .map(TargetAddr::Ip)
-            .ok_or_else(|| ProxyError::Resolve { host: name.clone(), detail: "no IPv4 address".into() }),
+            .ok_or_else(|| ProxyError::Resolve {
+                host: name.clone(),
+                detail: "no IPv4 address".into(),
+            }),
     }
 }
 
@@ -115,10 +140,18 @@ fn map_error(error: tokio_socks::Error, server: &str, target: &Target) -> ProxyE
         E::PasswordAuthFailure(_) | E::NoAcceptableAuthMethods | E::AuthorizationRequired => {
             ProxyError::UpstreamAuthRejected { server }
         }
-        E::IdentdAuthFailure | E::InvalidUserIdAuthFailure => ProxyError::UpstreamAuthRejected { server },
+        E::IdentdAuthFailure | E::InvalidUserIdAuthFailure => {
+            ProxyError::UpstreamAuthRejected { server }
+        }
         E::InvalidTargetAddress(what) => ProxyError::BadRequest(format!("target {target}: {what}")),
-        E::InvalidAuthValues(what) => ProxyError::UpstreamProtocol { server, detail: what.to_string() },
+        E::InvalidAuthValues(what) => ProxyError::UpstreamProtocol {
+            server,
+            detail: what.to_string(),
+        },
         E::Io(source) => ProxyError::UpstreamUnreachable { server, source },
-        other => ProxyError::UpstreamProtocol { server, detail: other.to_string() },
+        other => ProxyError::UpstreamProtocol {
+            server,
+            detail: other.to_string(),
+        },
     }
 }

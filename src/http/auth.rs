@@ -39,7 +39,11 @@ mod tests {
 
     #[test]
     fn basic_table() {
-        let auth = InboundAuth { username: "alice".into(), password: "pa:ss".into(), exempt_loopback: false };
+        let auth = InboundAuth {
+            username: "alice".into(),
+            password: "pa:ss".into(),
+            exempt_loopback: false,
+        };
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let cases = [
             (Some(format!("Basic {}", b64("alice:pa:ss"))), true),

@@ -17,7 +17,11 @@ use crate::loop_guard;
 use crate::server::engine::{Conn, Engine};
 use crate::target::Target;
 
-pub(super) async fn forward(mut req: Request<Incoming>, conn: &Conn, engine: &Arc<Engine>) -> Result<Response<Body>, ProxyError> {
+pub(super) async fn forward(
+    mut req: Request<Incoming>,
+    conn: &Arc<Conn>,
+    engine: &Arc<Engine>,
+) -> Result<Response<Body>, ProxyError> {
     let target = uri_target(req.uri())?;
     loop_guard::check(&target, conn.local, &engine.dialer).await?;
     let upgrade = upgrade_protocol(req.headers());
@@ -26,7 +30,11 @@ pub(super) async fn forward(mut req: Request<Incoming>, conn: &Conn, engine: &Ar
     if let Some(protocol) = upgrade {
         return forward_upgrade(req, target, protocol, conn, engine).await;
     }
-    let response = engine.client.request(req).await.map_err(|e| client_error(&e, &target))?;
+    let response = engine
+        .client
+        .request(req)
+        .await
+        .map_err(|e| client_error(&e, &target))?;
     let (mut parts, body) = response.into_parts();
     prepare_response(&mut parts.headers, None);
     Ok(Response::from_parts(parts, body.boxed()))
@@ -46,7 +54,10 @@ fn client_error(error: &hyper_util::client::legacy::Error, target: &Target) -> P
         Some(cause) => cause.to_string(),
         None => error.to_string(),
     };
-    ProxyError::Origin { target: target.to_string(), detail }
+    ProxyError::Origin {
+        target: target.to_string(),
+        detail,
+    }
 }
 
 /// A request with `Connection: upgrade`: its own connection to the origin (never pooled);
@@ -55,11 +66,14 @@ async fn forward_upgrade(
     mut req: Request<Incoming>,
     target: Target,
     protocol: HeaderValue,
-    conn: &Conn,
+    conn: &Arc<Conn>,
     engine: &Engine,
 ) -> Result<Response<Body>, ProxyError> {
     let stream = engine.dialer.dial(&target).await?;
-    let origin_error = |e: hyper::Error| ProxyError::Origin { target: target.to_string(), detail: e.to_string() };
+    let origin_error = |e: hyper::Error| ProxyError::Origin {
+        target: target.to_string(),
+        detail: e.to_string(),
+    };
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(origin_error)?;
@@ -77,7 +91,9 @@ async fn forward_upgrade(
     }
     let origin_upgrade = hyper::upgrade::on(&mut response);
     let stop = conn.shared.hard_stop.clone();
+    let upgrade_conn = Arc::clone(conn);
     conn.shared.tasks.spawn(async move {
+        let _alive = upgrade_conn;
         let (client, origin) = match tokio::join!(client_upgrade, origin_upgrade) {
             (Ok(client), Ok(origin)) => (client, origin),
             (Err(e), _) | (_, Err(e)) => {

@@ -53,9 +53,18 @@ pub fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
 
 /// Rewrites request headers for the origin: hop-by-hop stripped, `Host` from the target
 /// (the default port omitted), and, for upgrades, `Connection: upgrade` + `Upgrade` kept.
-pub fn prepare_request(headers: &mut HeaderMap, target: &Target, default_port: u16, upgrade: Option<HeaderValue>) {
+pub fn prepare_request(
+    headers: &mut HeaderMap,
+    target: &Target,
+    default_port: u16,
+    upgrade: Option<HeaderValue>,
+) {
     strip_hop_by_hop(headers);
-    let host = if target.port == default_port { target.host.to_string() } else { target.to_string() };
+    let host = if target.port == default_port {
+        target.host.to_string()
+    } else {
+        target.to_string()
+    };
     if let Ok(value) = HeaderValue::from_str(&host) {
         headers.insert(header::HOST, value);
     }
@@ -83,7 +92,10 @@ mod tests {
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -94,12 +106,38 @@ mod tests {
         v
     }
 
+    type Headers<'a> = Vec<(&'a str, &'a str)>;
+
     #[test]
     fn strips_hop_by_hop_table() {
-        let cases: Vec<(Vec<(&str, &str)>, Vec<&str>)> = vec![
-            (vec![("accept", "*/*"), ("connection", "keep-alive"), ("keep-alive", "timeout=5")], vec!["accept"]),
-            (vec![("connection", "close, X-Secret ,x-other"), ("x-secret", "1"), ("X-Other", "2"), ("x-kept", "3")], vec!["x-kept"]),
-            (vec![("connection", "a"), ("connection", "b"), ("a", "1"), ("b", "2"), ("c", "3")], vec!["c"]),
+        let cases: Vec<(Headers, Vec<&str>)> = vec![
+            (
+                vec![
+                    ("accept", "*/*"),
+                    ("connection", "keep-alive"),
+                    ("keep-alive", "timeout=5"),
+                ],
+                vec!["accept"],
+            ),
+            (
+                vec![
+                    ("connection", "close, X-Secret ,x-other"),
+                    ("x-secret", "1"),
+                    ("X-Other", "2"),
+                    ("x-kept", "3"),
+                ],
+                vec!["x-kept"],
+            ),
+            (
+                vec![
+                    ("connection", "a"),
+                    ("connection", "b"),
+                    ("a", "1"),
+                    ("b", "2"),
+                    ("c", "3"),
+                ],
+                vec!["c"],
+            ),
             (
                 vec![
                     ("proxy-connection", "keep-alive"),
@@ -113,7 +151,10 @@ mod tests {
                 ],
                 vec!["content-length"],
             ),
-            (vec![("connection", "bad header name!, close"), ("cookie", "x")], vec!["cookie"]),
+            (
+                vec![("connection", "bad header name!, close"), ("cookie", "x")],
+                vec!["cookie"],
+            ),
         ];
         for (input, expected) in cases {
             let mut h = map(&input);
@@ -132,7 +173,12 @@ mod tests {
         ];
         for (host, port, expected) in cases {
             let mut h = map(&[("host", "attacker.example"), ("connection", "close")]);
-            prepare_request(&mut h, &Target::new(Host::parse(host).unwrap(), port), 80, None);
+            prepare_request(
+                &mut h,
+                &Target::new(Host::parse(host).unwrap(), port),
+                80,
+                None,
+            );
             assert_eq!(h.get("host").unwrap(), expected);
             assert!(h.get("connection").is_none());
         }
@@ -140,10 +186,19 @@ mod tests {
 
     #[test]
     fn upgrades_keep_their_headers() {
-        let mut h = map(&[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket"), ("sec-websocket-key", "k")]);
+        let mut h = map(&[
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "k"),
+        ]);
         let protocol = upgrade_protocol(&h);
         assert_eq!(protocol.as_ref().unwrap(), "websocket");
-        prepare_request(&mut h, &Target::new(Host::parse("ws.test").unwrap(), 80), 80, protocol);
+        prepare_request(
+            &mut h,
+            &Target::new(Host::parse("ws.test").unwrap(), 80),
+            80,
+            protocol,
+        );
         assert_eq!(h.get("connection").unwrap(), "upgrade");
         assert_eq!(h.get("upgrade").unwrap(), "websocket");
         assert_eq!(h.get("sec-websocket-key").unwrap(), "k");

@@ -8,11 +8,18 @@ use super::response::{text, Body};
 use crate::error::ProxyError;
 use crate::server::engine::{Conn, Engine};
 
-pub(super) fn serve(req: Request<Incoming>, conn: &Conn, _engine: &Engine) -> Result<Response<Body>, ProxyError> {
+pub(super) fn serve(
+    req: Request<Incoming>,
+    conn: &Conn,
+    _engine: &Engine,
+) -> Result<Response<Body>, ProxyError> {
     if req.uri().path() == "/" && req.method() == http::Method::GET {
         return Ok(text(
             StatusCode::OK,
-            &format!("socksbridge: set {} as your HTTP/HTTPS or SOCKS5 proxy", conn.local),
+            &format!(
+                "socksbridge: set {} as your HTTP/HTTPS or SOCKS5 proxy",
+                conn.local
+            ),
         ));
     }
     Err(ProxyError::BadRequest(format!(

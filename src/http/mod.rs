@@ -19,7 +19,10 @@ use crate::server::engine::{Conn, Engine};
 use response::{error_response, Body};
 
 /// Serves one request; failures become a response with a status and a reason, logged once.
-pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Result<Response<Body>, Infallible> {
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    conn: Arc<Conn>,
+) -> Result<Response<Body>, Infallible> {
     let engine = conn.shared.engine();
     let method = req.method().clone();
     let uri = req.uri().clone();
@@ -37,7 +40,11 @@ pub(crate) async fn handle(req: Request<Incoming>, conn: Arc<Conn>) -> Result<Re
     }
 }
 
-async fn route(req: Request<Incoming>, conn: &Conn, engine: &Arc<Engine>) -> Result<Response<Body>, ProxyError> {
+async fn route(
+    req: Request<Incoming>,
+    conn: &Arc<Conn>,
+    engine: &Arc<Engine>,
+) -> Result<Response<Body>, ProxyError> {
     if let Some(auth) = &engine.config.auth {
         let exempt = auth.exempt_loopback && conn.peer.ip().is_loopback();
         if !exempt && !auth::basic_matches(auth, req.headers().get(header::PROXY_AUTHORIZATION)) {

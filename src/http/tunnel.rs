@@ -17,7 +17,11 @@ use crate::pump::{pump, write_all};
 use crate::server::engine::{Conn, Engine, Shared};
 use crate::target::Target;
 
-pub(super) async fn connect(req: Request<Incoming>, conn: &Conn, engine: &Arc<Engine>) -> Result<Response<Body>, ProxyError> {
+pub(super) async fn connect(
+    req: Request<Incoming>,
+    conn: &Arc<Conn>,
+    engine: &Arc<Engine>,
+) -> Result<Response<Body>, ProxyError> {
     let authority = req
         .uri()
         .authority()
@@ -27,28 +31,37 @@ pub(super) async fn connect(req: Request<Incoming>, conn: &Conn, engine: &Arc<En
     loop_guard::check(&target, conn.local, &engine.dialer).await?;
     let upstream = engine.dialer.dial(&target).await?;
     let on_upgrade = hyper::upgrade::on(req);
-    let shared = Arc::clone(&conn.shared);
+    let tunnel_conn = Arc::clone(conn);
     let idle = engine.config.timeouts.idle;
     conn.shared.tasks.spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => run_tunnel(upgraded, upstream, &shared, idle, &target).await,
-            Err(e) => tracing::debug!("CONNECT {target}: client went away before the tunnel opened: {e}"),
+            Ok(upgraded) => {
+                run_tunnel(upgraded, upstream, &tunnel_conn.shared, idle, &target).await
+            }
+            Err(e) => {
+                tracing::debug!("CONNECT {target}: client went away before the tunnel opened: {e}")
+            }
         }
     });
     Ok(Response::new(empty()))
 }
 
-async fn run_tunnel(upgraded: Upgraded, upstream: TcpStream, shared: &Shared, idle: std::time::Duration, target: &Target) {
+async fn run_tunnel(
+    upgraded: Upgraded,
+    upstream: TcpStream,
+    shared: &Shared,
+    idle: std::time::Duration,
+    target: &Target,
+) {
     match upgraded.downcast::<TokioIo<Metered<TcpStream>>>() {
         Ok(parts) => {
             let client = parts.io.into_inner().into_inner();
             // Bytes the client sent right behind the CONNECT head (already metered).
-            if !parts.read_buf.is_empty() {
-                if write_all(&upstream, &parts.read_buf).await.is_err() {
-                    return;
-                }
+            if !parts.read_buf.is_empty() && write_all(&upstream, &parts.read_buf).await.is_err() {
+                return;
             }
-            let (end, up, down) = pump(&client, &upstream, idle, &shared.stats, &shared.hard_stop).await;
+            let (end, up, down) =
+                pump(&client, &upstream, idle, &shared.stats, &shared.hard_stop).await;
             tracing::debug!("tunnel to {target} ended ({end:?}): {up} bytes up, {down} down");
         }
         Err(upgraded) => {

@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::connection::serve_connection;
-use super::engine::Shared;
+use super::engine::{Conn, Shared};
 use crate::error::{ErrorKind, ProxyError};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -36,12 +36,15 @@ pub(super) async fn accept_loop(
                 backoff = Duration::from_millis(5);
                 match Arc::clone(&shared.permits).try_acquire_owned() {
                     Ok(permit) => {
-                        let shared = Arc::clone(&shared);
-                        shared.clone().tasks.spawn(async move {
-                            let _permit = permit;
-                            let _active = shared.stats.connection();
-                            serve_connection(stream, peer, shared).await;
-                        });
+                        let local = stream.local_addr().unwrap_or_else(|_| shared.local_addr());
+                        let conn = Conn {
+                            shared: Arc::clone(&shared),
+                            peer,
+                            local,
+                            _permit: permit,
+                            _active: shared.stats.connection(),
+                        };
+                        shared.tasks.spawn(serve_connection(stream, Arc::new(conn)));
                     }
                     Err(_) => {
                         shared.stats.error(ErrorKind::Overloaded);
@@ -67,7 +70,9 @@ pub(super) async fn accept_loop(
 fn is_per_connection(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
     )
 }
 
@@ -77,7 +82,8 @@ fn is_per_connection(e: &io::Error) -> bool {
 async fn refuse_overloaded(mut stream: TcpStream, limit: usize) {
     let error = ProxyError::Overloaded { limit };
     let mut first = [0u8; 1];
-    let Ok(Ok(1)) = tokio::time::timeout(Duration::from_secs(2), stream.peek(&mut first)).await else {
+    let Ok(Ok(1)) = tokio::time::timeout(Duration::from_secs(2), stream.peek(&mut first)).await
+    else {
         return;
     };
     let reply = match first[0] {

@@ -1,7 +1,6 @@
 //! One client connection on the mixed port: the first byte tells SOCKS (0x05, 0x04) from
 //! HTTP; HTTP goes to hyper with upgrades, SOCKS to our inbound handshake.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper::server::conn::http1;
@@ -9,15 +8,16 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
-use super::engine::{Conn, Shared};
+use super::engine::Conn;
 use crate::metered::Metered;
 
 /// Request heads larger than this get a 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-pub(super) async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub(super) async fn serve_connection(stream: TcpStream, conn: Arc<Conn>) {
     let _ = stream.set_nodelay(true);
-    let local = stream.local_addr().unwrap_or_else(|_| shared.local_addr());
+    let shared = &conn.shared;
+    let peer = conn.peer;
     let header_timeout = shared.engine().config.timeouts.header;
     let mut first = [0u8; 1];
     let peeked = tokio::select! {
@@ -32,7 +32,6 @@ pub(super) async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared
             return;
         }
     }
-    let conn = Arc::new(Conn { shared, peer, local });
     match first[0] {
         0x05 | 0x04 => crate::socks::serve(stream, conn).await,
         _ => serve_http(stream, conn, header_timeout).await,

@@ -39,7 +39,11 @@ impl Engine {
             .pool_max_idle_per_host(64)
             .set_host(false)
             .build(SocksConnector::new(Arc::clone(&dialer)));
-        Engine { config, dialer, client }
+        Engine {
+            config,
+            dialer,
+            client,
+        }
     }
 }
 
@@ -106,11 +110,15 @@ impl Shared {
     }
 }
 
-/// One accepted client connection.
+/// One accepted client connection. It counts as active, and holds its slot under the
+/// connection cap, until the last task serving it (the HTTP connection, or a tunnel or
+/// upgrade it turned into) drops its reference.
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub shared: Arc<Shared>,
     pub peer: SocketAddr,
     /// The address the client reached us on: requests for it would loop.
     pub local: SocketAddr,
+    pub _permit: tokio::sync::OwnedSemaphorePermit,
+    pub _active: crate::stats::ActiveGuard,
 }

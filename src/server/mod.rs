@@ -32,12 +32,14 @@ pub enum BindError {
 }
 
 pub(crate) async fn bind_listener(addr: SocketAddr) -> Result<TcpListener, BindError> {
-    TcpListener::bind(addr).await.map_err(|source| match source.kind() {
-        io::ErrorKind::AddrInUse => BindError::InUse { port: addr.port() },
-        io::ErrorKind::PermissionDenied => BindError::PermissionDenied { addr },
-        io::ErrorKind::AddrNotAvailable => BindError::NotLocal { addr },
-        _ => BindError::Other { addr, source },
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::AddrInUse => BindError::InUse { port: addr.port() },
+            io::ErrorKind::PermissionDenied => BindError::PermissionDenied { addr },
+            io::ErrorKind::AddrNotAvailable => BindError::NotLocal { addr },
+            _ => BindError::Other { addr, source },
+        })
 }
 
 /// A bound, not yet running proxy.
@@ -52,16 +54,26 @@ pub struct ProxyServer {
 impl ProxyServer {
     pub async fn bind(config: ProxyConfig) -> Result<ProxyServer, BindError> {
         let listener = bind_listener(config.listen).await?;
-        let local = listener.local_addr().map_err(|source| BindError::Other { addr: config.listen, source })?;
+        let local = listener.local_addr().map_err(|source| BindError::Other {
+            addr: config.listen,
+            source,
+        })?;
         if !local.ip().is_loopback() {
             if config.auth.is_none() {
                 tracing::warn!("listening on {local} WITHOUT credentials: anyone who can reach it can use this proxy");
             } else {
-                tracing::warn!("listening on {local}: reachable from other machines, credentials required");
+                tracing::warn!(
+                    "listening on {local}: reachable from other machines, credentials required"
+                );
             }
         }
         let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
-        Ok(ProxyServer { listener, shared: Arc::new(Shared::new(Engine::new(config), local)), rebind_tx, rebind_rx })
+        Ok(ProxyServer {
+            listener,
+            shared: Arc::new(Shared::new(Engine::new(config), local)),
+            rebind_tx,
+            rebind_rx,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -69,7 +81,10 @@ impl ProxyServer {
     }
 
     pub fn handle(&self) -> ProxyHandle {
-        ProxyHandle { shared: Arc::clone(&self.shared), rebind_tx: self.rebind_tx.clone() }
+        ProxyHandle {
+            shared: Arc::clone(&self.shared),
+            rebind_tx: self.rebind_tx.clone(),
+        }
     }
 
     /// Serves until `shutdown` completes or [`ProxyHandle::shutdown`] is called, then stops
@@ -84,7 +99,10 @@ impl ProxyServer {
         shared.graceful.cancel();
         shared.tasks.close();
         let drain = shared.engine().config.timeouts.drain;
-        if tokio::time::timeout(drain, shared.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(drain, shared.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::info!(
                 "{} connections still open after the {} ms drain time: closing them",
                 shared.stats.snapshot().active_connections,
@@ -130,7 +148,12 @@ impl ProxyHandle {
     pub async fn apply(&self, config: ProxyConfig) -> Result<Applied, BindError> {
         let _serial = self.shared.apply_lock.lock().await;
         let old = self.shared.engine();
-        let listener = if config.listen != old.config.listen { Some(bind_listener(config.listen).await?) } else { None };
+        let moved = config.listen != old.config.listen && config.listen != self.shared.local_addr();
+        let listener = if moved {
+            Some(bind_listener(config.listen).await?)
+        } else {
+            None
+        };
         let new_limit = config.max_connections;
         self.shared.set_engine(Engine::new(config));
         let old_limit = self.shared.limit.swap(new_limit, Ordering::SeqCst);

@@ -32,10 +32,17 @@ struct Handshake {
 pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
     let engine = conn.shared.engine();
     let limit = engine.config.timeouts.header;
-    let handshake = match tokio::time::timeout(limit, handshake(&mut stream, &conn, &engine)).await {
+    let handshake = match tokio::time::timeout(limit, handshake(&mut stream, &conn, &engine)).await
+    {
         Ok(Ok(handshake)) => handshake,
         Ok(Err(error)) => return fail(&conn, "SOCKS handshake", &error),
-        Err(_) => return fail(&conn, "SOCKS handshake", &ProxyError::BadRequest("handshake timed out".into())),
+        Err(_) => {
+            return fail(
+                &conn,
+                "SOCKS handshake",
+                &ProxyError::BadRequest("handshake timed out".into()),
+            )
+        }
     };
     let target = handshake.target;
     let dialed = match loop_guard::check(&target, conn.local, &engine.dialer).await {
@@ -66,7 +73,14 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
             return;
         }
     }
-    let (end, up, down) = pump(&stream, &upstream, engine.config.timeouts.idle, &conn.shared.stats, &conn.shared.hard_stop).await;
+    let (end, up, down) = pump(
+        &stream,
+        &upstream,
+        engine.config.timeouts.idle,
+        &conn.shared.stats,
+        &conn.shared.hard_stop,
+    )
+    .await;
     tracing::debug!("SOCKS tunnel to {target} ended ({end:?}): {up} bytes up, {down} down");
 }
 
@@ -79,10 +93,15 @@ fn fail(conn: &Conn, what: &str, error: &ProxyError) {
     }
 }
 
-async fn handshake(stream: &mut TcpStream, conn: &Conn, engine: &Engine) -> Result<Handshake, ProxyError> {
+async fn handshake(
+    stream: &mut TcpStream,
+    conn: &Conn,
+    engine: &Engine,
+) -> Result<Handshake, ProxyError> {
     let mut buf = Vec::with_capacity(64);
     let auth = engine.config.auth.as_ref();
-    let must_authenticate = auth.is_some_and(|a| !(a.exempt_loopback && conn.peer.ip().is_loopback()));
+    let must_authenticate =
+        auth.is_some_and(|a| !(a.exempt_loopback && conn.peer.ip().is_loopback()));
     let mut first = [0u8; 1];
     stream.peek(&mut first).await.map_err(io_error)?;
     if first[0] == 0x04 {
@@ -95,7 +114,11 @@ async fn handshake(stream: &mut TcpStream, conn: &Conn, engine: &Engine) -> Resu
                 ProxyError::BadRequest(format!("SOCKS4 command {cmd:#04x} is not supported"))
             });
         }
-        return Ok(Handshake { version: Version::V4, target, early_data: buf });
+        return Ok(Handshake {
+            version: Version::V4,
+            target,
+            early_data: buf,
+        });
     }
 
     let methods = next(stream, &mut buf, parse::greeting).await?;
@@ -105,12 +128,18 @@ async fn handshake(stream: &mut TcpStream, conn: &Conn, engine: &Engine) -> Resu
             let _ = stream.write_all(&[0x05, 0xff]).await;
             return Err(ProxyError::AuthRequired);
         }
-        stream.write_all(&[0x05, USER_PASS]).await.map_err(io_error)?;
+        stream
+            .write_all(&[0x05, USER_PASS])
+            .await
+            .map_err(io_error)?;
         let (user, pass) = next(stream, &mut buf, parse::user_pass).await?;
         // Without inbound auth configured, a client that insists on sending credentials
         // is let in with any.
         let accepted = auth.is_none_or(|a| credentials_match(a, &user, &pass));
-        stream.write_all(&[0x01, if accepted { 0x00 } else { 0x01 }]).await.map_err(io_error)?;
+        stream
+            .write_all(&[0x01, if accepted { 0x00 } else { 0x01 }])
+            .await
+            .map_err(io_error)?;
         if !accepted {
             return Err(ProxyError::AuthRequired);
         }
@@ -118,19 +147,31 @@ async fn handshake(stream: &mut TcpStream, conn: &Conn, engine: &Engine) -> Resu
         stream.write_all(&[0x05, NO_AUTH]).await.map_err(io_error)?;
     } else {
         let _ = stream.write_all(&[0x05, 0xff]).await;
-        return Err(ProxyError::BadRequest("SOCKS5 client offers no method we support".into()));
+        return Err(ProxyError::BadRequest(
+            "SOCKS5 client offers no method we support".into(),
+        ));
     }
 
     let (cmd, target) = next(stream, &mut buf, parse::request5).await?;
     if cmd != CMD_CONNECT {
         let _ = stream.write_all(&parse::reply5(0x07)).await;
-        return Err(ProxyError::BadRequest(format!("SOCKS5 command {cmd:#04x} is not supported")));
+        return Err(ProxyError::BadRequest(format!(
+            "SOCKS5 command {cmd:#04x} is not supported"
+        )));
     }
-    Ok(Handshake { version: Version::V5, target, early_data: buf })
+    Ok(Handshake {
+        version: Version::V5,
+        target,
+        early_data: buf,
+    })
 }
 
 /// Reads until `parse` completes a message, which is removed from the front of `buf`.
-async fn next<T>(stream: &mut TcpStream, buf: &mut Vec<u8>, parse: fn(&[u8]) -> Parsed<T>) -> Result<T, ProxyError> {
+async fn next<T>(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    parse: fn(&[u8]) -> Parsed<T>,
+) -> Result<T, ProxyError> {
     loop {
         match parse(buf) {
             Ok(Some((value, used))) => {
@@ -146,7 +187,9 @@ async fn next<T>(stream: &mut TcpStream, buf: &mut Vec<u8>, parse: fn(&[u8]) -> 
         let mut chunk = [0u8; 512];
         let n = stream.read(&mut chunk).await.map_err(io_error)?;
         if n == 0 {
-            return Err(ProxyError::BadRequest("client closed during the SOCKS handshake".into()));
+            return Err(ProxyError::BadRequest(
+                "client closed during the SOCKS handshake".into(),
+            ));
         }
         buf.extend_from_slice(&chunk[..n]);
     }

@@ -36,11 +36,15 @@ pub type Parsed<T> = Result<Option<(T, usize)>, ParseError>;
 
 /// SOCKS5 greeting: `05 NMETHODS METHODS…` → the offered methods.
 pub fn greeting(buf: &[u8]) -> Parsed<Vec<u8>> {
-    let Some(&version) = buf.first() else { return Ok(None) };
+    let Some(&version) = buf.first() else {
+        return Ok(None);
+    };
     if version != 0x05 {
         return Err(ParseError::Version(version));
     }
-    let Some(&n) = buf.get(1) else { return Ok(None) };
+    let Some(&n) = buf.get(1) else {
+        return Ok(None);
+    };
     if n == 0 {
         return Err(ParseError::NoMethods);
     }
@@ -50,18 +54,27 @@ pub fn greeting(buf: &[u8]) -> Parsed<Vec<u8>> {
 
 /// RFC 1929: `01 ULEN UNAME PLEN PASSWD` → (username, password) as raw bytes.
 pub fn user_pass(buf: &[u8]) -> Parsed<(Vec<u8>, Vec<u8>)> {
-    let Some(&version) = buf.first() else { return Ok(None) };
+    let Some(&version) = buf.first() else {
+        return Ok(None);
+    };
     if version != 0x01 {
         return Err(ParseError::AuthVersion(version));
     }
-    let Some(&ulen) = buf.get(1) else { return Ok(None) };
+    let Some(&ulen) = buf.get(1) else {
+        return Ok(None);
+    };
     let user_end = 2 + ulen as usize;
-    let Some(&plen) = buf.get(user_end) else { return Ok(None) };
+    let Some(&plen) = buf.get(user_end) else {
+        return Ok(None);
+    };
     let end = user_end + 1 + plen as usize;
     if buf.len() < end {
         return Ok(None);
     }
-    Ok(Some(((buf[2..user_end].to_vec(), buf[user_end + 1..end].to_vec()), end)))
+    Ok(Some((
+        (buf[2..user_end].to_vec(), buf[user_end + 1..end].to_vec()),
+        end,
+    )))
 }
 
 /// A SOCKS5 request: `05 CMD 00 ATYP ADDR PORT` → (command, target).
@@ -83,23 +96,34 @@ pub fn request5(buf: &[u8]) -> Parsed<(u8, Target)> {
     let cmd = buf[1];
     let (host, addr_end) = match buf[3] {
         0x01 => {
-            let Some(b) = buf.get(4..8) else { return Ok(None) };
-            (Host::Ip(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))), 8)
+            let Some(b) = buf.get(4..8) else {
+                return Ok(None);
+            };
+            (
+                Host::Ip(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
+                8,
+            )
         }
         0x04 => {
-            let Some(b) = buf.get(4..20) else { return Ok(None) };
+            let Some(b) = buf.get(4..20) else {
+                return Ok(None);
+            };
             let mut octets = [0u8; 16];
             octets.copy_from_slice(b);
             (Host::Ip(IpAddr::V6(Ipv6Addr::from(octets))), 20)
         }
         0x03 => {
             let len = buf[4] as usize;
-            let Some(name) = buf.get(5..5 + len) else { return Ok(None) };
+            let Some(name) = buf.get(5..5 + len) else {
+                return Ok(None);
+            };
             (parse_name(name)?, 5 + len)
         }
         other => return Err(ParseError::AddressType(other)),
     };
-    let Some(p) = buf.get(addr_end..addr_end + 2) else { return Ok(None) };
+    let Some(p) = buf.get(addr_end..addr_end + 2) else {
+        return Ok(None);
+    };
     let port = u16::from_be_bytes([p[0], p[1]]);
     if port == 0 {
         return Err(ParseError::Target("port 0".into()));
@@ -123,13 +147,17 @@ pub fn request4(buf: &[u8]) -> Parsed<(u8, Target, Vec<u8>)> {
     let cmd = buf[1];
     let port = u16::from_be_bytes([buf[2], buf[3]]);
     let ip = Ipv4Addr::new(buf[4], buf[5], buf[6], buf[7]);
-    let Some(user_len) = find_nul(&buf[8..])? else { return Ok(None) };
+    let Some(user_len) = find_nul(&buf[8..])? else {
+        return Ok(None);
+    };
     let user_id = buf[8..8 + user_len].to_vec();
     let mut end = 8 + user_len + 1;
     let octets = ip.octets();
     // SOCKS4a: 0.0.0.x with x != 0 means "a name follows".
     let host = if octets[..3] == [0, 0, 0] && octets[3] != 0 {
-        let Some(name_len) = find_nul(&buf[end..])? else { return Ok(None) };
+        let Some(name_len) = find_nul(&buf[end..])? else {
+            return Ok(None);
+        };
         let host = parse_name(&buf[end..end + name_len])?;
         end += name_len + 1;
         host
@@ -151,7 +179,8 @@ fn find_nul(buf: &[u8]) -> Result<Option<usize>, ParseError> {
 }
 
 fn parse_name(raw: &[u8]) -> Result<Host, ParseError> {
-    let name = std::str::from_utf8(raw).map_err(|_| ParseError::Target("name is not UTF-8".into()))?;
+    let name =
+        std::str::from_utf8(raw).map_err(|_| ParseError::Target("name is not UTF-8".into()))?;
     Host::parse(name).map_err(|e| ParseError::Target(e.to_string()))
 }
 
@@ -186,15 +215,22 @@ mod tests {
     #[test]
     fn user_pass_table() {
         assert_eq!(user_pass(&[1, 1, b'u', 2, b'p']), Ok(None));
-        assert_eq!(user_pass(&[1, 1, b'u', 2, b'p', b'w']), Ok(Some(((b"u".to_vec(), b"pw".to_vec()), 6))));
+        assert_eq!(
+            user_pass(&[1, 1, b'u', 2, b'p', b'w']),
+            Ok(Some(((b"u".to_vec(), b"pw".to_vec()), 6)))
+        );
         assert_eq!(user_pass(&[1, 0, 0]), Ok(Some(((vec![], vec![]), 3))));
         assert_eq!(user_pass(&[5, 1]), Err(ParseError::AuthVersion(5)));
     }
 
     #[test]
     fn request5_table() {
-        let cases: Vec<(Vec<u8>, Parsed<(u8, Target)>)> = vec![
-            (vec![5, 1, 0, 1, 127, 0, 0, 1, 0, 80], Ok(Some(((1, t("127.0.0.1", 80)), 10)))),
+        type Case = (Vec<u8>, Parsed<(u8, Target)>);
+        let cases: Vec<Case> = vec![
+            (
+                vec![5, 1, 0, 1, 127, 0, 0, 1, 0, 80],
+                Ok(Some(((1, t("127.0.0.1", 80)), 10))),
+            ),
             (vec![5, 1, 0, 1, 127, 0, 0, 1, 0], Ok(None)),
             (
                 [&[5u8, 1, 0, 3, 11][..], b"example.com", &[1, 187]].concat(),
@@ -204,11 +240,26 @@ mod tests {
                 [&[5u8, 1, 0, 4][..], &[0; 15], &[1, 0, 22]].concat(),
                 Ok(Some(((1, t("[::1]", 22)), 22))),
             ),
-            (vec![5, 2, 0, 1, 1, 2, 3, 4, 0, 1], Ok(Some(((2, t("1.2.3.4", 1)), 10)))),
-            (vec![5, 1, 1, 1, 1, 2, 3, 4, 0, 1], Err(ParseError::Reserved(1))),
-            (vec![5, 1, 0, 9, 1, 2, 3, 4, 0, 1], Err(ParseError::AddressType(9))),
-            (vec![5, 1, 0, 1, 1, 2, 3, 4, 0, 0], Err(ParseError::Target("port 0".into()))),
-            ([&[5u8, 1, 0, 3, 3][..], b"a b", &[0, 80]].concat(), Err(ParseError::Target("invalid host 'a b'".into()))),
+            (
+                vec![5, 2, 0, 1, 1, 2, 3, 4, 0, 1],
+                Ok(Some(((2, t("1.2.3.4", 1)), 10))),
+            ),
+            (
+                vec![5, 1, 1, 1, 1, 2, 3, 4, 0, 1],
+                Err(ParseError::Reserved(1)),
+            ),
+            (
+                vec![5, 1, 0, 9, 1, 2, 3, 4, 0, 1],
+                Err(ParseError::AddressType(9)),
+            ),
+            (
+                vec![5, 1, 0, 1, 1, 2, 3, 4, 0, 0],
+                Err(ParseError::Target("port 0".into())),
+            ),
+            (
+                [&[5u8, 1, 0, 3, 3][..], b"a b", &[0, 80]].concat(),
+                Err(ParseError::Target("invalid host 'a b'".into())),
+            ),
             (vec![4, 1, 0, 80, 1], Err(ParseError::Version(4))),
         ];
         for (input, expected) in cases {
@@ -219,12 +270,21 @@ mod tests {
     #[test]
     fn request4_table() {
         let socks4 = [&[4u8, 1, 0, 80, 10, 0, 0, 1][..], b"bob\0"].concat();
-        assert_eq!(request4(&socks4), Ok(Some(((1, t("10.0.0.1", 80), b"bob".to_vec()), 12))));
+        assert_eq!(
+            request4(&socks4),
+            Ok(Some(((1, t("10.0.0.1", 80), b"bob".to_vec()), 12)))
+        );
         let socks4a = [&[4u8, 1, 1, 187, 0, 0, 0, 1][..], b"\0example.com\0"].concat();
-        assert_eq!(request4(&socks4a), Ok(Some(((1, t("example.com", 443), vec![]), 21))));
+        assert_eq!(
+            request4(&socks4a),
+            Ok(Some(((1, t("example.com", 443), vec![]), 21)))
+        );
         assert_eq!(request4(&socks4a[..15]), Ok(None));
         assert_eq!(request4(&[4, 1, 0, 80, 10, 0, 0, 1]), Ok(None));
-        assert_eq!(request4(&[5, 1, 0, 80, 10, 0, 0, 1, 0]), Err(ParseError::Version(5)));
+        assert_eq!(
+            request4(&[5, 1, 0, 80, 10, 0, 0, 1, 0]),
+            Err(ParseError::Version(5))
+        );
         let endless = [&[4u8, 1, 0, 80, 10, 0, 0, 1][..], &[b'x'; MAX_MESSAGE + 1]].concat();
         assert_eq!(request4(&endless), Err(ParseError::Unterminated));
     }

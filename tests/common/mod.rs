@@ -23,7 +23,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Every test body runs under this bound: a hang is a failure, not a stuck CI.
 pub async fn within<F: Future>(secs: u64, f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(secs), f).await.expect("test timed out")
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("test timed out")
 }
 
 // ---------------------------------------------------------------- origin server
@@ -121,7 +123,9 @@ async fn origin_service(mut req: Request<Incoming>) -> Result<Response<Body>, In
 }
 
 /// Streams an iterator of frames as a body.
-fn futures_util_stream<I>(iter: I) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, hyper::Error>> + Send + Sync + 'static
+fn futures_util_stream<I>(
+    iter: I,
+) -> impl futures_core::Stream<Item = Result<Frame<Bytes>, hyper::Error>> + Send + Sync + 'static
 where
     I: Iterator<Item = Result<Frame<Bytes>, hyper::Error>> + Send + Sync + Unpin + 'static,
 {
@@ -131,7 +135,10 @@ where
 struct IterStream<I>(I);
 impl<I: Iterator + Unpin> futures_core::Stream for IterStream<I> {
     type Item = I::Item;
-    fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<I::Item>> {
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<I::Item>> {
         std::task::Poll::Ready(self.0.next())
     }
 }
@@ -150,7 +157,10 @@ pub async fn origin_on(bind: &str) -> Origin {
             counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), hyper::service::service_fn(origin_service))
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        hyper::service::service_fn(origin_service),
+                    )
                     .with_upgrades()
                     .await;
             });
@@ -186,7 +196,10 @@ pub async fn tls_origin() -> TlsOrigin {
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(stream).await {
                     let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), hyper::service::service_fn(origin_service))
+                        .serve_connection(
+                            TokioIo::new(tls),
+                            hyper::service::service_fn(origin_service),
+                        )
                         .await;
                 }
             });
@@ -225,7 +238,11 @@ pub async fn socks_server_with_auth(credentials: Option<(&str, &str)>) -> SocksS
     let addr = listener.local_addr().unwrap();
     let targets = Arc::new(Mutex::new(Vec::new()));
     let connections = Arc::new(AtomicUsize::new(0));
-    let server = SocksServer { addr, targets: Arc::clone(&targets), connections: Arc::clone(&connections) };
+    let server = SocksServer {
+        addr,
+        targets: Arc::clone(&targets),
+        connections: Arc::clone(&connections),
+    };
     let credentials = credentials.map(|(u, p)| (u.to_string(), p.to_string()));
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -237,7 +254,8 @@ pub async fn socks_server_with_auth(credentials: Option<(&str, &str)>) -> SocksS
                 config.set_execute_command(false).set_dns_resolve(false);
                 let inner = match credentials {
                     Some((username, password)) => {
-                        let config = config.with_authentication(SimpleUserPassword { username, password });
+                        let config =
+                            config.with_authentication(SimpleUserPassword { username, password });
                         let socket = Socks5Socket::new(stream, Arc::new(config));
                         match socket.upgrade_to_socks5().await {
                             Ok(s) => (s.target_addr().cloned(), s.into_inner()),
@@ -253,7 +271,9 @@ pub async fn socks_server_with_auth(credentials: Option<(&str, &str)>) -> SocksS
                         }
                     }
                 };
-                let (Some(target), mut client) = inner else { return };
+                let (Some(target), mut client) = inner else {
+                    return;
+                };
                 let target = target.to_string();
                 targets.lock().unwrap().push(target.clone());
                 match TcpStream::connect(target.as_str()).await {
@@ -305,7 +325,12 @@ pub async fn microsocks(credentials: Option<(&str, &str)>) -> Microsocks {
 
 /// A port that was free a moment ago (for programs that cannot bind port 0 themselves).
 pub async fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls until something accepts on `addr` (bounded: 5 s).
@@ -390,9 +415,17 @@ pub async fn curl(args: &[&str]) -> CurlOutput {
         .expect("curl is not installed: run scripts/install-test-deps.sh");
     let mut body = out.stdout;
     let split = body.iter().rposition(|b| *b == b'\n').unwrap_or(0);
-    let status = String::from_utf8_lossy(&body[split..]).trim().parse().unwrap_or(0);
+    let status = String::from_utf8_lossy(&body[split..])
+        .trim()
+        .parse()
+        .unwrap_or(0);
     body.truncate(split);
-    CurlOutput { status, body, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), exit: out.status.code().unwrap_or(-1) }
+    CurlOutput {
+        status,
+        body,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        exit: out.status.code().unwrap_or(-1),
+    }
 }
 
 /// Sends raw bytes to `addr` and reads until the peer closes or `limit` elapses.
