@@ -5,10 +5,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::config::{ConfigErrors, InboundAuthSettings, Settings};
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigErrors, InboundAuthSettings, ProxyConfig, Settings, SystemProxyMode};
 use crate::server::ProxyServer;
+use crate::system_proxy::env::{commands, Shell};
+use crate::system_proxy::{Desired, Recovery, SystemProxy};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -17,6 +22,11 @@ Examples:
   socksbridge --upstream socks5://127.0.0.1:9050 --direct 'localhost,*.lan,10.0.0.0/8'
   socksbridge --listen 0.0.0.0:1095 --auth alice:secret
   socksbridge --config ~/.config/socksbridge/settings.json --log-level debug
+  socksbridge --system-proxy                    # point the desktop at it while it runs
+  socksbridge --system-proxy=pac                # ... through http://127.0.0.1:1095/proxy.pac
+  socksbridge system-proxy status               # what the OS setting is, and whether it is ours
+  socksbridge system-proxy restore              # put back what a crashed run left behind
+  eval \"$(socksbridge env)\"                     # point this shell at the proxy
 
 Then point clients at it:
   curl -x http://127.0.0.1:1095 https://example.com/
@@ -25,7 +35,42 @@ Then point clients at it:
 
 /// Run every app on this machine through a SOCKS server: a local HTTP(S) + SOCKS5 proxy.
 #[derive(Debug, Parser)]
-#[command(name = "socksbridge", version, after_help = EXAMPLES)]
+#[command(name = "socksbridge", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub args: Args,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show or repair the operating system's proxy setting
+    #[command(subcommand)]
+    SystemProxy(SystemProxyCommand),
+    /// Print the commands that point a terminal at the proxy
+    Env {
+        /// bash, zsh, fish, powershell or cmd [default: from $SHELL]
+        #[arg(long, value_enum)]
+        shell: Option<Shell>,
+        /// The proxy's address [default: from --config, else 127.0.0.1:1095]
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: Option<String>,
+        /// Settings file to read the address and bypass list from
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemProxyCommand {
+    /// Print the current setting and whether it points at socksbridge
+    Status,
+    /// Put back the setting a crashed or killed run left pointing at itself (idempotent)
+    Restore,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct Args {
     /// Address to listen on (HTTP and SOCKS on one port) [default: 127.0.0.1:1095]
     #[arg(long, value_name = "HOST:PORT")]
@@ -53,6 +98,12 @@ pub struct Args {
     /// error, warn, info, debug or trace (or a tracing filter such as socksbridge=debug)
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Point the OS proxy setting at the listener while running: global (HTTP/HTTPS) or pac
+    #[arg(long, value_name = "MODE", value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "global")]
+    pub system_proxy: Option<SystemProxyMode>,
+    /// With --system-proxy: re-apply when another program changes the setting
+    #[arg(long)]
+    pub guard: bool,
 }
 
 /// A failure the CLI reports as one line and an exit code.
@@ -104,6 +155,12 @@ impl Args {
         if self.open_proxy {
             settings.open_proxy = true;
         }
+        if let Some(mode) = self.system_proxy {
+            settings.system_proxy.mode = mode;
+        }
+        if self.guard {
+            settings.system_proxy.guard = true;
+        }
         Ok(settings)
     }
 
@@ -151,7 +208,7 @@ fn init_logging(level: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::usage(format!("logging: {e}")))
 }
 
-/// Resolves on SIGINT or SIGTERM (Ctrl-C elsewhere).
+/// Resolves on SIGINT, SIGTERM or SIGHUP (Ctrl-C elsewhere).
 pub async fn termination() {
     #[cfg(unix)]
     {
@@ -159,11 +216,13 @@ pub async fn termination() {
         match (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
         ) {
-            (Ok(mut int), Ok(mut term)) => {
+            (Ok(mut int), Ok(mut term), Ok(mut hup)) => {
                 tokio::select! {
                     _ = int.recv() => {}
                     _ = term.recv() => {}
+                    _ = hup.recv() => {}
                 }
             }
             _ => {
@@ -174,6 +233,63 @@ pub async fn termination() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// How long restoring the OS setting may take on the way out.
+const RESTORE_LIMIT: Duration = Duration::from_secs(10);
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CliError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| CliError {
+        message: format!("internal error: {e}"),
+        code: 1,
+    })
+}
+
+/// Repairs a crash leftover, before anything else happens.
+async fn repair_leftover(system: &Option<Arc<SystemProxy>>) {
+    let Some(system) = system.clone() else { return };
+    match blocking(move || system.recover()).await {
+        Ok(Ok(Recovery::Clean)) | Err(_) => {}
+        Ok(Ok(Recovery::Restored)) => {
+            tracing::warn!("restored the system proxy setting a previous run left behind")
+        }
+        Ok(Ok(Recovery::KeptUserSetting)) => tracing::info!(
+            "dropped a stale system-proxy state file; the current setting is the user's own"
+        ),
+        Ok(Ok(Recovery::OwnerRunning { pid })) => {
+            tracing::info!("socksbridge pid {pid} manages the system proxy")
+        }
+        Ok(Err(e)) => tracing::warn!("could not check for a system proxy left behind: {e}"),
+    }
+}
+
+/// Restores the OS setting if a panic ever unwinds, then ends the process: a panic means
+/// our state is unknown, and the user's network must not stay pointed at us.
+fn restore_on_panic(system: Arc<SystemProxy>) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = system.disable();
+        default(info);
+        std::process::exit(101);
+    }));
+}
+
+/// Re-applies the setting when another program changes it, at most every few seconds.
+async fn guard(system: Arc<SystemProxy>, desired: Desired) {
+    const EVERY: Duration = Duration::from_secs(3);
+    loop {
+        tokio::time::sleep(EVERY).await;
+        let (system, desired) = (Arc::clone(&system), desired.clone());
+        match blocking(move || system.reassert(&desired)).await {
+            Ok(Ok(Some(was))) => tracing::warn!(
+                "another program changed the system proxy (to {was}); re-applied ours"
+            ),
+            Ok(Ok(None)) | Err(_) => {}
+            Ok(Err(e)) => tracing::warn!("system proxy guard: {e}"),
+        }
     }
 }
 
@@ -188,39 +304,180 @@ pub async fn run_proxy(args: Args) -> Result<(), CliError> {
         Ok(limit) => tracing::debug!("open file limit: {limit}"),
         Err(e) => tracing::debug!("could not raise the open file limit: {e}"),
     }
+    let mode = config.system_proxy.mode;
+    let detected = SystemProxy::detect().map(Arc::new);
+    let system = detected.as_ref().ok().cloned();
+    repair_leftover(&system).await;
+
     let upstream = config.upstream.redacted();
-    let server = ProxyServer::bind(config).await.map_err(|e| CliError {
-        message: e.to_string(),
-        code: 1,
-    })?;
+    let server = ProxyServer::bind(config.clone())
+        .await
+        .map_err(|e| CliError {
+            message: e.to_string(),
+            code: 1,
+        })?;
+    let local = server.local_addr();
+    if let (Err(e), true) = (&detected, mode != SystemProxyMode::Off) {
+        tracing::warn!(
+            "{e}:\n{}",
+            commands(Shell::detect(), local, &config.system_proxy.bypass).trim_end()
+        );
+    }
+    let applied = match (&system, mode) {
+        (Some(system), SystemProxyMode::Global | SystemProxyMode::Pac) => {
+            let desired = desired_for(&config, mode, local);
+            let (s, d) = (Arc::clone(system), desired.clone());
+            blocking(move || s.enable(&d))
+                .await?
+                .map_err(|e| CliError {
+                    message: format!("system proxy: {e}"),
+                    code: 1,
+                })?;
+            restore_on_panic(Arc::clone(system));
+            if config.system_proxy.guard {
+                tokio::spawn(guard(Arc::clone(system), desired));
+            }
+            Some(Arc::clone(system))
+        }
+        _ => None,
+    };
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
-            "socksbridge listening on {} (http, socks5) -> {upstream}",
-            server.local_addr()
+            "socksbridge listening on {local} (http, socks5) -> {upstream}"
         );
         let _ = out.flush();
     }
-    server.run(termination()).await;
+    let shutdown = async move {
+        termination().await;
+        // The desktop stops routing through us first; then connections drain.
+        if let Some(system) = applied {
+            let restore = tokio::task::spawn_blocking(move || system.disable());
+            match tokio::time::timeout(RESTORE_LIMIT, restore).await {
+                Ok(Ok(Ok(_))) => {}
+                Ok(Ok(Err(e))) => tracing::error!("could not restore the system proxy: {e}"),
+                _ => tracing::error!(
+                    "restoring the system proxy did not finish within {} s",
+                    RESTORE_LIMIT.as_secs()
+                ),
+            }
+        }
+    };
+    server.run(shutdown).await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// What the OS is pointed at for `mode`, given where we actually listen.
+pub fn desired_for(
+    config: &ProxyConfig,
+    mode: SystemProxyMode,
+    local: std::net::SocketAddr,
+) -> Desired {
+    match mode {
+        SystemProxyMode::Pac => Desired::pac(local),
+        _ => Desired::global(
+            local,
+            config.system_proxy.bypass.clone(),
+            config.system_proxy.socks,
+        ),
+    }
+}
+
+fn system_proxy_command(command: SystemProxyCommand) -> Result<(), CliError> {
+    let system = SystemProxy::detect().map_err(|e| CliError {
+        message: e.to_string(),
+        code: 1,
+    })?;
+    let fail = |e: crate::system_proxy::SysProxyError| CliError {
+        message: e.to_string(),
+        code: 1,
+    };
+    match command {
+        SystemProxyCommand::Status => {
+            let status = system.status().map_err(fail)?;
+            println!("backend: {}", status.backend);
+            println!("setting: {}", status.current);
+            match (&status.state, status.ours) {
+                (Some(state), true) => println!("ours: yes (applied by socksbridge pid {})", state.pid),
+                (Some(state), false) => println!("ours: no (a state file from pid {} remains; `socksbridge system-proxy restore` drops it)", state.pid),
+                (None, _) => println!("ours: no"),
+            }
+        }
+        SystemProxyCommand::Restore => match system.recover().map_err(fail)? {
+            Recovery::Clean => println!("nothing to restore"),
+            Recovery::Restored => println!(
+                "restored: {}",
+                system
+                    .status()
+                    .map(|s| s.current.to_string())
+                    .unwrap_or_default()
+            ),
+            Recovery::KeptUserSetting => {
+                println!("the setting was changed since; kept it and dropped the state file")
+            }
+            Recovery::OwnerRunning { pid } => println!(
+                "socksbridge pid {pid} is running and owns the setting; stop it to restore"
+            ),
+        },
+    }
+    Ok(())
+}
+
+fn env_command(
+    shell: Option<Shell>,
+    listen: Option<String>,
+    config: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let args = Args {
+        listen,
+        upstream: None,
+        config,
+        direct: None,
+        auth: None,
+        open_proxy: true,
+        log_level: "info".into(),
+        system_proxy: None,
+        guard: false,
+    };
+    let config = args
+        .settings()?
+        .validate()
+        .map_err(|e| CliError::usage(args.describe(&e)))?;
+    print!(
+        "{}",
+        commands(
+            shell.unwrap_or_else(Shell::detect),
+            config.listen,
+            &config.system_proxy.bypass
+        )
+    );
     Ok(())
 }
 
 /// The binary's `main`.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("socksbridge: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::SystemProxy(command)) => system_proxy_command(command),
+        Some(Command::Env {
+            shell,
+            listen,
+            config,
+        }) => env_command(shell, listen, config),
+        None => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(run_proxy(cli.args)),
+            Err(e) => Err(CliError {
+                message: format!("cannot start the async runtime: {e}"),
+                code: 1,
+            }),
+        },
     };
-    match runtime.block_on(run_proxy(args)) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("socksbridge: {}", e.message);

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod dial;
 pub mod error;
+pub mod fsutil;
 pub mod http;
 pub mod limits;
 pub mod loop_guard;
@@ -29,6 +30,7 @@ pub mod route;
 pub mod server;
 pub mod socks;
 pub mod stats;
+pub mod system_proxy;
 pub mod target;
 
 pub use config::{ProxyConfig, Settings};

@@ -36,6 +36,7 @@ async fn run_to_end(args: &[&str]) -> (i32, String, String) {
         Command::new(bin_path())
             .args(args)
             .stdin(Stdio::null())
+            .kill_on_drop(true)
             .output(),
     )
     .await

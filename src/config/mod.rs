@@ -35,6 +35,43 @@ pub struct Settings {
     /// Concurrent client connections; above it new ones get a 503.
     pub max_connections: u32,
     pub timeouts: TimeoutSettings,
+    /// How the operating system's proxy setting is pointed at us.
+    pub system_proxy: SystemProxySettings,
+}
+
+/// `off` never touches the OS setting; `global` points HTTP/HTTPS at us; `pac` serves
+/// `/proxy.pac` and points the OS at it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemProxyMode {
+    #[default]
+    Off,
+    Global,
+    Pac,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SystemProxySettings {
+    pub mode: SystemProxyMode,
+    /// Destinations that skip the proxy: hosts, `*.suffix` patterns, CIDRs.
+    pub bypass: Vec<String>,
+    /// Re-apply when another program changes the setting.
+    pub guard: bool,
+    /// Fill the OS's SOCKS slot too (GNOME then exports `all_proxy=socks://…`, which
+    /// some command-line tools reject).
+    pub socks: bool,
+}
+
+impl Default for SystemProxySettings {
+    fn default() -> Self {
+        SystemProxySettings {
+            mode: SystemProxyMode::Off,
+            bypass: crate::system_proxy::bypass::default_bypass(),
+            guard: false,
+            socks: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +108,7 @@ impl Default for Settings {
             open_proxy: false,
             max_connections: 8192,
             timeouts: TimeoutSettings::default(),
+            system_proxy: SystemProxySettings::default(),
         }
     }
 }
@@ -145,6 +183,17 @@ pub struct ProxyConfig {
     pub open_proxy: bool,
     pub max_connections: usize,
     pub timeouts: Timeouts,
+    pub system_proxy: SystemProxyConfig,
+}
+
+/// Validated system-proxy settings; bypass entries are normalised (`127.0.0.1/8` →
+/// `127.0.0.0/8`, lower-case names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemProxyConfig {
+    pub mode: SystemProxyMode,
+    pub bypass: Vec<String>,
+    pub guard: bool,
+    pub socks: bool,
 }
 
 impl Default for ProxyConfig {
@@ -244,6 +293,14 @@ impl Settings {
         if self.max_connections == 0 {
             bad("max_connections", "must be at least 1".into());
         }
+        let mut bypass = Vec::new();
+        for (i, entry) in self.system_proxy.bypass.iter().enumerate() {
+            match normalise_bypass(entry) {
+                Ok(Some(e)) => bypass.push(e),
+                Ok(None) => {}
+                Err(message) => bad(&format!("system_proxy.bypass[{i}]"), message),
+            }
+        }
         let t = &self.timeouts;
         for (field, value, min, max) in [
             ("timeouts.connect_ms", t.connect_ms, 100, 300_000),
@@ -270,10 +327,40 @@ impl Settings {
                     idle: Duration::from_secs(t.idle_secs),
                     drain: Duration::from_millis(t.drain_ms),
                 },
+                system_proxy: SystemProxyConfig {
+                    mode: self.system_proxy.mode,
+                    bypass,
+                    guard: self.system_proxy.guard,
+                    socks: self.system_proxy.socks,
+                },
             }),
             _ => Err(ConfigErrors(errors)),
         }
     }
+}
+
+/// One bypass entry in canonical form; blank entries are dropped.
+fn normalise_bypass(entry: &str) -> Result<Option<String>, String> {
+    let entry = entry.trim();
+    if entry.is_empty() {
+        return Ok(None);
+    }
+    if entry.eq_ignore_ascii_case("<local>") {
+        return Ok(Some("<local>".into()));
+    }
+    if entry.contains('/') {
+        return entry
+            .parse::<ipnet::IpNet>()
+            .map(|net| Some(net.trunc().to_string()))
+            .map_err(|_| format!("'{entry}' is not a valid CIDR"));
+    }
+    DirectRules::parse([entry]).map_err(|e| e.to_string())?;
+    Ok(Some(
+        entry
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase(),
+    ))
 }
 
 #[cfg(test)]
@@ -349,6 +436,36 @@ mod tests {
         ] {
             assert!(Settings::from_json(json).is_err(), "{json}");
         }
+    }
+
+    #[test]
+    fn bypass_entries_are_normalised_or_named() {
+        let settings = Settings::from_json(
+            r#"{"system_proxy":{"mode":"pac","bypass":["127.0.0.1/8"," *.Local ","[::1]","<local>",""]}}"#,
+        )
+        .unwrap();
+        let config = settings.validate().unwrap();
+        assert_eq!(config.system_proxy.mode, SystemProxyMode::Pac);
+        assert_eq!(
+            config.system_proxy.bypass,
+            vec!["127.0.0.0/8", "*.local", "::1", "<local>"]
+        );
+        let bad = Settings::from_json(
+            r#"{"system_proxy":{"bypass":["ok.example","10.0.0.0/99","bad host"]}}"#,
+        )
+        .unwrap();
+        let fields: Vec<String> = bad
+            .validate()
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            vec!["system_proxy.bypass[1]", "system_proxy.bypass[2]"]
+        );
+        assert_eq!(Settings::default().system_proxy.mode, SystemProxyMode::Off);
     }
 
     #[test]

@@ -1,29 +1,45 @@
-//! Requests addressed to the proxy itself (origin-form): nothing is served here yet but
-//! a clear answer telling the client how to use us.
+//! Requests addressed to the proxy itself (origin-form): the PAC file at `/proxy.pac`,
+//! a one-line hint at `/`, and a clear 400 for anything else.
 
-use http::{Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::response::{text, Body};
+use super::response::{full, text, Body};
 use crate::error::ProxyError;
 use crate::server::engine::{Conn, Engine};
+use crate::system_proxy::pac::{pac_file, PAC_PATH};
 
 pub(super) fn serve(
     req: Request<Incoming>,
     conn: &Conn,
-    _engine: &Engine,
+    engine: &Engine,
 ) -> Result<Response<Body>, ProxyError> {
-    if req.uri().path() == "/" && req.method() == http::Method::GET {
-        return Ok(text(
+    let readable = req.method() == Method::GET || req.method() == Method::HEAD;
+    match req.uri().path() {
+        PAC_PATH if readable => {
+            let mut response = Response::new(full(pac_file(
+                conn.local,
+                &engine.config.system_proxy.bypass,
+            )));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ns-proxy-autoconfig"),
+            );
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            Ok(response)
+        }
+        "/" if readable => Ok(text(
             StatusCode::OK,
             &format!(
                 "socksbridge: set {} as your HTTP/HTTPS or SOCKS5 proxy",
                 conn.local
             ),
-        ));
+        )),
+        _ => Err(ProxyError::BadRequest(format!(
+            "'{}' is not a proxy request: send absolute-form URLs (http://host/path) or CONNECT",
+            req.uri()
+        ))),
     }
-    Err(ProxyError::BadRequest(format!(
-        "'{}' is not a proxy request: send absolute-form URLs (http://host/path) or CONNECT",
-        req.uri()
-    )))
 }

@@ -3,6 +3,8 @@
 //! asked for, Debian's `microsocks`, the proxy under test, and curl.
 #![allow(dead_code)]
 
+pub mod session;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;

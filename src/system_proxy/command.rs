@@ -1,0 +1,103 @@
+//! Running the OS tools (`gsettings`, `kwriteconfig5`, `networksetup`, `reg`) with their
+//! exit status checked, their stderr kept for the error, and a time limit.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::SysProxyError;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Extra environment for every tool we run (tests point them at a private session bus
+/// and a temporary home); lookups fall back to this process's environment.
+#[derive(Debug, Clone, Default)]
+pub struct CommandEnv {
+    vars: Vec<(String, String)>,
+}
+
+impl CommandEnv {
+    pub fn new() -> CommandEnv {
+        CommandEnv::default()
+    }
+
+    pub fn with(mut self, key: &str, value: &str) -> CommandEnv {
+        self.vars.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(key).ok())
+    }
+
+    /// True when `program` is on the PATH (as seen with this environment).
+    pub fn has_program(&self, program: &str) -> bool {
+        let path = self.get("PATH").unwrap_or_default();
+        std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+    }
+
+    /// Runs `program args…`; Ok(stdout) only on exit status 0.
+    pub fn run(&self, program: &str, args: &[&str]) -> Result<String, SysProxyError> {
+        let shown = || format!("{program} {}", args.join(" "));
+        let mut child = Command::new(program)
+            .args(args)
+            .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => SysProxyError::ToolMissing {
+                    tool: program.to_string(),
+                },
+                _ => SysProxyError::CommandFailed {
+                    command: shown(),
+                    detail: e.to_string(),
+                },
+            })?;
+        let start = Instant::now();
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if start.elapsed() > LIMIT => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(SysProxyError::CommandFailed {
+                        command: shown(),
+                        detail: format!("no answer within {} s", LIMIT.as_secs()),
+                    });
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+                Err(e) => {
+                    return Err(SysProxyError::CommandFailed {
+                        command: shown(),
+                        detail: e.to_string(),
+                    })
+                }
+            }
+        }
+        let output = child
+            .wait_with_output()
+            .map_err(|e| SysProxyError::CommandFailed {
+                command: shown(),
+                detail: e.to_string(),
+            })?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+            Err(SysProxyError::CommandFailed {
+                command: shown(),
+                detail: if stderr.is_empty() {
+                    output.status.to_string()
+                } else {
+                    stderr
+                },
+            })
+        }
+    }
+}

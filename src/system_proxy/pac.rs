@@ -1,0 +1,106 @@
+//! The PAC file served at `/proxy.pac`: bypass entries go DIRECT, everything else to us.
+//! CIDR rules only test IP-literal hosts, so the PAC never triggers a DNS lookup of its own.
+
+use std::net::SocketAddr;
+
+use ipnet::IpNet;
+
+pub const PAC_PATH: &str = "/proxy.pac";
+
+/// `http://host:port/proxy.pac` for the OS setting.
+pub fn pac_url(listen: SocketAddr) -> String {
+    format!("http://{}{PAC_PATH}", reachable(listen))
+}
+
+/// The address clients on this machine use for a listener (`0.0.0.0` → `127.0.0.1`).
+pub fn reachable(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+fn js_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// Builds the PAC script for a proxy at `proxy` with `bypass` entries.
+pub fn pac_file(proxy: SocketAddr, bypass: &[String]) -> String {
+    let mut rules = Vec::new();
+    for entry in bypass {
+        let entry = entry.trim();
+        if let Some(suffix) = entry.strip_prefix("*.") {
+            rules.push(format!(
+                "dnsDomainIs(host, {}) || host == {}",
+                js_string(&format!(".{suffix}")),
+                js_string(suffix)
+            ));
+        } else if let Ok(IpNet::V4(net)) = entry.parse::<IpNet>() {
+            rules.push(format!(
+                "(isIPv4(host) && isInNet(host, {}, {}))",
+                js_string(&net.network().to_string()),
+                js_string(&net.netmask().to_string())
+            ));
+        } else if let Ok(IpNet::V6(_)) = entry.parse::<IpNet>() {
+            // PAC has no portable IPv6 CIDR test: skipped.
+        } else if !entry.is_empty() {
+            let bare = entry.trim_start_matches('[').trim_end_matches(']');
+            rules.push(format!(
+                "host == {} || host == {}",
+                js_string(bare),
+                js_string(&format!("[{bare}]"))
+            ));
+        }
+    }
+    let bypass_test = if rules.is_empty() {
+        "false".to_string()
+    } else {
+        rules.join(" ||\n      ")
+    };
+    let proxy = reachable(proxy);
+    format!(
+        "// socksbridge: everything through {proxy} except the bypass list.\n\
+         function isIPv4(host) {{ return /^\\d+\\.\\d+\\.\\d+\\.\\d+$/.test(host); }}\n\
+         function FindProxyForURL(url, host) {{\n  \
+           if (isPlainHostName(host) ||\n      {bypass_test})\n    return \"DIRECT\";\n  \
+           return \"PROXY {proxy}\";\n\
+         }}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system_proxy::bypass::default_bypass;
+
+    #[test]
+    fn pac_contents() {
+        let pac = pac_file("0.0.0.0:1095".parse().unwrap(), &default_bypass());
+        assert!(pac.contains("return \"PROXY 127.0.0.1:1095\";"), "{pac}");
+        assert!(
+            pac.contains("isInNet(host, \"172.16.0.0\", \"255.240.0.0\")"),
+            "{pac}"
+        );
+        assert!(
+            pac.contains("dnsDomainIs(host, \".local\") || host == \"local\""),
+            "{pac}"
+        );
+        assert!(
+            pac.contains("host == \"::1\" || host == \"[::1]\""),
+            "{pac}"
+        );
+        assert!(pac.contains("host == \"localhost\""), "{pac}");
+        let quoted = pac_file("127.0.0.1:1".parse().unwrap(), &["a\"b".into()]);
+        assert!(quoted.contains(r#"host == "a\"b""#), "{quoted}");
+        assert_eq!(
+            pac_url("0.0.0.0:1095".parse().unwrap()),
+            "http://127.0.0.1:1095/proxy.pac"
+        );
+        assert_eq!(
+            pac_url("[::1]:8".parse().unwrap()),
+            "http://[::1]:8/proxy.pac"
+        );
+    }
+}

@@ -1,0 +1,501 @@
+//! The system-proxy lifecycle against real gsettings (dconf) and kwriteconfig5, each test
+//! in its own D-Bus session and temporary home: apply, exact restore of every previous
+//! mode, signals, kill -9 recovery, the user's own later change, the guard.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::bin_path;
+use common::session::Session;
+
+struct Running {
+    child: Child,
+    port: u16,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Running {
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit and returns its code.
+    fn wait(mut self) -> i32 {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "socksbridge did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `socksbridge --listen 127.0.0.1:0 --upstream direct:// ARGS` in the session and
+/// waits for its ready line.
+fn start(session: &Session, args: &[&str]) -> Running {
+    let mut child = session
+        .command(bin_path())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "direct://",
+            "--log-level",
+            "info",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut err_pipe = child.stderr.take().unwrap();
+    let sink = std::sync::Arc::clone(&stderr);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err_pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut running = Running {
+        child,
+        port: 0,
+        stderr,
+    };
+    assert!(
+        line.starts_with("socksbridge listening on 127.0.0.1:"),
+        "no ready line: {line:?}\n{}",
+        running.stderr()
+    );
+    running.port = line
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    running
+}
+
+fn cli(session: &Session, args: &[&str]) -> (i32, String, String) {
+    let out = session.command(bin_path()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_ours_global(session: &Session, port: u16) {
+    assert_eq!(
+        session.gsettings(&["get", "org.gnome.system.proxy", "mode"]),
+        "'manual'"
+    );
+    for schema in [
+        "org.gnome.system.proxy.http",
+        "org.gnome.system.proxy.https",
+    ] {
+        assert_eq!(session.gsettings(&["get", schema, "host"]), "'127.0.0.1'");
+        assert_eq!(
+            session.gsettings(&["get", schema, "port"]),
+            port.to_string()
+        );
+    }
+    let ignore = session.gsettings(&["get", "org.gnome.system.proxy", "ignore-hosts"]);
+    assert_eq!(
+        ignore,
+        "['localhost', '127.0.0.0/8', '::1', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '*.local']"
+    );
+    // The SOCKS slot stays empty unless asked for.
+    assert_eq!(
+        session.gsettings(&["get", "org.gnome.system.proxy.socks", "host"]),
+        "''"
+    );
+}
+
+/// The three kinds of previous setting a user may have.
+fn previous_settings(session: &Session, kind: &str) {
+    match kind {
+        "none" => {}
+        "manual" => {
+            session.gsettings(&["set", "org.gnome.system.proxy", "mode", "manual"]);
+            session.gsettings(&[
+                "set",
+                "org.gnome.system.proxy.http",
+                "host",
+                "corp-proxy.example",
+            ]);
+            session.gsettings(&["set", "org.gnome.system.proxy.http", "port", "3128"]);
+            session.gsettings(&[
+                "set",
+                "org.gnome.system.proxy.https",
+                "host",
+                "corp-proxy.example",
+            ]);
+            session.gsettings(&["set", "org.gnome.system.proxy.https", "port", "3129"]);
+            session.gsettings(&["set", "org.gnome.system.proxy.socks", "host", "socks.corp"]);
+            session.gsettings(&["set", "org.gnome.system.proxy.socks", "port", "1080"]);
+            session.gsettings(&[
+                "set",
+                "org.gnome.system.proxy",
+                "ignore-hosts",
+                "['intranet.corp', '10.1.0.0/16', \"it's\"]",
+            ]);
+        }
+        "auto" => {
+            session.gsettings(&["set", "org.gnome.system.proxy", "mode", "auto"]);
+            session.gsettings(&[
+                "set",
+                "org.gnome.system.proxy",
+                "autoconfig-url",
+                "http://wpad.corp/proxy.pac",
+            ]);
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn global_mode_applies_then_sigterm_restores_each_previous_mode_exactly() {
+    for kind in ["none", "manual", "auto"] {
+        let session = Session::start("GNOME");
+        previous_settings(&session, kind);
+        let before = session.gnome_listing();
+        let running = start(&session, &["--system-proxy"]);
+        assert_ours_global(&session, running.port);
+        assert!(session.state_file().exists());
+        let (code, status, _) = cli(&session, &["system-proxy", "status"]);
+        assert_eq!(code, 0);
+        assert!(status.contains("ours: yes"), "{status}");
+        assert!(
+            status.contains(&format!(
+                "manual: http 127.0.0.1:{0}, https 127.0.0.1:{0}",
+                running.port
+            )),
+            "{status}"
+        );
+        running.signal("TERM");
+        assert_eq!(running.wait(), 0);
+        assert_eq!(
+            session.gnome_listing(),
+            before,
+            "previous '{kind}' setting not restored exactly"
+        );
+        assert!(!session.state_file().exists());
+    }
+}
+
+#[test]
+fn pac_mode_serves_the_pac_file_and_sigint_restores() {
+    let session = Session::start("GNOME");
+    previous_settings(&session, "manual");
+    let before = session.gnome_listing();
+    let running = start(&session, &["--system-proxy=pac"]);
+    let url = format!("http://127.0.0.1:{}/proxy.pac", running.port);
+    assert_eq!(
+        session.gsettings(&["get", "org.gnome.system.proxy", "mode"]),
+        "'auto'"
+    );
+    assert_eq!(
+        session.gsettings(&["get", "org.gnome.system.proxy", "autoconfig-url"]),
+        format!("'{url}'")
+    );
+    let pac = std::process::Command::new("curl")
+        .args(["-sS", "--noproxy", "*", &url])
+        .output()
+        .unwrap();
+    let pac = String::from_utf8_lossy(&pac.stdout);
+    assert!(pac.contains("function FindProxyForURL(url, host)"), "{pac}");
+    assert!(
+        pac.contains(&format!("return \"PROXY 127.0.0.1:{}\";", running.port)),
+        "{pac}"
+    );
+    running.signal("INT");
+    assert_eq!(running.wait(), 0);
+    assert_eq!(session.gnome_listing(), before);
+}
+
+#[test]
+fn sighup_restores_too() {
+    let session = Session::start("GNOME");
+    let before = session.gnome_listing();
+    let running = start(&session, &["--system-proxy"]);
+    assert_ours_global(&session, running.port);
+    running.signal("HUP");
+    assert_eq!(running.wait(), 0);
+    assert_eq!(session.gnome_listing(), before);
+}
+
+#[test]
+fn kill_9_then_a_later_start_repairs_before_anything_else() {
+    let session = Session::start("GNOME");
+    previous_settings(&session, "auto");
+    let before = session.gnome_listing();
+    let running = start(&session, &["--system-proxy"]);
+    running.signal("KILL");
+    running.wait();
+    // Left pointing at a dead port, with the state file saying so.
+    assert_eq!(
+        session.gsettings(&["get", "org.gnome.system.proxy", "mode"]),
+        "'manual'"
+    );
+    assert!(session.state_file().exists());
+    let later = start(&session, &[]);
+    assert_eq!(session.gnome_listing(), before);
+    assert!(!session.state_file().exists());
+    assert!(
+        later
+            .stderr()
+            .contains("restored the system proxy setting a previous run left behind"),
+        "{}",
+        later.stderr()
+    );
+    later.signal("TERM");
+    assert_eq!(later.wait(), 0);
+    assert_eq!(session.gnome_listing(), before);
+}
+
+#[test]
+fn kill_9_then_system_proxy_restore_is_idempotent() {
+    let session = Session::start("GNOME");
+    previous_settings(&session, "manual");
+    let before = session.gnome_listing();
+    let running = start(&session, &["--system-proxy"]);
+    running.signal("KILL");
+    running.wait();
+    let (code, out, err) = cli(&session, &["system-proxy", "status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ours: yes"), "{out}");
+    let (code, out, err) = cli(&session, &["system-proxy", "restore"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(
+            "restored: manual: http corp-proxy.example:3128, https corp-proxy.example:3129"
+        ),
+        "{out}"
+    );
+    assert_eq!(session.gnome_listing(), before);
+    let (code, out, _) = cli(&session, &["system-proxy", "restore"]);
+    assert_eq!((code, out.as_str()), (0, "nothing to restore\n"));
+    let (_, out, _) = cli(&session, &["system-proxy", "status"]);
+    assert!(out.contains("ours: no"), "{out}");
+}
+
+#[test]
+fn a_change_the_user_made_since_a_crash_is_not_clobbered() {
+    let session = Session::start("GNOME");
+    let running = start(&session, &["--system-proxy"]);
+    running.signal("KILL");
+    running.wait();
+    // The user fixes it by hand in the meantime, their own way.
+    session.gsettings(&[
+        "set",
+        "org.gnome.system.proxy.http",
+        "host",
+        "my-own-proxy.example",
+    ]);
+    session.gsettings(&[
+        "set",
+        "org.gnome.system.proxy.https",
+        "host",
+        "my-own-proxy.example",
+    ]);
+    let theirs = session.gnome_listing();
+    let (code, out, _) = cli(&session, &["system-proxy", "restore"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "the setting was changed since; kept it and dropped the state file\n"
+        )
+    );
+    assert_eq!(session.gnome_listing(), theirs);
+    assert!(!session.state_file().exists());
+}
+
+#[test]
+fn guard_reapplies_when_another_program_changes_it() {
+    let session = Session::start("GNOME");
+    let before = session.gnome_listing();
+    let running = start(&session, &["--system-proxy", "--guard"]);
+    session.gsettings(&["set", "org.gnome.system.proxy", "mode", "none"]);
+    let start = Instant::now();
+    while session.gsettings(&["get", "org.gnome.system.proxy", "mode"]) != "'manual'" {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "guard did not re-apply"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_ours_global(&session, running.port);
+    assert!(
+        running
+            .stderr()
+            .contains("another program changed the system proxy"),
+        "{}",
+        running.stderr()
+    );
+    running.signal("TERM");
+    assert_eq!(running.wait(), 0);
+    assert_eq!(
+        session.gnome_listing(),
+        before,
+        "the guard must not replace the user's snapshot"
+    );
+}
+
+#[test]
+fn a_write_that_does_not_take_is_an_error_and_leaves_nothing_behind() {
+    let session = Session::start("GNOME");
+    let before = session.gnome_listing();
+    // A bus address nobody listens on: dconf cannot commit, gsettings still exits 0.
+    let out = session
+        .command(bin_path())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "direct://",
+            "--system-proxy",
+        ])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .env("DISPLAY", "")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("socksbridge: system proxy: the system proxy setting did not take"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    assert_eq!(session.gnome_listing(), before);
+    assert!(!session.state_file().exists());
+}
+
+#[test]
+fn unsupported_desktops_get_a_clear_message_and_the_shell_command() {
+    let session = Session::start("XFCE");
+    let running = start(&session, &["--system-proxy"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let err = running.stderr();
+    assert!(
+        err.contains("this desktop (XFCE) has no system proxy setting SocksBridge can change"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("http_proxy=http://127.0.0.1:{}", running.port)),
+        "{err}"
+    );
+    running.signal("TERM");
+    assert_eq!(running.wait(), 0);
+    let (code, _, err) = cli(&session, &["system-proxy", "status"]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("socksbridge: this desktop (XFCE)"), "{err}");
+}
+
+#[test]
+fn kde_writes_kioslaverc_and_the_gnome_keys_and_restores_both() {
+    let session = Session::start("KDE");
+    session.set_kio("ProxyType", "1");
+    session.set_kio("httpProxy", "http://corp-proxy.example 3128");
+    session.set_kio("NoProxyFor", "corp.lan,10.0.0.0/8");
+    previous_settings(&session, "auto");
+    let gnome_before = session.gnome_listing();
+    let kio_keys = [
+        "ProxyType",
+        "httpProxy",
+        "httpsProxy",
+        "socksProxy",
+        "NoProxyFor",
+        "Proxy Config Script",
+    ];
+    let kio_before: Vec<String> = kio_keys.iter().map(|k| session.kio(k)).collect();
+
+    let running = start(&session, &["--system-proxy"]);
+    assert_eq!(session.kio("ProxyType"), "1");
+    assert_eq!(
+        session.kio("httpProxy"),
+        format!("http://127.0.0.1 {}", running.port)
+    );
+    assert_eq!(
+        session.kio("httpsProxy"),
+        format!("http://127.0.0.1 {}", running.port)
+    );
+    assert_eq!(
+        session.kio("NoProxyFor"),
+        "localhost,127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,.local"
+    );
+    assert_ours_global(&session, running.port);
+    running.signal("TERM");
+    assert_eq!(running.wait(), 0);
+    let kio_after: Vec<String> = kio_keys.iter().map(|k| session.kio(k)).collect();
+    assert_eq!(kio_after, kio_before);
+    assert_eq!(session.gnome_listing(), gnome_before);
+
+    // kill -9 and a later `restore` on KDE too.
+    let running = start(&session, &["--system-proxy=pac"]);
+    assert_eq!(session.kio("ProxyType"), "2");
+    assert_eq!(
+        session.kio("Proxy Config Script"),
+        format!("http://127.0.0.1:{}/proxy.pac", running.port)
+    );
+    running.signal("KILL");
+    running.wait();
+    let (code, out, err) = cli(&session, &["system-proxy", "restore"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("restored"), "{out}");
+    let kio_after: Vec<String> = kio_keys.iter().map(|k| session.kio(k)).collect();
+    assert_eq!(kio_after, kio_before);
+    assert_eq!(session.gnome_listing(), gnome_before);
+}
+
+#[test]
+fn env_prints_shell_commands() {
+    let session = Session::start("GNOME");
+    let (code, out, _) = cli(
+        &session,
+        &["env", "--shell", "bash", "--listen", "127.0.0.1:1095"],
+    );
+    assert_eq!(code, 0);
+    assert!(out.starts_with("export http_proxy=http://127.0.0.1:1095 https_proxy=http://127.0.0.1:1095 all_proxy=socks5h://127.0.0.1:1095 no_proxy=localhost,127.0.0.0/8,"), "{out}");
+    let (_, fish, _) = cli(&session, &["env", "--shell", "fish"]);
+    assert!(
+        fish.starts_with("set -gx http_proxy http://127.0.0.1:1095\n"),
+        "{fish}"
+    );
+}
