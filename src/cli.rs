@@ -6,14 +6,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{ConfigErrors, InboundAuthSettings, ProxyConfig, Settings, SystemProxyMode};
-use crate::server::ProxyServer;
+use crate::config::{ConfigErrors, InboundAuthSettings, Settings, SystemProxyMode};
+use crate::controller::{repair_leftover, restore_on_panic, Controller};
 use crate::system_proxy::env::{commands, Shell};
-use crate::system_proxy::{Desired, Recovery, SystemProxy};
+use crate::system_proxy::{Recovery, SystemProxy};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -236,63 +235,6 @@ pub async fn termination() {
     }
 }
 
-/// How long restoring the OS setting may take on the way out.
-const RESTORE_LIMIT: Duration = Duration::from_secs(10);
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, CliError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| CliError {
-        message: format!("internal error: {e}"),
-        code: 1,
-    })
-}
-
-/// Repairs a crash leftover, before anything else happens.
-async fn repair_leftover(system: &Option<Arc<SystemProxy>>) {
-    let Some(system) = system.clone() else { return };
-    match blocking(move || system.recover()).await {
-        Ok(Ok(Recovery::Clean)) | Err(_) => {}
-        Ok(Ok(Recovery::Restored)) => {
-            tracing::warn!("restored the system proxy setting a previous run left behind")
-        }
-        Ok(Ok(Recovery::KeptUserSetting)) => tracing::info!(
-            "dropped a stale system-proxy state file; the current setting is the user's own"
-        ),
-        Ok(Ok(Recovery::OwnerRunning { pid })) => {
-            tracing::info!("socksbridge pid {pid} manages the system proxy")
-        }
-        Ok(Err(e)) => tracing::warn!("could not check for a system proxy left behind: {e}"),
-    }
-}
-
-/// Restores the OS setting if a panic ever unwinds, then ends the process: a panic means
-/// our state is unknown, and the user's network must not stay pointed at us.
-fn restore_on_panic(system: Arc<SystemProxy>) {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let _ = system.disable();
-        default(info);
-        std::process::exit(101);
-    }));
-}
-
-/// Re-applies the setting when another program changes it, at most every few seconds.
-async fn guard(system: Arc<SystemProxy>, desired: Desired) {
-    const EVERY: Duration = Duration::from_secs(3);
-    loop {
-        tokio::time::sleep(EVERY).await;
-        let (system, desired) = (Arc::clone(&system), desired.clone());
-        match blocking(move || system.reassert(&desired)).await {
-            Ok(Ok(Some(was))) => tracing::warn!(
-                "another program changed the system proxy (to {was}); re-applied ours"
-            ),
-            Ok(Ok(None)) | Err(_) => {}
-            Ok(Err(e)) => tracing::warn!("system proxy guard: {e}"),
-        }
-    }
-}
-
 /// Runs the proxy in the foreground until a termination signal.
 pub async fn run_proxy(args: Args) -> Result<(), CliError> {
     init_logging(&args.log_level)?;
@@ -304,43 +246,44 @@ pub async fn run_proxy(args: Args) -> Result<(), CliError> {
         Ok(limit) => tracing::debug!("open file limit: {limit}"),
         Err(e) => tracing::debug!("could not raise the open file limit: {e}"),
     }
-    let mode = config.system_proxy.mode;
     let detected = SystemProxy::detect().map(Arc::new);
     let system = detected.as_ref().ok().cloned();
-    repair_leftover(&system).await;
+    repair_leftover(system.as_ref()).await;
 
-    let upstream = config.upstream.redacted();
-    let server = ProxyServer::bind(config.clone())
-        .await
-        .map_err(|e| CliError {
-            message: e.to_string(),
-            code: 1,
-        })?;
-    let local = server.local_addr();
-    if let (Err(e), true) = (&detected, mode != SystemProxyMode::Off) {
-        tracing::warn!(
-            "{e}:\n{}",
-            commands(Shell::detect(), local, &config.system_proxy.bypass).trim_end()
-        );
-    }
-    let applied = match (&system, mode) {
-        (Some(system), SystemProxyMode::Global | SystemProxyMode::Pac) => {
-            let desired = desired_for(&config, mode, local);
-            let (s, d) = (Arc::clone(system), desired.clone());
-            blocking(move || s.enable(&d))
-                .await?
-                .map_err(|e| CliError {
-                    message: format!("system proxy: {e}"),
-                    code: 1,
-                })?;
-            restore_on_panic(Arc::clone(system));
-            if config.system_proxy.guard {
-                tokio::spawn(guard(Arc::clone(system), desired));
-            }
-            Some(Arc::clone(system))
+    let mut config = config;
+    let wants_system_proxy = config.system_proxy.mode != SystemProxyMode::Off;
+    let unsupported = match &detected {
+        Err(e) if wants_system_proxy => {
+            // Run as a plain proxy, and say how to use it from a terminal.
+            config.system_proxy.mode = SystemProxyMode::Off;
+            Some(e.to_string())
         }
         _ => None,
     };
+    let bypass = config.system_proxy.bypass.clone();
+    let upstream = config.upstream.redacted();
+    let controller = Controller::new(config, system.clone());
+    let local = controller.start().await.map_err(|e| CliError {
+        message: e.to_string(),
+        code: 1,
+    })?;
+    if let Some(message) = unsupported {
+        tracing::warn!(
+            "{message}:\n{}",
+            commands(Shell::detect(), local, &bypass).trim_end()
+        );
+    }
+    if let (Some(system), true) = (&system, wants_system_proxy) {
+        restore_on_panic(Arc::clone(system));
+    }
+    serve_until_signal(controller, local, &upstream).await
+}
+
+async fn serve_until_signal(
+    controller: Controller,
+    local: std::net::SocketAddr,
+    upstream: &str,
+) -> Result<(), CliError> {
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
@@ -349,40 +292,14 @@ pub async fn run_proxy(args: Args) -> Result<(), CliError> {
         );
         let _ = out.flush();
     }
-    let shutdown = async move {
-        termination().await;
-        // The desktop stops routing through us first; then connections drain.
-        if let Some(system) = applied {
-            let restore = tokio::task::spawn_blocking(move || system.disable());
-            match tokio::time::timeout(RESTORE_LIMIT, restore).await {
-                Ok(Ok(Ok(_))) => {}
-                Ok(Ok(Err(e))) => tracing::error!("could not restore the system proxy: {e}"),
-                _ => tracing::error!(
-                    "restoring the system proxy did not finish within {} s",
-                    RESTORE_LIMIT.as_secs()
-                ),
-            }
-        }
-    };
-    server.run(shutdown).await;
+    termination().await;
+    // The desktop stops routing through us first; then connections drain.
+    let result = controller.stop().await;
     tracing::info!("stopped");
-    Ok(())
-}
-
-/// What the OS is pointed at for `mode`, given where we actually listen.
-pub fn desired_for(
-    config: &ProxyConfig,
-    mode: SystemProxyMode,
-    local: std::net::SocketAddr,
-) -> Desired {
-    match mode {
-        SystemProxyMode::Pac => Desired::pac(local),
-        _ => Desired::global(
-            local,
-            config.system_proxy.bypass.clone(),
-            config.system_proxy.socks,
-        ),
-    }
+    result.map_err(|e| CliError {
+        message: e.to_string(),
+        code: 1,
+    })
 }
 
 fn system_proxy_command(command: SystemProxyCommand) -> Result<(), CliError> {

@@ -18,6 +18,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod controller;
 pub mod dial;
 pub mod error;
 pub mod fsutil;

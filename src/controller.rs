@@ -1,0 +1,296 @@
+//! Turning the proxy on and off as one unit with the OS setting: what the tray app's
+//! toggle and the CLI both do. Starting binds the listener, then points the OS at it;
+//! stopping restores the OS setting first, then drains connections; applying new
+//! settings reloads the running proxy and re-points the OS only when that changed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::task::JoinHandle;
+
+use crate::config::{ProxyConfig, SystemProxyMode};
+use crate::server::{BindError, ProxyHandle, ProxyServer};
+use crate::stats::StatsSnapshot;
+use crate::system_proxy::{Desired, SysProxyError, SystemProxy};
+
+/// How long restoring the OS setting may take on the way out.
+pub const RESTORE_LIMIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("system proxy: {0}")]
+    SystemProxy(#[from] SysProxyError),
+    #[error("system proxy: this desktop has no system proxy setting SocksBridge can change")]
+    NoSystemProxy,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What the tray and the settings window show.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControllerStatus {
+    pub running: bool,
+    pub listen: Option<SocketAddr>,
+    pub upstream: String,
+    /// The mode the OS is pointed at us with right now (`off` when not applied).
+    pub system_proxy: SystemProxyMode,
+    pub stats: StatsSnapshot,
+}
+
+#[derive(Debug)]
+struct Running {
+    handle: ProxyHandle,
+    task: JoinHandle<()>,
+    /// What the OS is pointed at, when it is.
+    applied: Option<Desired>,
+    guard: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ProxyConfig,
+    running: Option<Running>,
+}
+
+#[derive(Debug)]
+pub struct Controller {
+    system: Option<Arc<SystemProxy>>,
+    inner: tokio::sync::Mutex<Inner>,
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ControlError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ControlError::Internal(e.to_string()))
+}
+
+/// What the OS is pointed at for `config`'s mode, given where we actually listen.
+pub fn desired_for(config: &ProxyConfig, local: SocketAddr) -> Option<Desired> {
+    match config.system_proxy.mode {
+        SystemProxyMode::Off => None,
+        SystemProxyMode::Global => Some(Desired::global(
+            local,
+            config.system_proxy.bypass.clone(),
+            config.system_proxy.socks,
+        )),
+        SystemProxyMode::Pac => Some(Desired::pac(local)),
+    }
+}
+
+impl Controller {
+    /// `system` is `None` where the desktop has no settable proxy.
+    pub fn new(config: ProxyConfig, system: Option<Arc<SystemProxy>>) -> Controller {
+        Controller {
+            system,
+            inner: tokio::sync::Mutex::new(Inner {
+                config,
+                running: None,
+            }),
+        }
+    }
+
+    pub fn system_proxy(&self) -> Option<&Arc<SystemProxy>> {
+        self.system.as_ref()
+    }
+
+    pub async fn config(&self) -> ProxyConfig {
+        self.inner.lock().await.config.clone()
+    }
+
+    /// Starts the proxy and points the OS at it (per the config). If the OS setting cannot
+    /// be applied the proxy is stopped again and the error returned.
+    pub async fn start(&self) -> Result<SocketAddr, ControlError> {
+        let mut inner = self.inner.lock().await;
+        if let Some(running) = &inner.running {
+            return Ok(running.handle.local_addr());
+        }
+        let server = ProxyServer::bind(inner.config.clone()).await?;
+        let handle = server.handle();
+        let local = server.local_addr();
+        let task = tokio::spawn(server.run(std::future::pending()));
+        let mut running = Running {
+            handle,
+            task,
+            applied: None,
+            guard: None,
+        };
+        if let Err(e) = self
+            .point_os(
+                &mut running,
+                desired_for(&inner.config, local),
+                inner.config.system_proxy.guard,
+            )
+            .await
+        {
+            shut_down(running).await;
+            return Err(e);
+        }
+        inner.running = Some(running);
+        Ok(local)
+    }
+
+    /// Restores the OS setting, then stops accepting and drains connections.
+    pub async fn stop(&self) -> Result<(), ControlError> {
+        let mut inner = self.inner.lock().await;
+        let Some(mut running) = inner.running.take() else {
+            return Ok(());
+        };
+        let restored = self.point_os(&mut running, None, false).await;
+        shut_down(running).await;
+        restored
+    }
+
+    /// Switches to new settings. A running proxy reloads in place (running tunnels
+    /// continue; the listener moves only if the address changed) and the OS setting is
+    /// re-pointed only if what it should point at changed.
+    pub async fn apply(&self, config: ProxyConfig) -> Result<(), ControlError> {
+        let mut inner = self.inner.lock().await;
+        let Some(mut running) = inner.running.take() else {
+            inner.config = config;
+            return Ok(());
+        };
+        if let Err(e) = running.handle.apply(config.clone()).await {
+            inner.running = Some(running);
+            return Err(e.into());
+        }
+        let desired = desired_for(&config, running.handle.local_addr());
+        let result = self
+            .point_os(&mut running, desired, config.system_proxy.guard)
+            .await;
+        inner.config = config;
+        inner.running = Some(running);
+        result
+    }
+
+    pub async fn status(&self) -> ControllerStatus {
+        let inner = self.inner.lock().await;
+        let running = inner.running.as_ref();
+        ControllerStatus {
+            running: running.is_some(),
+            listen: running.map(|r| r.handle.local_addr()),
+            upstream: inner.config.upstream.redacted(),
+            system_proxy: match running.and_then(|r| r.applied.as_ref()) {
+                None => SystemProxyMode::Off,
+                Some(Desired::Global { .. }) => SystemProxyMode::Global,
+                Some(Desired::Pac { .. }) => SystemProxyMode::Pac,
+            },
+            stats: running.map(|r| r.handle.stats()).unwrap_or_default(),
+        }
+    }
+
+    /// Brings the OS setting to `desired` (None: the user's own), starting or stopping
+    /// the guard to match.
+    async fn point_os(
+        &self,
+        running: &mut Running,
+        desired: Option<Desired>,
+        guard: bool,
+    ) -> Result<(), ControlError> {
+        if let Some(task) = running.guard.take() {
+            task.abort();
+        }
+        if running.applied == desired {
+            self.start_guard(running, guard);
+            return Ok(());
+        }
+        let system = match (&self.system, &desired) {
+            (Some(system), _) => Arc::clone(system),
+            (None, None) => return Ok(()),
+            (None, Some(_)) => return Err(ControlError::NoSystemProxy),
+        };
+        match desired.clone() {
+            None => {
+                let restore =
+                    tokio::time::timeout(RESTORE_LIMIT, blocking(move || system.disable()))
+                        .await
+                        .map_err(|_| {
+                            ControlError::Internal(format!(
+                                "restoring the system proxy took over {} s",
+                                RESTORE_LIMIT.as_secs()
+                            ))
+                        })?;
+                restore??;
+                running.applied = None;
+            }
+            Some(target) => {
+                blocking(move || system.enable(&target)).await??;
+                running.applied = desired;
+                self.start_guard(running, guard);
+            }
+        }
+        Ok(())
+    }
+
+    fn start_guard(&self, running: &mut Running, guard: bool) {
+        if let (true, Some(system), Some(desired)) = (guard, &self.system, &running.applied) {
+            running.guard = Some(tokio::spawn(guard_loop(
+                Arc::clone(system),
+                desired.clone(),
+            )));
+        }
+    }
+}
+
+async fn shut_down(running: Running) {
+    if let Some(guard) = running.guard {
+        guard.abort();
+    }
+    running.handle.shutdown();
+    let _ = running.task.await;
+}
+
+/// Re-applies the setting when another program changes it, at most every few seconds.
+async fn guard_loop(system: Arc<SystemProxy>, desired: Desired) {
+    const EVERY: Duration = Duration::from_secs(3);
+    loop {
+        tokio::time::sleep(EVERY).await;
+        let (system, desired) = (Arc::clone(&system), desired.clone());
+        match blocking(move || system.reassert(&desired)).await {
+            Ok(Ok(Some(was))) => tracing::warn!(
+                "another program changed the system proxy (to {was}); re-applied ours"
+            ),
+            Ok(Ok(None)) | Err(_) => {}
+            Ok(Err(e)) => tracing::warn!("system proxy guard: {e}"),
+        }
+    }
+}
+
+/// Restores the OS setting if a panic ever unwinds, then ends the process: a panic means
+/// our state is unknown, and the user's network must not stay pointed at us.
+pub fn restore_on_panic(system: Arc<SystemProxy>) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = system.disable();
+        default(info);
+        std::process::exit(101);
+    }));
+}
+
+/// Repairs what a crashed run left behind; logs what it found. Call before anything else.
+pub async fn repair_leftover(system: Option<&Arc<SystemProxy>>) {
+    use crate::system_proxy::Recovery;
+    let Some(system) = system.cloned() else {
+        return;
+    };
+    match blocking(move || system.recover()).await {
+        Ok(Ok(Recovery::Clean)) | Err(_) => {}
+        Ok(Ok(Recovery::Restored)) => {
+            tracing::warn!("restored the system proxy setting a previous run left behind")
+        }
+        Ok(Ok(Recovery::KeptUserSetting)) => {
+            tracing::info!(
+                "dropped a stale system-proxy state file; the current setting is the user's own"
+            )
+        }
+        Ok(Ok(Recovery::OwnerRunning { pid })) => {
+            tracing::info!("socksbridge pid {pid} manages the system proxy")
+        }
+        Ok(Err(e)) => tracing::warn!("could not check for a system proxy left behind: {e}"),
+    }
+}

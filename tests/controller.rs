@@ -1,0 +1,155 @@
+//! The controller the tray app drives: start/stop/apply move the proxy and the OS setting
+//! together, against real gsettings in a private D-Bus session.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::session::Session;
+use common::*;
+use socksbridge::config::SystemProxyMode;
+use socksbridge::controller::Controller;
+use socksbridge::system_proxy::gnome::Gnome;
+use socksbridge::system_proxy::{CommandEnv, SystemProxy};
+use socksbridge::Settings;
+
+fn system_proxy(session: &Session) -> Arc<SystemProxy> {
+    let mut env = CommandEnv::new();
+    for (k, v) in session.env() {
+        env = env.with(&k, &v);
+    }
+    Arc::new(SystemProxy::new(
+        Box::new(Gnome::new(env)),
+        session.state_file(),
+    ))
+}
+
+fn settings(mode: SystemProxyMode) -> Settings {
+    let mut s = Settings {
+        listen: "127.0.0.1:0".into(),
+        upstream: "direct://".into(),
+        ..Settings::default()
+    };
+    s.system_proxy.mode = mode;
+    s
+}
+
+#[tokio::test]
+async fn start_apply_and_stop_move_the_os_setting_with_the_proxy() {
+    within(60, async {
+        let session = Session::start("GNOME");
+        let before = session.gnome_listing();
+        let origin = origin().await;
+        let controller = Controller::new(
+            settings(SystemProxyMode::Global).validate().unwrap(),
+            Some(system_proxy(&session)),
+        );
+
+        let local = controller.start().await.unwrap();
+        let status = controller.status().await;
+        assert!(status.running);
+        assert_eq!(status.system_proxy, SystemProxyMode::Global);
+        assert_eq!(
+            session.gsettings(&["get", "org.gnome.system.proxy.http", "port"]),
+            local.port().to_string()
+        );
+
+        // A tunnel opened now survives a switch to PAC mode.
+        let mut tunnel = tokio::net::TcpStream::connect(local).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        tunnel
+            .write_all(format!("CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n\r\n", origin.addr).as_bytes())
+            .await
+            .unwrap();
+        assert!(read_head(&mut tunnel).await.starts_with("HTTP/1.1 200"));
+        let mut pac = settings(SystemProxyMode::Pac);
+        pac.listen = local.to_string();
+        controller.apply(pac.validate().unwrap()).await.unwrap();
+        assert_eq!(
+            session.gsettings(&["get", "org.gnome.system.proxy", "mode"]),
+            "'auto'"
+        );
+        assert_eq!(
+            session.gsettings(&["get", "org.gnome.system.proxy", "autoconfig-url"]),
+            format!("'http://{local}/proxy.pac'")
+        );
+        tunnel
+            .write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = String::new();
+        tunnel.read_to_string(&mut reply).await.unwrap();
+        assert!(reply.ends_with("hello"), "{reply}");
+
+        // Moving the listener re-points the OS at the new port.
+        let port = free_port().await;
+        let mut moved = settings(SystemProxyMode::Global);
+        moved.listen = format!("127.0.0.1:{port}");
+        controller.apply(moved.validate().unwrap()).await.unwrap();
+        assert_eq!(
+            session.gsettings(&["get", "org.gnome.system.proxy", "mode"]),
+            "'manual'"
+        );
+        assert_eq!(
+            session.gsettings(&["get", "org.gnome.system.proxy.http", "port"]),
+            port.to_string()
+        );
+
+        // Mode off while running: the user's setting is back, the proxy keeps serving.
+        let mut off = settings(SystemProxyMode::Off);
+        off.listen = format!("127.0.0.1:{port}");
+        controller.apply(off.validate().unwrap()).await.unwrap();
+        assert_eq!(session.gnome_listing(), before);
+        assert_eq!(
+            curl(&[
+                "-x",
+                &format!("http://127.0.0.1:{port}"),
+                &origin.url("/hello")
+            ])
+            .await
+            .status,
+            200
+        );
+
+        controller.apply(moved.validate().unwrap()).await.unwrap();
+        controller.stop().await.unwrap();
+        assert_eq!(session.gnome_listing(), before);
+        assert!(!session.state_file().exists());
+        assert!(!controller.status().await.running);
+        assert!(tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_os_change_leaves_the_proxy_off_and_the_setting_untouched() {
+    within(60, async {
+        let session = Session::start("GNOME");
+        let before = session.gnome_listing();
+        let broken = Arc::new(SystemProxy::new(
+            Box::new(Gnome::new(
+                CommandEnv::new()
+                    .with("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+                    .with("HOME", &session.env()[0].1)
+                    .with("XDG_CONFIG_HOME", &session.env()[1].1),
+            )),
+            session.state_file(),
+        ));
+        let controller = Controller::new(
+            settings(SystemProxyMode::Global).validate().unwrap(),
+            Some(broken),
+        );
+        let err = controller.start().await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("system proxy: the system proxy setting did not take"),
+            "{err}"
+        );
+        assert!(!controller.status().await.running);
+        assert_eq!(session.gnome_listing(), before);
+        assert!(!session.state_file().exists());
+    })
+    .await;
+}
