@@ -2,6 +2,7 @@
 //! and numbers, every field defaulted); [`Settings::validate`] turns it into the typed
 //! [`ProxyConfig`] the engine runs on, or into field-named errors the UI can show inline.
 
+pub mod store;
 mod upstream;
 
 use std::fmt;
@@ -37,6 +38,29 @@ pub struct Settings {
     pub timeouts: TimeoutSettings,
     /// How the operating system's proxy setting is pointed at us.
     pub system_proxy: SystemProxySettings,
+    /// The tray app's own preferences (the CLI ignores them).
+    pub app: AppSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppSettings {
+    pub start_at_login: bool,
+    pub enable_on_launch: bool,
+    pub notify_upstream_down: bool,
+    /// `host:port` the upstream check and the Test button connect to through the upstream.
+    pub probe_target: String,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings {
+            start_at_login: false,
+            enable_on_launch: false,
+            notify_upstream_down: true,
+            probe_target: "example.com:443".into(),
+        }
+    }
 }
 
 /// `off` never touches the OS setting; `global` points HTTP/HTTPS at us; `pac` serves
@@ -109,6 +133,7 @@ impl Default for Settings {
             max_connections: 8192,
             timeouts: TimeoutSettings::default(),
             system_proxy: SystemProxySettings::default(),
+            app: AppSettings::default(),
         }
     }
 }
@@ -300,6 +325,9 @@ impl Settings {
                 Ok(None) => {}
                 Err(message) => bad(&format!("system_proxy.bypass[{i}]"), message),
             }
+        }
+        if let Err(e) = crate::target::Target::parse_authority(self.app.probe_target.trim()) {
+            bad("app.probe_target", format!("'{}' is not host:port: {e}", self.app.probe_target));
         }
         let t = &self.timeouts;
         for (field, value, min, max) in [

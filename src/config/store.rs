@@ -1,0 +1,93 @@
+//! The settings file the app keeps: JSON in the OS config dir, written atomically and
+//! owner-only (it may hold the SOCKS password). A file that cannot be read as settings is
+//! never silently overwritten: it is kept as `settings.json.bak`, defaults are loaded, and
+//! the caller gets a notice to show.
+
+use std::path::{Path, PathBuf};
+
+use super::Settings;
+
+/// `~/.config/socksbridge/settings.json` (the OS config dir elsewhere).
+pub fn default_path() -> PathBuf {
+    dirs::config_dir().unwrap_or_else(std::env::temp_dir).join("socksbridge").join("settings.json")
+}
+
+/// The result of loading: the settings, and a notice when the file had to be set aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub notice: Option<String>,
+}
+
+/// Loads `path`; a missing file gives defaults; an unreadable, malformed or invalid one
+/// is renamed to `<name>.bak` and defaults are returned with a notice.
+pub fn load(path: &Path) -> Loaded {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded { settings: Settings::default(), notice: None },
+        Err(e) => return set_aside(path, &format!("cannot read it: {e}")),
+    };
+    match Settings::from_json(&text) {
+        Ok(settings) => match settings.validate() {
+            Ok(_) => Loaded { settings, notice: None },
+            Err(e) => set_aside(path, &e.to_string()),
+        },
+        Err(e) => set_aside(path, &e.to_string()),
+    }
+}
+
+fn set_aside(path: &Path, why: &str) -> Loaded {
+    let backup = backup_path(path);
+    let kept = match std::fs::rename(path, &backup) {
+        Ok(()) => format!("it was kept as {}", backup.display()),
+        Err(e) => format!("it could not be moved aside ({e})"),
+    };
+    let notice = format!("Your settings file {} was damaged ({why}); {kept} and the defaults were loaded.", path.display());
+    tracing::warn!("{notice}");
+    Loaded { settings: Settings::default(), notice: Some(notice) }
+}
+
+pub fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".bak");
+    path.with_file_name(name)
+}
+
+/// Writes settings atomically, owner-only.
+pub fn save(path: &Path, settings: &Settings) -> std::io::Result<()> {
+    let mut json = serde_json::to_vec_pretty(settings).map_err(std::io::Error::other)?;
+    json.push(b'\n');
+    crate::fsutil::write_atomic(path, &json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_valid_corrupt_and_invalid_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        assert_eq!(load(&path), Loaded { settings: Settings::default(), notice: None });
+
+        let mut settings = Settings::default();
+        settings.upstream = "socks5h://u:p@10.0.0.2:1080".into();
+        save(&path, &settings).unwrap();
+        assert_eq!(load(&path).settings, settings);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+
+        for broken in ["{\"listen\": ", "{\"colour\": 1}", "{\"upstream\": \"http://x\"}"] {
+            std::fs::write(&path, broken).unwrap();
+            let loaded = load(&path);
+            assert_eq!(loaded.settings, Settings::default(), "{broken}");
+            let notice = loaded.notice.unwrap();
+            assert!(notice.contains("was damaged") && notice.contains("settings.json.bak"), "{notice}");
+            assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), broken, "original kept");
+            assert!(!path.exists());
+        }
+    }
+}
