@@ -1,0 +1,247 @@
+//! The tray icon and its menu. Menu ids are a typed enum; the menu and icon are redrawn
+//! from the real state after every change, wherever it came from (menu, window, monitor).
+
+use socksbridge::config::SystemProxyMode;
+use tauri::image::Image;
+use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
+use tauri::{AppHandle, Manager, Runtime};
+
+use crate::state::{AppState, Health};
+
+/// The tray's id: the menu is published at `/org/ayatana/NotificationItem/socksbridge/Menu`.
+pub const TRAY_ID: &str = "socksbridge";
+
+/// Every menu entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuId {
+    Enable,
+    SystemProxy(SystemProxyMode),
+    Upstream,
+    CopyCommand,
+    Settings,
+    Quit,
+}
+
+impl MenuId {
+    const ALL: [MenuId; 8] = [
+        MenuId::Enable,
+        MenuId::SystemProxy(SystemProxyMode::Off),
+        MenuId::SystemProxy(SystemProxyMode::Global),
+        MenuId::SystemProxy(SystemProxyMode::Pac),
+        MenuId::Upstream,
+        MenuId::CopyCommand,
+        MenuId::Settings,
+        MenuId::Quit,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            MenuId::Enable => "enable",
+            MenuId::SystemProxy(SystemProxyMode::Off) => "system-proxy-off",
+            MenuId::SystemProxy(SystemProxyMode::Global) => "system-proxy-global",
+            MenuId::SystemProxy(SystemProxyMode::Pac) => "system-proxy-pac",
+            MenuId::Upstream => "upstream",
+            MenuId::CopyCommand => "copy-command",
+            MenuId::Settings => "settings",
+            MenuId::Quit => "quit",
+        }
+    }
+
+    /// The one place an event's id becomes a [`MenuId`].
+    pub fn from_event(event: &MenuEvent) -> Option<MenuId> {
+        MenuId::ALL.into_iter().find(|m| m.id() == event.id().as_ref())
+    }
+}
+
+/// Icon state: off, on, or on with the upstream unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IconState {
+    Off,
+    On,
+    UpstreamDown,
+}
+
+impl IconState {
+    pub fn of(running: bool, health: &Health) -> IconState {
+        match (running, health) {
+            (false, _) => IconState::Off,
+            (true, Health::Down { .. }) => IconState::UpstreamDown,
+            (true, _) => IconState::On,
+        }
+    }
+
+    fn png(self) -> &'static [u8] {
+        match self {
+            IconState::Off => include_bytes!("../../icons/tray-off@2x.png"),
+            IconState::On => include_bytes!("../../icons/tray-on@2x.png"),
+            IconState::UpstreamDown => include_bytes!("../../icons/tray-error@2x.png"),
+        }
+    }
+}
+
+/// The items whose state changes, kept to redraw them.
+pub struct Tray<R: Runtime> {
+    icon: TrayIcon<R>,
+    enable: CheckMenuItem<R>,
+    modes: [(SystemProxyMode, CheckMenuItem<R>); 3],
+    upstream: MenuItem<R>,
+    shown: std::sync::Mutex<Option<IconState>>,
+}
+
+fn icon(state: IconState) -> tauri::Result<Image<'static>> {
+    Image::from_bytes(state.png())
+}
+
+pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+    let check = |id: MenuId, text: &str| CheckMenuItem::with_id(app, id.id(), text, true, false, None::<&str>);
+    let item = |id: MenuId, text: &str, enabled: bool| MenuItem::with_id(app, id.id(), text, enabled, None::<&str>);
+    let enable = check(MenuId::Enable, "Enable proxy")?;
+    let off = check(MenuId::SystemProxy(SystemProxyMode::Off), "Off")?;
+    let global = check(MenuId::SystemProxy(SystemProxyMode::Global), "Global")?;
+    let pac = check(MenuId::SystemProxy(SystemProxyMode::Pac), "PAC")?;
+    let system = Submenu::with_items(app, "System proxy", true, &[&off, &global, &pac])?;
+    let upstream = item(MenuId::Upstream, "via …", false)?;
+    let copy = item(MenuId::CopyCommand, "Copy terminal command", true)?;
+    let settings = item(MenuId::Settings, "Settings…", true)?;
+    let quit = item(MenuId::Quit, "Quit", true)?;
+    let separator = || PredefinedMenuItem::separator(app);
+    let menu = Menu::with_items(
+        app,
+        &[&enable, &system, &upstream, &separator()?, &copy, &settings, &separator()?, &quit],
+    )?;
+    let tray_icon = TrayIconBuilder::with_id(TRAY_ID)
+        .icon(icon(IconState::Off)?)
+        .tooltip("SocksBridge: off")
+        .menu(&menu)
+        .show_menu_on_left_click(false)
+        .on_menu_event(|app, event| {
+            if let Some(id) = MenuId::from_event(&event) {
+                let app = app.clone();
+                tauri::async_runtime::spawn(async move { on_menu(&app, id).await });
+            }
+        })
+        .on_tray_icon_event(|tray, event| {
+            // Windows and macOS deliver clicks; Linux does not (the menu has the toggle).
+            if let TrayIconEvent::Click { button: MouseButton::Left, button_state: MouseButtonState::Up, .. } = event {
+                let app = tray.app_handle().clone();
+                tauri::async_runtime::spawn(async move { on_menu(&app, MenuId::Enable).await });
+            }
+        })
+        .build(app)?;
+    app.manage(Tray {
+        icon: tray_icon,
+        enable,
+        modes: [(SystemProxyMode::Off, off), (SystemProxyMode::Global, global), (SystemProxyMode::Pac, pac)],
+        upstream,
+        shown: std::sync::Mutex::new(Some(IconState::Off)),
+    });
+    Ok(())
+}
+
+async fn on_menu<R: Runtime>(app: &AppHandle<R>, id: MenuId) {
+    let state = app.state::<AppState>();
+    let result = match id {
+        MenuId::Enable => {
+            let on = !state.controller.status().await.running;
+            crate::commands::enable(app, &state, on).await.map(|_| ())
+        }
+        MenuId::SystemProxy(mode) => {
+            let mut settings = state.settings();
+            settings.system_proxy.mode = mode;
+            crate::commands::save(app, &state, settings).await.map(|_| ())
+        }
+        MenuId::CopyCommand => {
+            use tauri_plugin_clipboard_manager::ClipboardExt;
+            let text = crate::commands::terminal_text(&state).await;
+            app.clipboard().write_text(text.trim_end()).map_err(crate::commands::CommandError::failed)
+        }
+        MenuId::Settings => {
+            crate::window::open(app);
+            Ok(())
+        }
+        MenuId::Quit => {
+            app.exit(0);
+            Ok(())
+        }
+        MenuId::Upstream => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::error!("{e}");
+    }
+    refresh(app).await;
+}
+
+/// Redraws check marks, the upstream line, the icon and the tooltip from the real state.
+pub async fn refresh<R: Runtime>(app: &AppHandle<R>) {
+    let Some(tray) = app.try_state::<Tray<R>>() else { return };
+    let view = app.state::<AppState>().view().await;
+    let running = view.status.running;
+    let _ = tray.enable.set_checked(running);
+    for (mode, item) in &tray.modes {
+        let _ = item.set_checked(*mode == view.settings.system_proxy.mode);
+    }
+    let latency = match &view.health {
+        Health::Ok { latency_ms } => format!(" · {latency_ms} ms"),
+        Health::Down { .. } => " · unreachable".to_string(),
+        Health::Unknown => String::new(),
+    };
+    let _ = tray.upstream.set_text(format!("via {}{latency}", view.status.upstream));
+    let state = IconState::of(running, &view.health);
+    let mut shown = tray.shown.lock().unwrap_or_else(|p| p.into_inner());
+    if *shown != Some(state) {
+        if let Ok(image) = icon(state) {
+            let _ = tray.icon.set_icon(Some(image));
+            *shown = Some(state);
+        }
+    }
+    let tooltip = match (running, view.status.listen) {
+        (true, Some(listen)) => format!(
+            "SocksBridge: on · {listen} · ↑ {} ↓ {}",
+            speed(view.speed.up_bps),
+            speed(view.speed.down_bps)
+        ),
+        _ => "SocksBridge: off".to_string(),
+    };
+    let _ = tray.icon.set_tooltip(Some(tooltip));
+}
+
+fn speed(bps: f64) -> String {
+    match bps {
+        b if b >= 1e6 => format!("{:.1} MB/s", b / 1e6),
+        b if b >= 1e3 => format!("{:.1} KB/s", b / 1e3),
+        b => format!("{b:.0} B/s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn menu_ids_are_unique_and_round_trip() {
+        let mut ids: Vec<&str> = MenuId::ALL.iter().map(|m| m.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), MenuId::ALL.len());
+        for m in MenuId::ALL {
+            let event = MenuEvent { id: tauri::menu::MenuId::new(m.id()) };
+            assert_eq!(MenuId::from_event(&event), Some(m));
+        }
+        assert_eq!(MenuId::from_event(&MenuEvent { id: tauri::menu::MenuId::new("nope") }), None);
+    }
+
+    #[test]
+    fn icon_states_and_speeds() {
+        assert_eq!(IconState::of(false, &Health::Down { error: "x".into() }), IconState::Off);
+        assert_eq!(IconState::of(true, &Health::Unknown), IconState::On);
+        assert_eq!(IconState::of(true, &Health::Down { error: "x".into() }), IconState::UpstreamDown);
+        for state in [IconState::Off, IconState::On, IconState::UpstreamDown] {
+            let image = icon(state).unwrap();
+            assert_eq!((image.width(), image.height()), (64, 64));
+        }
+        assert_eq!(speed(512.0), "512 B/s");
+        assert_eq!(speed(1500.0), "1.5 KB/s");
+        assert_eq!(speed(2_500_000.0), "2.5 MB/s");
+    }
+}

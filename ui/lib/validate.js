@@ -1,0 +1,86 @@
+// Inline validation while typing. The core validates again on save and its field-level
+// errors are shown the same way; these checks only catch the obvious early.
+
+const HOST = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export function isIPv4(s) {
+  return IPV4.test(s);
+}
+
+export function isIPv6(s) {
+  const bare = s.replace(/^\[|\]$/g, "");
+  return bare.includes(":") && /^[0-9A-Fa-f:.]+$/.test(bare) && (bare.match(/::/g) ?? []).length <= 1;
+}
+
+/** Returns an error message, or "" when the value is fine. */
+export function checkHost(value, { required = true } = {}) {
+  const v = String(value ?? "").trim();
+  if (!v) return required ? "Enter a host name or IP address." : "";
+  if (isIPv4(v) || isIPv6(v) || HOST.test(v)) return "";
+  return `“${v}” is not a valid host name or IP address.`;
+}
+
+export function checkPort(value) {
+  const v = String(value ?? "").trim();
+  if (!/^\d{1,5}$/.test(v)) return "Enter a port number from 1 to 65535.";
+  const n = Number(v);
+  return n >= 1 && n <= 65535 ? "" : "Enter a port number from 1 to 65535.";
+}
+
+export function checkListenHost(value) {
+  const v = String(value ?? "").trim();
+  if (isIPv4(v) || isIPv6(v)) return "";
+  return "The listen address must be an IP address, such as 127.0.0.1.";
+}
+
+/** One bypass entry: host, *.suffix, IP or CIDR. */
+export function checkBypassEntry(entry) {
+  const v = entry.trim();
+  if (!v || v.toLowerCase() === "<local>") return "";
+  if (v.includes("/")) {
+    const [ip, bits] = v.split("/");
+    const max = isIPv4(ip) ? 32 : isIPv6(ip) ? 128 : -1;
+    return max > 0 && /^\d+$/.test(bits) && Number(bits) <= max ? "" : `“${v}” is not a valid CIDR range.`;
+  }
+  const host = v.startsWith("*.") ? v.slice(2) : v.startsWith(".") ? v.slice(1) : v;
+  return checkHost(host) === "" ? "" : `“${v}” is not a host, *.suffix pattern or CIDR.`;
+}
+
+/** Validates the whole form model; returns { fieldName: message } for bad fields. */
+export function validateForm(form) {
+  const errors = {};
+  const add = (field, message) => {
+    if (message) errors[field] = message;
+  };
+  if (form.upstream.type !== "direct") {
+    add("upstream-host", checkHost(form.upstream.host));
+    add("upstream-port", checkPort(form.upstream.port));
+    if (form.upstream.type === "socks5" && form.upstream.username && !form.upstream.password) {
+      add("upstream-password", "SOCKS5 needs a password with a user name.");
+    }
+  }
+  add("listen-host", checkListenHost(form.listenHost));
+  add("listen-port", checkPort(form.listenPort));
+  if (form.allowLan) {
+    if (!form.authUser) add("auth-username", "Other machines must log in: choose a user name.");
+    else if (form.authUser.includes(":")) add("auth-username", "The user name cannot contain “:”.");
+    if (!form.authPass) add("auth-password", "Choose a password for other machines.");
+  }
+  const bad = form.bypass.map(checkBypassEntry).find((m) => m);
+  add("bypass", bad ?? "");
+  return errors;
+}
+
+/** Maps a core field path (e.g. "system_proxy.bypass[2]") to the form field showing it. */
+export function formFieldFor(corePath) {
+  if (corePath.startsWith("system_proxy.bypass")) return "bypass";
+  const map = {
+    upstream: "upstream-host",
+    listen: "listen-port",
+    "auth.username": "auth-username",
+    "auth.password": "auth-password",
+    "app.probe_target": "probe-target",
+  };
+  return map[corePath] ?? "form";
+}
