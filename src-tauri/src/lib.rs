@@ -92,6 +92,7 @@ pub fn run() {
                 restore_on_panic(Arc::clone(system));
             }
             tray::build(&handle)?;
+            tauri::async_runtime::block_on(tray::refresh(&handle));
             tauri::async_runtime::spawn(monitor::speed_loop(handle.clone()));
             tauri::async_runtime::spawn(monitor::health_loop(handle.clone()));
             let on_signal = handle.clone();

@@ -9,7 +9,8 @@ use tauri::{AppHandle, Manager, Runtime};
 
 use crate::state::{AppState, Health};
 
-/// The tray's id: the menu is published at `/org/ayatana/NotificationItem/socksbridge/Menu`.
+/// The tray's id; on Linux the menu is published on the session bus at
+/// `/org/ayatana/NotificationItem/tray_icon_tray_app_socksbridge/Menu`.
 pub const TRAY_ID: &str = "socksbridge";
 
 /// Every menu entry.

@@ -2,6 +2,8 @@
 //! a D-Bus session bus of its own started with `dbus-run-session`, so real `gsettings`
 //! (dconf) and `kwriteconfig5` never touch the real desktop's setting.
 
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -91,6 +93,12 @@ impl Session {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a tool in the session; None when it fails.
+    pub fn gsettings_like(&self, program: &str, args: &[&str]) -> Option<String> {
+        let out = self.command(program).args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     pub fn gsettings(&self, args: &[&str]) -> String {
