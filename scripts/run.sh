@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Builds and runs socksbridge (release), passing any arguments through, e.g.
-#   scripts/run.sh --upstream socks5h://127.0.0.1:1080
+# Builds and launches the SocksBridge tray app (release), installing the build packages
+# it needs first. `scripts/run.sh --settings` opens the settings window at start.
+# For the headless proxy instead: cargo run --release --bin socksbridge -- --help
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec cargo run --release --locked --quiet --bin socksbridge -- "$@"
+bash scripts/install-app-deps.sh
+cargo build --release --locked -p socksbridge-app
+exec ./target/release/socksbridge-app "$@"

@@ -219,6 +219,10 @@ async function init() {
     refreshLogs();
   });
 
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !event.defaultPrevented) invoke("close_window");
+  });
+
   setInterval(refresh, 1000);
   setInterval(refreshLogs, 2000);
   refreshLogs();

@@ -6,9 +6,18 @@ use tauri_plugin_autostart::AutoLaunchManager;
 
 pub fn sync<R: Runtime>(app: &AppHandle<R>, enabled: bool) {
     // Absent in tests that run without the plugin.
-    let Some(manager) = app.try_state::<AutoLaunchManager>() else { return };
-    let result = if enabled { manager.enable() } else { manager.disable() };
+    let Some(manager) = app.try_state::<AutoLaunchManager>() else {
+        return;
+    };
+    let result = if enabled {
+        manager.enable()
+    } else {
+        manager.disable()
+    };
     if let Err(e) = result {
-        tracing::warn!("could not {} start at login: {e}", if enabled { "enable" } else { "disable" });
+        tracing::warn!(
+            "could not {} start at login: {e}",
+            if enabled { "enable" } else { "disable" }
+        );
     }
 }

@@ -45,6 +45,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::test_upstream,
         commands::get_logs,
         commands::terminal_command,
+        commands::close_window,
     ])
 }
 
@@ -58,7 +59,11 @@ fn init_tracing(logs: &LogBuffer) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false),
+        )
         .with(logs.layer())
         .try_init();
 }
@@ -75,11 +80,20 @@ pub fn run() {
         }
     };
     let open_settings = std::env::args().any(|a| a == "--settings");
-    let state = AppState::load(store::default_path(), |s| controller_for(s, system.clone()), logs);
+    let state = AppState::load(
+        store::default_path(),
+        |s| controller_for(s, system.clone()),
+        logs,
+    );
 
     let builder = Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| window::open(app)))
-        .plugin(tauri_plugin_autostart::init(tauri_plugin_autostart::MacosLauncher::LaunchAgent, None))
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            window::open(app)
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init());
     let app = with_commands(builder)
@@ -125,7 +139,9 @@ pub fn run() {
 
     app.run(|app, event| match event {
         // Closing the last window keeps the app in the tray; Quit and signals pass a code.
-        RunEvent::ExitRequested { api, code: None, .. } => api.prevent_exit(),
+        RunEvent::ExitRequested {
+            api, code: None, ..
+        } => api.prevent_exit(),
         RunEvent::Exit => quit(app),
         _ => {}
     });
@@ -134,7 +150,9 @@ pub fn run() {
 /// Every exit path ends here: the system proxy is restored, connections drain, bounded.
 fn quit<R: Runtime>(app: &tauri::AppHandle<R>) {
     let state = app.state::<AppState>();
-    let stopped = tauri::async_runtime::block_on(async { tokio::time::timeout(QUIT_LIMIT, state.controller.stop()).await });
+    let stopped = tauri::async_runtime::block_on(async {
+        tokio::time::timeout(QUIT_LIMIT, state.controller.stop()).await
+    });
     match stopped {
         Ok(Ok(())) => tracing::info!("stopped"),
         Ok(Err(e)) => tracing::error!("while quitting: {e}"),

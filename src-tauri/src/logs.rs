@@ -36,7 +36,12 @@ impl LogBuffer {
     }
 
     pub fn lines(&self) -> Vec<LogLine> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The tracing layer that fills this buffer.
@@ -70,15 +75,27 @@ impl Visit for Message {
 }
 
 fn clock() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    format!("{:02}:{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60, secs % 60)
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 impl<S: Subscriber> Layer<S> for BufferLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut message = Message::default();
         event.record(&mut message);
-        self.0.push(LogLine { time: clock(), level: event.metadata().level().to_string(), message: message.0 });
+        self.0.push(LogLine {
+            time: clock(),
+            level: event.metadata().level().to_string(),
+            message: message.0,
+        });
     }
 }
 
@@ -100,6 +117,9 @@ mod tests {
         let lines = buffer.lines();
         assert_eq!(lines.len(), CAPACITY);
         assert_eq!(lines[0].message, "line 6 peer=127.0.0.1:1");
-        assert_eq!(lines.last().map(|l| (l.level.as_str(), l.message.as_str())), Some(("WARN", "last")));
+        assert_eq!(
+            lines.last().map(|l| (l.level.as_str(), l.message.as_str())),
+            Some(("WARN", "last"))
+        );
     }
 }

@@ -22,7 +22,10 @@ pub async fn speed_loop<R: Runtime>(app: AppHandle<R>) {
         let speed = match last {
             Some((then, u, d)) if status.running && up >= u && down >= d => {
                 let secs = now.duration_since(then).as_secs_f64().max(0.001);
-                Speed { up_bps: (up - u) as f64 / secs, down_bps: (down - d) as f64 / secs }
+                Speed {
+                    up_bps: (up - u) as f64 / secs,
+                    down_bps: (down - d) as f64 / secs,
+                }
             }
             _ => Speed::default(),
         };
@@ -34,13 +37,14 @@ pub async fn speed_loop<R: Runtime>(app: AppHandle<R>) {
 
 pub async fn health_loop<R: Runtime>(app: AppHandle<R>) {
     loop {
-        check_health(&app).await;
+        check_health(app.clone()).await;
         tokio::time::sleep(HEALTH_EVERY).await;
     }
 }
 
 /// One upstream check; notifies on the transition to down.
-pub async fn check_health<R: Runtime>(app: &AppHandle<R>) {
+pub async fn check_health<R: Runtime>(app: AppHandle<R>) {
+    let app = &app;
     let state = app.state::<AppState>();
     let status = state.controller.status().await;
     if !status.running || status.upstream == "direct://" {
@@ -49,16 +53,26 @@ pub async fn check_health<R: Runtime>(app: &AppHandle<R>) {
     }
     let config = state.controller.config().await;
     let settings = state.settings();
-    let health = match crate::commands::probe(&config.upstream.to_url(), &settings.app.probe_target).await {
-        Ok(latency) => Health::Ok { latency_ms: latency.as_millis() as u64 },
-        Err(e) => Health::Down { error: e.to_string() },
-    };
+    let health =
+        match crate::commands::probe(&config.upstream.to_url(), &settings.app.probe_target).await {
+            Ok(latency) => Health::Ok {
+                latency_ms: latency.as_secs_f64() * 1000.0,
+            },
+            Err(e) => Health::Down {
+                error: e.to_string(),
+            },
+        };
     let previous = state.set_health(health.clone());
     if let (Health::Down { error }, false) = (&health, matches!(previous, Health::Down { .. })) {
         tracing::warn!("upstream unreachable: {error}");
         if settings.app.notify_upstream_down {
             use tauri_plugin_notification::NotificationExt;
-            let _ = app.notification().builder().title("SocksBridge: upstream unreachable").body(error).show();
+            let _ = app
+                .notification()
+                .builder()
+                .title("SocksBridge: upstream unreachable")
+                .body(error)
+                .show();
         }
     }
     crate::tray::refresh(app).await;

@@ -23,8 +23,12 @@ pub struct Speed {
 pub enum Health {
     #[default]
     Unknown,
-    Ok { latency_ms: u64 },
-    Down { error: String },
+    Ok {
+        latency_ms: f64,
+    },
+    Down {
+        error: String,
+    },
 }
 
 #[derive(Debug)]
@@ -55,7 +59,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl AppState {
     /// Loads the settings file (setting a damaged one aside) and builds the controller.
-    pub fn load(settings_path: PathBuf, controller_for: impl FnOnce(&Settings) -> Controller, logs: LogBuffer) -> AppState {
+    pub fn load(
+        settings_path: PathBuf,
+        controller_for: impl FnOnce(&Settings) -> Controller,
+        logs: LogBuffer,
+    ) -> AppState {
         let loaded = store::load(&settings_path);
         let controller = controller_for(&loaded.settings);
         AppState {

@@ -51,7 +51,9 @@ impl MenuId {
 
     /// The one place an event's id becomes a [`MenuId`].
     pub fn from_event(event: &MenuEvent) -> Option<MenuId> {
-        MenuId::ALL.into_iter().find(|m| m.id() == event.id().as_ref())
+        MenuId::ALL
+            .into_iter()
+            .find(|m| m.id() == event.id().as_ref())
     }
 }
 
@@ -95,8 +97,12 @@ fn icon(state: IconState) -> tauri::Result<Image<'static>> {
 }
 
 pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
-    let check = |id: MenuId, text: &str| CheckMenuItem::with_id(app, id.id(), text, true, false, None::<&str>);
-    let item = |id: MenuId, text: &str, enabled: bool| MenuItem::with_id(app, id.id(), text, enabled, None::<&str>);
+    let check = |id: MenuId, text: &str| {
+        CheckMenuItem::with_id(app, id.id(), text, true, false, None::<&str>)
+    };
+    let item = |id: MenuId, text: &str, enabled: bool| {
+        MenuItem::with_id(app, id.id(), text, enabled, None::<&str>)
+    };
     let enable = check(MenuId::Enable, "Enable proxy")?;
     let off = check(MenuId::SystemProxy(SystemProxyMode::Off), "Off")?;
     let global = check(MenuId::SystemProxy(SystemProxyMode::Global), "Global")?;
@@ -109,7 +115,16 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let separator = || PredefinedMenuItem::separator(app);
     let menu = Menu::with_items(
         app,
-        &[&enable, &system, &upstream, &separator()?, &copy, &settings, &separator()?, &quit],
+        &[
+            &enable,
+            &system,
+            &upstream,
+            &separator()?,
+            &copy,
+            &settings,
+            &separator()?,
+            &quit,
+        ],
     )?;
     let tray_icon = TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(IconState::Off)?)
@@ -124,7 +139,12 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         })
         .on_tray_icon_event(|tray, event| {
             // Windows and macOS deliver clicks; Linux does not (the menu has the toggle).
-            if let TrayIconEvent::Click { button: MouseButton::Left, button_state: MouseButtonState::Up, .. } = event {
+            if let TrayIconEvent::Click {
+                button: MouseButton::Left,
+                button_state: MouseButtonState::Up,
+                ..
+            } = event
+            {
                 let app = tray.app_handle().clone();
                 tauri::async_runtime::spawn(async move { on_menu(&app, MenuId::Enable).await });
             }
@@ -133,7 +153,11 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     app.manage(Tray {
         icon: tray_icon,
         enable,
-        modes: [(SystemProxyMode::Off, off), (SystemProxyMode::Global, global), (SystemProxyMode::Pac, pac)],
+        modes: [
+            (SystemProxyMode::Off, off),
+            (SystemProxyMode::Global, global),
+            (SystemProxyMode::Pac, pac),
+        ],
         upstream,
         shown: std::sync::Mutex::new(Some(IconState::Off)),
     });
@@ -150,12 +174,16 @@ async fn on_menu<R: Runtime>(app: &AppHandle<R>, id: MenuId) {
         MenuId::SystemProxy(mode) => {
             let mut settings = state.settings();
             settings.system_proxy.mode = mode;
-            crate::commands::save(app, &state, settings).await.map(|_| ())
+            crate::commands::save(app, &state, settings)
+                .await
+                .map(|_| ())
         }
         MenuId::CopyCommand => {
             use tauri_plugin_clipboard_manager::ClipboardExt;
             let text = crate::commands::terminal_text(&state).await;
-            app.clipboard().write_text(text.trim_end()).map_err(crate::commands::CommandError::failed)
+            app.clipboard()
+                .write_text(text.trim_end())
+                .map_err(crate::commands::CommandError::failed)
         }
         MenuId::Settings => {
             crate::window::open(app);
@@ -175,7 +203,9 @@ async fn on_menu<R: Runtime>(app: &AppHandle<R>, id: MenuId) {
 
 /// Redraws check marks, the upstream line, the icon and the tooltip from the real state.
 pub async fn refresh<R: Runtime>(app: &AppHandle<R>) {
-    let Some(tray) = app.try_state::<Tray<R>>() else { return };
+    let Some(tray) = app.try_state::<Tray<R>>() else {
+        return;
+    };
     let view = app.state::<AppState>().view().await;
     let running = view.status.running;
     let _ = tray.enable.set_checked(running);
@@ -183,11 +213,14 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>) {
         let _ = item.set_checked(*mode == view.settings.system_proxy.mode);
     }
     let latency = match &view.health {
-        Health::Ok { latency_ms } => format!(" · {latency_ms} ms"),
+        Health::Ok { latency_ms } if *latency_ms < 10.0 => format!(" · {latency_ms:.1} ms"),
+        Health::Ok { latency_ms } => format!(" · {latency_ms:.0} ms"),
         Health::Down { .. } => " · unreachable".to_string(),
         Health::Unknown => String::new(),
     };
-    let _ = tray.upstream.set_text(format!("via {}{latency}", view.status.upstream));
+    let _ = tray
+        .upstream
+        .set_text(format!("via {}{latency}", view.status.upstream));
     let state = IconState::of(running, &view.health);
     let mut shown = tray.shown.lock().unwrap_or_else(|p| p.into_inner());
     if *shown != Some(state) {
@@ -226,17 +259,30 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), MenuId::ALL.len());
         for m in MenuId::ALL {
-            let event = MenuEvent { id: tauri::menu::MenuId::new(m.id()) };
+            let event = MenuEvent {
+                id: tauri::menu::MenuId::new(m.id()),
+            };
             assert_eq!(MenuId::from_event(&event), Some(m));
         }
-        assert_eq!(MenuId::from_event(&MenuEvent { id: tauri::menu::MenuId::new("nope") }), None);
+        assert_eq!(
+            MenuId::from_event(&MenuEvent {
+                id: tauri::menu::MenuId::new("nope")
+            }),
+            None
+        );
     }
 
     #[test]
     fn icon_states_and_speeds() {
-        assert_eq!(IconState::of(false, &Health::Down { error: "x".into() }), IconState::Off);
+        assert_eq!(
+            IconState::of(false, &Health::Down { error: "x".into() }),
+            IconState::Off
+        );
         assert_eq!(IconState::of(true, &Health::Unknown), IconState::On);
-        assert_eq!(IconState::of(true, &Health::Down { error: "x".into() }), IconState::UpstreamDown);
+        assert_eq!(
+            IconState::of(true, &Health::Down { error: "x".into() }),
+            IconState::UpstreamDown
+        );
         for state in [IconState::Off, IconState::On, IconState::UpstreamDown] {
             let image = icon(state).unwrap();
             assert_eq!((image.width(), image.height()), (64, 64));

@@ -21,6 +21,16 @@ struct App {
 
 impl Drop for App {
     fn drop(&mut self) {
+        // SIGTERM lets xvfb-run stop its X server; SIGKILL only if it does not go.
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none()
+            && start.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -39,9 +49,36 @@ fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) 
 
 /// The bus name that serves the menu, and its layout text.
 fn layout(session: &Session) -> Option<(String, String)> {
-    let names = session.gsettings_like("gdbus", &["call", "--session", "--dest", "org.freedesktop.DBus", "--object-path", "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.ListNames"])?;
+    let names = session.gsettings_like(
+        "gdbus",
+        &[
+            "call",
+            "--session",
+            "--dest",
+            "org.freedesktop.DBus",
+            "--object-path",
+            "/org/freedesktop/DBus",
+            "--method",
+            "org.freedesktop.DBus.ListNames",
+        ],
+    )?;
     for name in names.split('\'').filter(|n| n.starts_with(":1.")) {
-        let args = ["call", "--session", "--dest", name, "--object-path", MENU_PATH, "--timeout", "3", "--method", "com.canonical.dbusmenu.GetLayout", "--", "0", "-1", "[]"];
+        let args = [
+            "call",
+            "--session",
+            "--dest",
+            name,
+            "--object-path",
+            MENU_PATH,
+            "--timeout",
+            "3",
+            "--method",
+            "com.canonical.dbusmenu.GetLayout",
+            "--",
+            "0",
+            "-1",
+            "[]",
+        ];
         if let Some(text) = session.gsettings_like("gdbus", &args) {
             if text.contains("Enable proxy") {
                 return Some((name.to_string(), text));
@@ -54,12 +91,18 @@ fn layout(session: &Session) -> Option<(String, String)> {
 /// The dbusmenu item `(id, {properties})` whose label is `label`.
 fn item<'a>(layout: &'a str, label: &str) -> (i32, &'a str) {
     let needle = format!("'label': <'{label}'>");
-    let at = layout.find(&needle).unwrap_or_else(|| panic!("no '{label}' in {layout}"));
+    let at = layout
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no '{label}' in {layout}"));
     let open = layout[..at].rfind('{').unwrap();
     let close = at + layout[at..].find('}').unwrap();
     let paren = layout[..open].rfind('(').unwrap();
     let id = layout[paren + 1..open].trim().trim_end_matches(',').trim();
-    (id.parse().unwrap_or_else(|_| panic!("id of {label}: {id:?}")), &layout[open..=close])
+    (
+        id.parse()
+            .unwrap_or_else(|_| panic!("id of {label}: {id:?}")),
+        &layout[open..=close],
+    )
 }
 
 fn item_id(layout: &str, label: &str) -> i32 {
@@ -69,14 +112,42 @@ fn item_id(layout: &str, label: &str) -> i32 {
 fn toggle_state(layout: &str, label: &str) -> i32 {
     let props = item(layout, label).1;
     let key = "'toggle-state': <";
-    let i = props.find(key).unwrap_or_else(|| panic!("{label} has no toggle state: {props}")) + key.len();
-    props[i..].split('>').next().unwrap().trim().parse().unwrap()
+    let i = props
+        .find(key)
+        .unwrap_or_else(|| panic!("{label} has no toggle state: {props}"))
+        + key.len();
+    props[i..]
+        .split('>')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn click(session: &Session, bus: &str, id: i32) {
     let id = id.to_string();
-    let args = ["call", "--session", "--dest", bus, "--object-path", MENU_PATH, "--timeout", "3", "--method", "com.canonical.dbusmenu.Event", "--", &id, "clicked", "<''>", "0"];
-    assert!(session.gsettings_like("gdbus", &args).is_some(), "click {id} failed");
+    let args = [
+        "call",
+        "--session",
+        "--dest",
+        bus,
+        "--object-path",
+        MENU_PATH,
+        "--timeout",
+        "3",
+        "--method",
+        "com.canonical.dbusmenu.Event",
+        "--",
+        &id,
+        "clicked",
+        "<''>",
+        "0",
+    ];
+    assert!(
+        session.gsettings_like("gdbus", &args).is_some(),
+        "click {id} failed"
+    );
 }
 
 fn origin() -> u16 {
@@ -87,7 +158,9 @@ fn origin() -> u16 {
             let Ok(mut stream) = stream else { continue };
             let mut buf = [0u8; 4096];
             let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+            );
         }
     });
     port
@@ -95,40 +168,156 @@ fn origin() -> u16 {
 
 fn fetch_through(proxy: u16, origin: u16) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", proxy)).ok()?;
-    write!(stream, "GET http://127.0.0.1:{origin}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET http://127.0.0.1:{origin}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut reply = String::new();
     stream.read_to_string(&mut reply).ok()?;
     Some(reply)
+}
+
+/// Starts the app under Xvfb in `session`; the app's own pid is written to `app.pid`.
+fn start_app(session: &Session) -> App {
+    let pid_file = session.dir.path().join("app.pid");
+    let child = session
+        .command("xvfb-run")
+        .args(["-a", "sh", "-c", "\"$0\" & echo $! > \"$1\"; wait $!"])
+        .arg(env!("CARGO_BIN_EXE_socksbridge-app"))
+        .arg(&pid_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("xvfb-run is not installed: run scripts/install-app-deps.sh");
+    App { child }
+}
+
+fn app_pid(session: &Session) -> String {
+    eventually("the app's pid", Duration::from_secs(20), || {
+        std::fs::read_to_string(session.dir.path().join("app.pid"))
+            .ok()
+            .filter(|p| !p.trim().is_empty())
+    })
+    .trim()
+    .to_string()
+}
+
+/// Settings with a free listen port and the system proxy in global mode.
+fn write_settings(session: &Session, enable_on_launch: bool) -> u16 {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings_dir = session.dir.path().join("config/socksbridge");
+    std::fs::create_dir_all(&settings_dir).unwrap();
+    std::fs::write(
+        settings_dir.join("settings.json"),
+        format!(
+            r#"{{"listen":"127.0.0.1:{port}","upstream":"direct://","system_proxy":{{"mode":"global"}},"app":{{"enable_on_launch":{enable_on_launch}}}}}"#
+        ),
+    )
+    .unwrap();
+    port
+}
+
+#[test]
+fn sigterm_restores_the_system_proxy_and_a_crash_leftover_is_repaired_at_launch() {
+    let session = Session::start("GNOME");
+    let before = session.gnome_listing();
+    let port = write_settings(&session, true);
+    let origin = origin();
+
+    // Enabled at launch; SIGTERM (what a logout sends) restores the user's setting.
+    let app = start_app(&session);
+    eventually("the proxy to serve", Duration::from_secs(60), || {
+        fetch_through(port, origin)
+    });
+    eventually(
+        "the desktop to point at the proxy",
+        Duration::from_secs(20),
+        || {
+            (session.gsettings(&["get", "org.gnome.system.proxy.http", "port"]) == port.to_string())
+                .then_some(())
+        },
+    );
+    let pid = app_pid(&session);
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    eventually("the app to exit", Duration::from_secs(30), || {
+        std::fs::metadata(format!("/proc/{pid}"))
+            .is_err()
+            .then_some(())
+    });
+    assert_eq!(session.gnome_listing(), before);
+    drop(app);
+
+    // kill -9: the setting is left behind, and the next launch repairs it before anything.
+    let _ = std::fs::remove_file(session.dir.path().join("app.pid"));
+    let port = write_settings(&session, true);
+    let app = start_app(&session);
+    eventually(
+        "the desktop to point at the proxy",
+        Duration::from_secs(60),
+        || {
+            (session.gsettings(&["get", "org.gnome.system.proxy.http", "port"]) == port.to_string())
+                .then_some(())
+        },
+    );
+    let pid = app_pid(&session);
+    assert!(std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+    drop(app);
+    assert_eq!(
+        session.gsettings(&["get", "org.gnome.system.proxy", "mode"]),
+        "'manual'"
+    );
+    let _ = std::fs::remove_file(session.dir.path().join("app.pid"));
+    write_settings(&session, false);
+    let _app = start_app(&session);
+    eventually(
+        "the leftover to be repaired",
+        Duration::from_secs(60),
+        || (session.gnome_listing() == before).then_some(()),
+    );
+    assert!(!session.state_file().exists());
 }
 
 #[test]
 fn tray_menu_toggles_the_proxy_and_quit_restores_the_system_proxy() {
     let session = Session::start("GNOME");
     let before = session.gnome_listing();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let settings_dir = session.dir.path().join("config/socksbridge");
-    std::fs::create_dir_all(&settings_dir).unwrap();
-    std::fs::write(
-        settings_dir.join("settings.json"),
-        format!(r#"{{"listen":"127.0.0.1:{port}","upstream":"direct://","system_proxy":{{"mode":"global"}}}}"#),
-    )
-    .unwrap();
+    let port = write_settings(&session, false);
     let origin = origin();
 
-    let child = session
-        .command("xvfb-run")
-        .args(["-a", env!("CARGO_BIN_EXE_socksbridge-app")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("xvfb-run is not installed: run scripts/install-app-deps.sh");
-    let mut app = App { child };
+    let mut app = start_app(&session);
 
-    let (bus, menu) = eventually("the tray menu on the session bus", Duration::from_secs(60), || {
-        layout(&session).filter(|(_, m)| m.contains("via direct://"))
-    });
-    for label in ["Enable proxy", "System proxy", "Off", "Global", "PAC", "Copy terminal command", "Settings…", "Quit"] {
-        assert!(menu.contains(&format!("'label': <'{label}'>")), "{label} missing from {menu}");
+    let (bus, menu) = eventually(
+        "the tray menu on the session bus",
+        Duration::from_secs(60),
+        || layout(&session).filter(|(_, m)| m.contains("via direct://")),
+    );
+    for label in [
+        "Enable proxy",
+        "System proxy",
+        "Off",
+        "Global",
+        "PAC",
+        "Copy terminal command",
+        "Settings…",
+        "Quit",
+    ] {
+        assert!(
+            menu.contains(&format!("'label': <'{label}'>")),
+            "{label} missing from {menu}"
+        );
     }
     assert!(menu.contains("via direct://"), "{menu}");
     assert_eq!(toggle_state(&menu, "Enable proxy"), 0);
@@ -136,28 +325,50 @@ fn tray_menu_toggles_the_proxy_and_quit_restores_the_system_proxy() {
 
     // Enable from the menu: the port serves and the desktop points at it.
     click(&session, &bus, item_id(&menu, "Enable proxy"));
-    let reply = eventually("the proxy to serve", Duration::from_secs(20), || fetch_through(port, origin));
-    assert!(reply.ends_with("hello"), "{reply}");
-    eventually("the desktop to point at the proxy", Duration::from_secs(20), || {
-        (session.gsettings(&["get", "org.gnome.system.proxy.http", "port"]) == port.to_string()).then_some(())
+    let reply = eventually("the proxy to serve", Duration::from_secs(20), || {
+        fetch_through(port, origin)
     });
+    assert!(reply.ends_with("hello"), "{reply}");
+    eventually(
+        "the desktop to point at the proxy",
+        Duration::from_secs(20),
+        || {
+            (session.gsettings(&["get", "org.gnome.system.proxy.http", "port"]) == port.to_string())
+                .then_some(())
+        },
+    );
     let menu = eventually("the check mark", Duration::from_secs(10), || {
-        layout(&session).map(|(_, m)| m).filter(|m| toggle_state(m, "Enable proxy") == 1)
+        layout(&session)
+            .map(|(_, m)| m)
+            .filter(|m| toggle_state(m, "Enable proxy") == 1)
     });
 
     // Disable: port closed, the user's setting back.
     click(&session, &bus, item_id(&menu, "Enable proxy"));
-    eventually("the port to close", Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_err().then_some(()));
+    eventually("the port to close", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", port))
+            .is_err()
+            .then_some(())
+    });
     assert_eq!(session.gnome_listing(), before);
 
     // Enable again, then Quit: the app exits and restores the system proxy.
     click(&session, &bus, item_id(&menu, "Enable proxy"));
-    eventually("the proxy to serve again", Duration::from_secs(20), || fetch_through(port, origin));
-    eventually("the desktop to point at the proxy again", Duration::from_secs(20), || {
-        (session.gsettings(&["get", "org.gnome.system.proxy", "mode"]) == "'manual'").then_some(())
+    eventually("the proxy to serve again", Duration::from_secs(20), || {
+        fetch_through(port, origin)
     });
+    eventually(
+        "the desktop to point at the proxy again",
+        Duration::from_secs(20),
+        || {
+            (session.gsettings(&["get", "org.gnome.system.proxy", "mode"]) == "'manual'")
+                .then_some(())
+        },
+    );
     click(&session, &bus, item_id(&menu, "Quit"));
-    let status = eventually("the app to exit", Duration::from_secs(30), || app.child.try_wait().unwrap());
+    let status = eventually("the app to exit", Duration::from_secs(30), || {
+        app.child.try_wait().unwrap()
+    });
     assert!(status.success(), "{status:?}");
     assert_eq!(session.gnome_listing(), before);
     assert!(!session.state_file().exists());

@@ -327,7 +327,10 @@ impl Settings {
             }
         }
         if let Err(e) = crate::target::Target::parse_authority(self.app.probe_target.trim()) {
-            bad("app.probe_target", format!("'{}' is not host:port: {e}", self.app.probe_target));
+            bad(
+                "app.probe_target",
+                format!("'{}' is not host:port: {e}", self.app.probe_target),
+            );
         }
         let t = &self.timeouts;
         for (field, value, min, max) in [

@@ -9,7 +9,10 @@ use super::Settings;
 
 /// `~/.config/socksbridge/settings.json` (the OS config dir elsewhere).
 pub fn default_path() -> PathBuf {
-    dirs::config_dir().unwrap_or_else(std::env::temp_dir).join("socksbridge").join("settings.json")
+    dirs::config_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("socksbridge")
+        .join("settings.json")
 }
 
 /// The result of loading: the settings, and a notice when the file had to be set aside.
@@ -24,12 +27,20 @@ pub struct Loaded {
 pub fn load(path: &Path) -> Loaded {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Loaded { settings: Settings::default(), notice: None },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Loaded {
+                settings: Settings::default(),
+                notice: None,
+            }
+        }
         Err(e) => return set_aside(path, &format!("cannot read it: {e}")),
     };
     match Settings::from_json(&text) {
         Ok(settings) => match settings.validate() {
-            Ok(_) => Loaded { settings, notice: None },
+            Ok(_) => Loaded {
+                settings,
+                notice: None,
+            },
             Err(e) => set_aside(path, &e.to_string()),
         },
         Err(e) => set_aside(path, &e.to_string()),
@@ -42,13 +53,22 @@ fn set_aside(path: &Path, why: &str) -> Loaded {
         Ok(()) => format!("it was kept as {}", backup.display()),
         Err(e) => format!("it could not be moved aside ({e})"),
     };
-    let notice = format!("Your settings file {} was damaged ({why}); {kept} and the defaults were loaded.", path.display());
+    let notice = format!(
+        "Your settings file {} was damaged ({why}); {kept} and the defaults were loaded.",
+        path.display()
+    );
     tracing::warn!("{notice}");
-    Loaded { settings: Settings::default(), notice: Some(notice) }
+    Loaded {
+        settings: Settings::default(),
+        notice: Some(notice),
+    }
 }
 
 pub fn backup_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".bak");
     path.with_file_name(name)
 }
@@ -68,25 +88,44 @@ mod tests {
     fn missing_valid_corrupt_and_invalid_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.json");
-        assert_eq!(load(&path), Loaded { settings: Settings::default(), notice: None });
+        assert_eq!(
+            load(&path),
+            Loaded {
+                settings: Settings::default(),
+                notice: None
+            }
+        );
 
-        let mut settings = Settings::default();
-        settings.upstream = "socks5h://u:p@10.0.0.2:1080".into();
+        let settings = Settings { upstream: "socks5h://u:p@10.0.0.2:1080".into(), ..Settings::default() };
         save(&path, &settings).unwrap();
         assert_eq!(load(&path).settings, settings);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
 
-        for broken in ["{\"listen\": ", "{\"colour\": 1}", "{\"upstream\": \"http://x\"}"] {
+        for broken in [
+            "{\"listen\": ",
+            "{\"colour\": 1}",
+            "{\"upstream\": \"http://x\"}",
+        ] {
             std::fs::write(&path, broken).unwrap();
             let loaded = load(&path);
             assert_eq!(loaded.settings, Settings::default(), "{broken}");
             let notice = loaded.notice.unwrap();
-            assert!(notice.contains("was damaged") && notice.contains("settings.json.bak"), "{notice}");
-            assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), broken, "original kept");
+            assert!(
+                notice.contains("was damaged") && notice.contains("settings.json.bak"),
+                "{notice}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(backup_path(&path)).unwrap(),
+                broken,
+                "original kept"
+            );
             assert!(!path.exists());
         }
     }

@@ -98,7 +98,9 @@ impl Session {
     /// Runs a tool in the session; None when it fails.
     pub fn gsettings_like(&self, program: &str, args: &[&str]) -> Option<String> {
         let out = self.command(program).args(args).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     pub fn gsettings(&self, args: &[&str]) -> String {

@@ -18,6 +18,7 @@ export function formatSpeed(bytesPerSecond) {
 export function formatLatency(ms) {
   if (ms === null || ms === undefined || !Number.isFinite(Number(ms))) return "–";
   const n = Number(ms);
+  if (n < 10) return `${n.toFixed(1)} ms`;
   return n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`;
 }
 

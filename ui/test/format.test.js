@@ -20,6 +20,7 @@ test("speeds", () => {
 
 test("latency and counts", () => {
   assert.equal(formatLatency(23.4), "23 ms");
+  assert.equal(formatLatency(0.42), "0.4 ms");
   assert.equal(formatLatency(1234), "1.2 s");
   assert.equal(formatLatency(null), "–");
   assert.equal(formatCount(12345), "12,345");

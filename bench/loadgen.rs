@@ -1,0 +1,192 @@
+//! Load generator for bench/run.sh, for the workloads wrk and curl cannot express:
+//! new tunnels per second (W4), idle-tunnel memory (W5) and time to the ready line.
+//! Every loop is bounded by a duration or a count.
+//!
+//! ```text
+//! loadgen tunnels PROXY TARGET PATH WORKERS SECONDS   # CONNECT + GET + close, repeated
+//! loadgen idle PROXY TARGET COUNT PID                 # RSS idle → COUNT idle tunnels → closed
+//! loadgen startup BIN RUNS ARGS...                    # ms from spawn to the ready line
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Opens a CONNECT tunnel through an HTTP proxy.
+async fn connect_tunnel(proxy: SocketAddr, target: &str) -> Result<TcpStream> {
+    let mut stream = TcpStream::connect(proxy).await?;
+    stream.set_nodelay(true)?;
+    stream
+        .write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await?;
+    let mut head = Vec::with_capacity(128);
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte).await? == 0 {
+            return Err("proxy closed during CONNECT".into());
+        }
+        head.push(byte[0]);
+    }
+    if !head.starts_with(b"HTTP/1.1 200") && !head.starts_with(b"HTTP/1.0 200") {
+        return Err(format!(
+            "CONNECT refused: {}",
+            String::from_utf8_lossy(&head).lines().next().unwrap_or("")
+        )
+        .into());
+    }
+    Ok(stream)
+}
+
+async fn one_tunnel(proxy: SocketAddr, target: &str, path: &str) -> Result<()> {
+    let mut stream = connect_tunnel(proxy, target).await?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+    let mut reply = Vec::with_capacity(2048);
+    stream.read_to_end(&mut reply).await?;
+    if !reply.starts_with(b"HTTP/1.1 200") {
+        return Err("non-200 through the tunnel".into());
+    }
+    Ok(())
+}
+
+async fn tunnels(proxy: SocketAddr, target: String, path: String, workers: usize, seconds: u64) {
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (done, failed, target, path) =
+            (done.clone(), failed.clone(), target.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                match tokio::time::timeout(
+                    Duration::from_secs(5),
+                    one_tunnel(proxy, &target, &path),
+                )
+                .await
+                {
+                    Ok(Ok(())) => done.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    let start = Instant::now();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let ok = done.load(Ordering::Relaxed);
+    println!(
+        "tunnels_per_sec={:.0} ok={ok} failed={}",
+        ok as f64 / secs,
+        failed.load(Ordering::Relaxed)
+    );
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn idle(proxy: SocketAddr, target: String, count: usize, pid: u32) {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(pid);
+    let mut held = Vec::with_capacity(count);
+    let mut failed = 0;
+    for _ in 0..count {
+        match tokio::time::timeout(Duration::from_secs(5), connect_tunnel(proxy, &target)).await {
+            Ok(Ok(s)) => held.push(s),
+            _ => failed += 1,
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let loaded = rss_kib(pid);
+    let opened = held.len();
+    drop(held);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rss_kib(pid);
+    let per = if opened > 0 {
+        (loaded.saturating_sub(before)) as f64 / opened as f64
+    } else {
+        0.0
+    };
+    println!(
+        "rss_idle_kib={before} rss_loaded_kib={loaded} rss_after_kib={after} tunnels={opened} failed={failed} per_tunnel_kib={per:.1}"
+    );
+}
+
+async fn startup(bin: String, runs: usize, args: Vec<String>) {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let start = Instant::now();
+        let mut child = tokio::process::Command::new(&bin)
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await;
+        let took = start.elapsed();
+        let _ = child.kill().await;
+        if let Ok(Ok(Some(l))) = line {
+            if l.contains("listening on") {
+                times.push(took.as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    println!("startup_ms_median={median:.2} runs={}", times.len());
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| {
+        args.get(i)
+            .cloned()
+            .unwrap_or_else(|| panic!("missing argument {i}; see the module docs"))
+    };
+    match arg(0).as_str() {
+        "tunnels" => {
+            tunnels(
+                arg(1).parse().expect("proxy"),
+                arg(2),
+                arg(3),
+                arg(4).parse().expect("workers"),
+                arg(5).parse().expect("seconds"),
+            )
+            .await
+        }
+        "idle" => {
+            idle(
+                arg(1).parse().expect("proxy"),
+                arg(2),
+                arg(3).parse().expect("count"),
+                arg(4).parse().expect("pid"),
+            )
+            .await
+        }
+        "startup" => startup(arg(1), arg(2).parse().expect("runs"), args[3..].to_vec()).await,
+        other => panic!("unknown workload {other}"),
+    }
+}

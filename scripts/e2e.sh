@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The settings window end to end: builds the app, then runs tests/e2e/settings_window.py
+# over WebDriver inside a private D-Bus session and an Xvfb display, with a temporary
+# HOME so the real desktop's settings are never touched. Writes docs/settings.png.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --locked -p socksbridge-app --quiet
+cargo_bin="$HOME/.cargo/bin"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/home" "$work/config" "$work/state"
+
+HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/state" \
+XDG_CURRENT_DESKTOP=GNOME \
+SOCKSBRIDGE_APP="$PWD/target/debug/socksbridge-app" \
+SOCKSBRIDGE_SCREENSHOT="$PWD/docs/settings.png" \
+PATH="$cargo_bin:$PATH" \
+  timeout 600 dbus-run-session -- xvfb-run -a -s "-screen 0 1280x1024x24" \
+  /usr/bin/python3 tests/e2e/settings_window.py

@@ -1,0 +1,203 @@
+"""End-to-end: the real SocksBridge app driven over WebDriver (tauri-driver + WebKitWebDriver).
+
+Run by scripts/e2e.sh inside its own D-Bus session and Xvfb display, with a temporary HOME:
+opens the settings window, points the upstream at a microsocks started here, enables the
+proxy, fetches a page through the app's port with curl, sees the Test button report a
+latency, disables and sees the port closed; a corrupt settings file shows the notice.
+Everything stays on 127.0.0.1.
+"""
+
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+APP = os.environ["SOCKSBRIDGE_APP"]
+SCREENSHOT = os.environ.get("SOCKSBRIDGE_SCREENSHOT")
+CONFIG_DIR = os.path.join(os.environ["XDG_CONFIG_HOME"], "socksbridge")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port, limit=10.0):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"nothing listening on {port}")
+
+
+def port_closed(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return False
+    except OSError:
+        return True
+
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello through socksbridge"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Stack:
+    """microsocks, an origin, tauri-driver; torn down in reverse."""
+
+    def __init__(self):
+        self.procs = []
+        self.origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+        threading.Thread(target=self.origin.serve_forever, daemon=True).start()
+        self.socks_port = free_port()
+        self.procs.append(subprocess.Popen(["microsocks", "-i", "127.0.0.1", "-p", str(self.socks_port)],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_listening(self.socks_port)
+        self.driver_port = free_port()
+        self.procs.append(subprocess.Popen(["tauri-driver", "--port", str(self.driver_port),
+                                            "--native-port", str(free_port())],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_listening(self.driver_port)
+
+    def session(self):
+        options = ArgOptions()
+        options.set_capability("browserName", "wry")
+        options.set_capability("tauri:options", {"application": APP, "args": ["--settings"]})
+        driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{self.driver_port}", options=options)
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.body.dataset.ready") == "true")
+        return driver
+
+    def close(self):
+        self.origin.shutdown()
+        self.origin.server_close()
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def next_frame(driver):
+    driver.execute_async_script("const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));")
+
+
+def set_field(driver, element_id, value):
+    field = driver.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(value)
+
+
+def quit_app(driver):
+    try:
+        driver.quit()
+    except WebDriverException:
+        pass
+    # The app lives in the tray after its window goes: end it like the session would.
+    subprocess.run(["pkill", "-TERM", "-f", APP], check=False)
+    time.sleep(0.5)
+
+
+class SettingsWindow(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stack.close()
+
+    def setUp(self):
+        os.makedirs(CONFIG_DIR, exist_ok=True)
+        self.settings_file = os.path.join(CONFIG_DIR, "settings.json")
+        for name in ("settings.json", "settings.json.bak"):
+            path = os.path.join(CONFIG_DIR, name)
+            if os.path.exists(path):
+                os.remove(path)
+
+    def test_configure_enable_fetch_test_and_disable(self):
+        listen = free_port()
+        origin_port = self.stack.origin.server_address[1]
+        driver = self.stack.session()
+        try:
+            Select(driver.find_element(By.ID, "upstream-type")).select_by_value("socks5")
+            set_field(driver, "upstream-host", "127.0.0.1")
+            set_field(driver, "upstream-port", str(self.stack.socks_port))
+            set_field(driver, "listen-port", str(listen))
+            set_field(driver, "probe-target", f"127.0.0.1:{origin_port}")
+            driver.find_element(By.ID, "save").click()
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "saved").text == "Saved.")
+            with open(self.settings_file) as f:
+                saved = json.load(f)
+            self.assertEqual(saved["upstream"], f"socks5h://127.0.0.1:{self.stack.socks_port}")
+            self.assertEqual(saved["listen"], f"127.0.0.1:{listen}")
+
+            driver.find_element(By.CSS_SELECTOR, "label.switch").click()
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "headline").text == "Proxy on")
+            wait_listening(listen)
+            out = subprocess.run(["curl", "-sS", "--max-time", "10", "-x", f"http://127.0.0.1:{listen}",
+                                  f"http://localhost:{origin_port}/"], capture_output=True, text=True, check=False)
+            self.assertEqual(out.stdout, "hello through socksbridge", out.stderr)
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "st-listen").text == f"127.0.0.1:{listen}")
+
+            driver.find_element(By.ID, "test").click()
+            WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "test-result").text.startswith("Reached"))
+            self.assertRegex(driver.find_element(By.ID, "test-result").text, r"in \d+(\.\d)? (ms|s)\.$")
+            WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "st-upstream").text.startswith("Reachable"))
+
+            if SCREENSHOT:
+                next_frame(driver)
+                driver.save_screenshot(SCREENSHOT)
+
+            driver.find_element(By.CSS_SELECTOR, "label.switch").click()
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "headline").text == "Proxy off")
+            deadline = time.monotonic() + 10
+            while not port_closed(listen) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertTrue(port_closed(listen), "port still open after disabling")
+        finally:
+            quit_app(driver)
+
+    def test_a_corrupt_settings_file_shows_the_notice(self):
+        with open(self.settings_file, "w") as f:
+            f.write('{"listen": ')
+        driver = self.stack.session()
+        try:
+            notice = driver.find_element(By.ID, "notice")
+            WebDriverWait(driver, 10).until(lambda d: notice.is_displayed())
+            self.assertIn("was damaged", notice.text)
+            self.assertIn("settings.json.bak", notice.text)
+            self.assertTrue(os.path.exists(self.settings_file + ".bak"))
+            self.assertEqual(driver.find_element(By.ID, "listen-port").get_attribute("value"), "1095")
+        finally:
+            quit_app(driver)
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    failed = len(result.failures) + len(result.errors)
+    print(f"e2e: {result.testsRun - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
