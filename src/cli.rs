@@ -207,31 +207,38 @@ fn init_logging(level: &str) -> Result<(), CliError> {
         .map_err(|e| CliError::usage(format!("logging: {e}")))
 }
 
-/// Resolves on SIGINT, SIGTERM or SIGHUP (Ctrl-C elsewhere).
-pub async fn termination() {
+/// Resolves on SIGINT, SIGTERM or SIGHUP (Ctrl-C elsewhere). The handlers are installed
+/// when this is called, not when the future is first polled: call it before announcing
+/// readiness, so a signal sent right after the ready line is never lost.
+pub fn termination() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (
+        let handlers = (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
             signal(SignalKind::hangup()),
-        ) {
-            (Ok(mut int), Ok(mut term), Ok(mut hup)) => {
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                    _ = hup.recv() => {}
+        );
+        async move {
+            match handlers {
+                (Ok(mut int), Ok(mut term), Ok(mut hup)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                        _ = hup.recv() => {}
+                    }
                 }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -284,6 +291,7 @@ async fn serve_until_signal(
     local: std::net::SocketAddr,
     upstream: &str,
 ) -> Result<(), CliError> {
+    let signalled = termination();
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
@@ -292,7 +300,7 @@ async fn serve_until_signal(
         );
         let _ = out.flush();
     }
-    termination().await;
+    signalled.await;
     // The desktop stops routing through us first; then connections drain.
     let result = controller.stop().await;
     tracing::info!("stopped");

@@ -20,7 +20,8 @@ async fn start(args: &[&str]) -> Running {
     let mut child = Command::new(bin_path())
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // Never read: a pipe would block the child once its logs filled the buffer.
+        .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap();

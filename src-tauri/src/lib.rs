@@ -110,8 +110,10 @@ pub fn run() {
             tauri::async_runtime::spawn(monitor::speed_loop(handle.clone()));
             tauri::async_runtime::spawn(monitor::health_loop(handle.clone()));
             let on_signal = handle.clone();
+            let signalled =
+                tauri::async_runtime::block_on(async { socksbridge::cli::termination() });
             tauri::async_runtime::spawn(async move {
-                socksbridge::cli::termination().await;
+                signalled.await;
                 on_signal.exit(0);
             });
             let state = handle.state::<AppState>();

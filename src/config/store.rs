@@ -96,7 +96,10 @@ mod tests {
             }
         );
 
-        let settings = Settings { upstream: "socks5h://u:p@10.0.0.2:1080".into(), ..Settings::default() };
+        let settings = Settings {
+            upstream: "socks5h://u:p@10.0.0.2:1080".into(),
+            ..Settings::default()
+        };
         save(&path, &settings).unwrap();
         assert_eq!(load(&path).settings, settings);
         #[cfg(unix)]

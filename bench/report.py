@@ -1,0 +1,85 @@
+"""Turns bench/run.sh's results into the README table: absolute figures per proxy, and
+socksbridge's ratio to the best error-free peer measured in the same run."""
+
+import sys
+from collections import defaultdict
+
+results = defaultdict(dict)
+for line in open(sys.argv[1]):
+    who, key, value = line.rstrip("\n").split("\t")
+    results[who][key] = value
+date, machine = sys.argv[2], sys.argv[3]
+PEERS = ["privoxy", "tinyproxy", "hpts"]
+
+
+def num(who, key):
+    try:
+        return float(results[who].get(key, ""))
+    except ValueError:
+        return None
+
+
+def best_peer(key, higher=True, clean_key=None):
+    values = []
+    for p in PEERS:
+        v = num(p, key)
+        if v is None or v <= 0:
+            continue
+        if clean_key and results[p].get(clean_key, "0") not in ("0", ""):
+            continue  # only error-free runs count
+        values.append(v)
+    if not values:
+        return None
+    return max(values) if higher else min(values)
+
+
+def ratio(ours, peer):
+    if ours is None or peer in (None, 0):
+        return "–"
+    return f"{ours / peer:.1f}×"
+
+
+def cell(who, key, unit=""):
+    v = results[who].get(key, "–")
+    return f"{v}{unit}" if v not in ("", "–", "n/a", "crashes") else v
+
+
+print(f"\nBenchmark {date} on {machine}; origin nginx, upstream Dante SOCKS5, all on loopback.\n")
+print("| workload | direct | socksbridge | Privoxy | tinyproxy | hpts | socksbridge ÷ best peer |")
+print("|---|---|---|---|---|---|---|")
+for w, label in [("W1", "W1 keep-alive GET 1 KiB, 64 conns (req/s)"), ("W2", "W2 keep-alive GET 100 KiB, 64 conns (MB/s)")]:
+    key = "rps" if w == "W1" else "mbs"
+    row = [label, cell("direct", f"{w}.{key}")]
+    for who in ["socksbridge", "privoxy", "tinyproxy", "hpts"]:
+        v = cell(who, f"{w}.{key}")
+        errs = results[who].get(f"{w}.errors", "0")
+        p99 = results[who].get(f"{w}.p99", "-")
+        extra = f" (p99 {p99}" + (f", {errs} errors)" if errs not in ("0", "", "crashes") else ")") if p99 != "-" else ""
+        row.append(f"{v}{extra}" if errs != "crashes" else "crashes")
+    row.append(ratio(num("socksbridge", f"{w}.{key}"), best_peer(f"{w}.{key}", clean_key=f"{w}.errors")))
+    print("| " + " | ".join(row) + " |")
+for key, label in [("W3.mbs", "W3 CONNECT 256 MiB (MB/s)"), ("W3tls.mbs", "W3 CONNECT 256 MiB over TLS (MB/s)")]:
+    row = [label + f"; SOCKS5 client direct: {cell('socks5-direct', key)}", cell("direct", key) if key == "W3.mbs" else "–"]
+    row += [cell(w, key) for w in ["socksbridge", "privoxy", "tinyproxy", "hpts"]]
+    ours = num("socksbridge", key)
+    row.append(f"{ratio(ours, best_peer(key))}; {ratio(ours, num('socks5-direct', key))} of SOCKS5 direct")
+    print("| " + " | ".join(row) + " |")
+row = ["W4 new tunnels/s (CONNECT + GET 1 KiB + close, 8 workers)", "–"]
+for who in ["socksbridge", "privoxy", "tinyproxy", "hpts"]:
+    failed = results[who].get("W4.failed", "0")
+    row.append(cell(who, "W4.tps") + (f" ({failed} failed)" if failed not in ("0", "") else ""))
+row.append(ratio(num("socksbridge", "W4.tps"), best_peer("W4.tps")))
+print("| " + " | ".join(row) + " |")
+
+
+def mib(who, key):
+    v = num(who, key)
+    return "–" if v is None else f"{v / 1024:.1f}"
+
+
+row = ["W5 RSS idle → 1,000 idle tunnels → after close (MiB); per tunnel", "–"]
+for who in ["socksbridge", "privoxy", "tinyproxy", "hpts"]:
+    row.append(f"{mib(who, 'W5.rss_idle_kib')} → {mib(who, 'W5.rss_loaded_kib')} → {mib(who, 'W5.rss_after_kib')}; {cell(who, 'W5.per_tunnel_kib')} KiB")
+row.append("–")
+print("| " + " | ".join(row) + " |")
+print(f"\nsocksbridge startup to the ready line: {cell('socksbridge', 'startup.ms')} ms (median of 20).")
