@@ -36,7 +36,8 @@ def best_peer(key, higher=True, clean_key=None):
 def ratio(ours, peer):
     if ours is None or peer in (None, 0):
         return "–"
-    return f"{ours / peer:.1f}×"
+    r = ours / peer
+    return f"{r:.2f}×" if r < 10 else f"{r:.1f}×"
 
 
 def cell(who, key, unit=""):
@@ -56,7 +57,13 @@ for w, label in [("W1", "W1 keep-alive GET 1 KiB, 64 conns (req/s)"), ("W2", "W2
         p99 = results[who].get(f"{w}.p99", "-")
         extra = f" (p99 {p99}" + (f", {errs} errors)" if errs not in ("0", "", "crashes") else ")") if p99 != "-" else ""
         row.append(f"{v}{extra}" if errs != "crashes" else "crashes")
-    row.append(ratio(num("socksbridge", f"{w}.{key}"), best_peer(f"{w}.{key}", clean_key=f"{w}.errors")))
+    ours = num("socksbridge", f"{w}.{key}")
+    clean = best_peer(f"{w}.{key}", clean_key=f"{w}.errors")
+    if clean is not None:
+        verdict = ratio(ours, clean)
+    else:  # every peer had errors: compare with the best figure anyway, and say so
+        verdict = ratio(ours, best_peer(f"{w}.{key}")) + " (every peer had errors)"
+    row.append(f"{verdict}; {ratio(ours, num('direct', f'{w}.{key}'))} of direct")
     print("| " + " | ".join(row) + " |")
 for key, label in [("W3.mbs", "W3 CONNECT 256 MiB (MB/s)"), ("W3tls.mbs", "W3 CONNECT 256 MiB over TLS (MB/s)")]:
     row = [label + f"; SOCKS5 client direct: {cell('socks5-direct', key)}", cell("direct", key) if key == "W3.mbs" else "–"]

@@ -48,6 +48,8 @@ mkdir -p "$RUN/www" "$RUN/body" "$RUN/proxy" "$RUN/fastcgi" "$RUN/uwsgi" "$RUN/s
 head -c 1024 /dev/urandom > "$RUN/www/1k"
 head -c 102400 /dev/urandom > "$RUN/www/100k"
 head -c $((256 * 1024 * 1024)) /dev/zero > "$RUN/www/256m"
+# nginx's workers run unprivileged: the temporary tree must be readable by them.
+chmod -R a+rX "$RUN"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$RUN/key.pem" -out "$RUN/cert.pem" -subj /CN=localhost -days 1 2>/dev/null
 ORIGIN=$(free_port); TLS=$(free_port)
 fill bench/conf/nginx.conf "$RUN/nginx.conf" ROOT="$RUN/www" PORT=$ORIGIN TLS_PORT=$TLS CERT="$RUN/cert.pem" KEY="$RUN/key.pem" RUN="$RUN"
@@ -96,6 +98,19 @@ wrk_run() { # wrk_run NAME WORKLOAD PATH [PROXYPORT]
   put "$1" "$2.errors" "$(( ${errs:-0} + ${non2xx:-0} ))"
 }
 
+# W5 first, on fresh processes: idle RSS means before any load.
+echo "== W5: RSS idle → 1,000 idle tunnels → after they close" >&2
+for n in "${NAMES[@]}"; do
+  out=$("$LOADGEN" idle "127.0.0.1:${PORT[$n]}" "127.0.0.1:$ORIGIN" 1000 "${PID[$n]}")
+  for k in rss_idle_kib rss_loaded_kib rss_after_kib per_tunnel_kib failed; do
+    put "$n" "W5.$k" "$(sed -n "s/.*$k=\([0-9.]*\).*/\1/p" <<<"$out")"
+  done
+done
+
+echo "== startup to the ready line" >&2
+out=$("$LOADGEN" startup "$SB" 20 --listen 127.0.0.1:0 --upstream "socks5h://127.0.0.1:$SOCKS")
+put socksbridge startup.ms "$(sed -n 's/.*startup_ms_median=\([0-9.]*\).*/\1/p' <<<"$out")"
+
 echo "== W1/W2: keep-alive GET through the proxy, 64 connections, ${SECS}s each" >&2
 for w in "W1 /1k" "W2 /100k"; do
   set -- $w
@@ -121,16 +136,5 @@ for n in "${NAMES[@]}"; do
   put "$n" W4.failed "$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$out")"
 done
 
-echo "== W5: RSS idle → 1,000 idle tunnels → after they close" >&2
-for n in "${NAMES[@]}"; do
-  out=$("$LOADGEN" idle "127.0.0.1:${PORT[$n]}" "127.0.0.1:$ORIGIN" 1000 "${PID[$n]}")
-  for k in rss_idle_kib rss_loaded_kib rss_after_kib per_tunnel_kib failed; do
-    put "$n" "W5.$k" "$(sed -n "s/.*$k=\([0-9.]*\).*/\1/p" <<<"$out")"
-  done
-done
-
-echo "== startup to the ready line" >&2
-out=$("$LOADGEN" startup "$SB" 20 --listen 127.0.0.1:0 --upstream "socks5h://127.0.0.1:$SOCKS")
-put socksbridge startup.ms "$(sed -n 's/.*startup_ms_median=\([0-9.]*\).*/\1/p' <<<"$out")"
-
+mkdir -p target && cp "$RESULTS" target/bench-results.tsv
 python3 bench/report.py "$RESULTS" "$(date -u +%Y-%m-%d)" "$(nproc) cores, $(uname -m), $(. /etc/os-release; echo "$PRETTY_NAME")"

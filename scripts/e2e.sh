@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --locked -p socksbridge-app --quiet
+# The same build `cargo test --workspace` makes (dev-dependency features unified), so the
+# full test run does not compile the app twice.
+cargo test --locked --workspace --no-run --quiet 2>/dev/null
 cargo_bin="$HOME/.cargo/bin"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

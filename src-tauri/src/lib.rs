@@ -110,6 +110,8 @@ pub fn run() {
             tauri::async_runtime::spawn(monitor::speed_loop(handle.clone()));
             tauri::async_runtime::spawn(monitor::health_loop(handle.clone()));
             let on_signal = handle.clone();
+            // Installed now, inside the runtime, not when first polled.
+            #[allow(clippy::async_yields_async)]
             let signalled =
                 tauri::async_runtime::block_on(async { socksbridge::cli::termination() });
             tauri::async_runtime::spawn(async move {

@@ -56,10 +56,13 @@ async fn run_tunnel(
     match upgraded.downcast::<TokioIo<Metered<TcpStream>>>() {
         Ok(parts) => {
             let client = parts.io.into_inner().into_inner();
-            // Bytes the client sent right behind the CONNECT head (already metered).
-            if !parts.read_buf.is_empty() && write_all(&upstream, &parts.read_buf).await.is_err() {
+            // Bytes the client sent right behind the CONNECT head (already metered). The
+            // buffer is dropped before pumping: it pins hyper's whole read buffer.
+            let early = parts.read_buf;
+            if !early.is_empty() && write_all(&upstream, &early).await.is_err() {
                 return;
             }
+            drop(early);
             let (end, up, down) =
                 pump(&client, &upstream, idle, &shared.stats, &shared.hard_stop).await;
             tracing::debug!("tunnel to {target} ended ({end:?}): {up} bytes up, {down} down");

@@ -108,6 +108,19 @@ async fn origin_service(mut req: Request<Incoming>) -> Result<Response<Body>, In
             .header("upgrade", "websocket")
             .body(full(""))
             .unwrap()
+    } else if path == "/slow" {
+        // 200 chunks of 1 KiB, one every 50 ms: a forward that stays in flight for 10 s.
+        let chunk = Bytes::from(vec![b's'; 1024]);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, hyper::Error>>(1);
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                if tx.send(Ok(Frame::data(chunk.clone()))).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        Response::new(StreamBody::new(ReceiverStream(rx)).boxed())
     } else if path == "/hop" {
         Response::builder()
             .header("connection", "x-hop")
@@ -132,6 +145,17 @@ where
     I: Iterator<Item = Result<Frame<Bytes>, hyper::Error>> + Send + Sync + Unpin + 'static,
 {
     IterStream(iter)
+}
+
+struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
+impl<T> futures_core::Stream for ReceiverStream<T> {
+    type Item = T;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 struct IterStream<I>(I);
@@ -301,6 +325,13 @@ pub struct Microsocks {
     child: tokio::process::Child,
 }
 
+impl Microsocks {
+    /// SIGKILL, as a crash would.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
 impl Drop for Microsocks {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
@@ -308,7 +339,11 @@ impl Drop for Microsocks {
 }
 
 pub async fn microsocks(credentials: Option<(&str, &str)>) -> Microsocks {
-    let port = free_port().await;
+    microsocks_on(free_port().await, credentials).await
+}
+
+/// microsocks on a given port (to restart one in place).
+pub async fn microsocks_on(port: u16, credentials: Option<(&str, &str)>) -> Microsocks {
     let mut cmd = tokio::process::Command::new("microsocks");
     cmd.args(["-i", "127.0.0.1", "-p", &port.to_string()]);
     if let Some((u, p)) = credentials {
@@ -333,6 +368,52 @@ pub async fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A TCP echo server on 127.0.0.1:0 (for tunnels that just sit there or echo).
+pub async fn echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Open CONNECT tunnel through `proxy` to `target`, the 200 head consumed.
+pub async fn tunnel(proxy: SocketAddr, target: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(proxy).await.unwrap();
+    stream
+        .write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    stream
+}
+
+/// This process's open file descriptors.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Polls `f` every 20 ms until it is true; false if `limit` passes first.
+pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f()
 }
 
 /// Polls until something accepts on `addr` (bounded: 5 s).
