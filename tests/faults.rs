@@ -204,21 +204,11 @@ async fn five_hundred_slowloris_clients_do_not_starve_a_normal_one() {
             }
             slow
         });
-        let client = reqwest::Client::builder()
-            .proxy(reqwest::Proxy::http(proxy.url()).unwrap())
-            .build()
-            .unwrap();
+        let client = proxied_client(&proxy.url());
         let mut latencies = Vec::new();
         for _ in 0..20 {
             let start = Instant::now();
-            let body = client
-                .get(origin.url("/hello"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let body = get_text(&client, &origin.url("/hello")).await;
             latencies.push(start.elapsed());
             assert_eq!(body, "hello");
             tokio::time::sleep(Duration::from_millis(50)).await;

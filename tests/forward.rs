@@ -167,10 +167,7 @@ async fn a_3_mib_post_arrives_intact_chunked_and_with_length_and_expect_continue
         }
 
         // And from a Rust client, streaming.
-        let client = reqwest::Client::builder()
-            .proxy(reqwest::Proxy::http(proxy.url()).unwrap())
-            .build()
-            .unwrap();
+        let client = proxied_client(&proxy.url());
         let back = client
             .post(origin.url("/echo"))
             .body(payload.clone())
@@ -189,10 +186,7 @@ async fn client_keep_alive_and_upstream_pooling() {
         let origin = origin().await;
         let socks = socks_server().await;
         let proxy = proxy_via(&socks.url("socks5h")).await;
-        let client = reqwest::Client::builder()
-            .proxy(reqwest::Proxy::http(proxy.url()).unwrap())
-            .build()
-            .unwrap();
+        let client = proxied_client(&proxy.url());
         for _ in 0..20 {
             let r = client.get(origin.url("/hello")).send().await.unwrap();
             assert_eq!(r.text().await.unwrap(), "hello");
@@ -203,21 +197,8 @@ async fn client_keep_alive_and_upstream_pooling() {
         assert_eq!(origin.connections.load(Ordering::SeqCst), 1);
 
         // Another client connection reuses the pooled upstream connection.
-        let other = reqwest::Client::builder()
-            .proxy(reqwest::Proxy::http(proxy.url()).unwrap())
-            .build()
-            .unwrap();
-        assert_eq!(
-            other
-                .get(origin.url("/hello"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-            "hello"
-        );
+        let other = proxied_client(&proxy.url());
+        assert_eq!(get_text(&other, &origin.url("/hello")).await, "hello");
         assert_eq!(proxy.handle.stats().total_connections, 2);
         assert_eq!(socks.connections.load(Ordering::SeqCst), 1);
     })

@@ -10,17 +10,6 @@ use socksbridge::{ProxyServer, Settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn open_tunnel(proxy: std::net::SocketAddr, target: std::net::SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(proxy).await.unwrap();
-    stream
-        .write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let head = read_head(&mut stream).await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    stream
-}
-
 /// One HTTP/1.1 request over an open tunnel to the origin, keep-alive.
 async fn hello_over(stream: &mut TcpStream) {
     stream
@@ -41,7 +30,7 @@ async fn reload_switches_upstream_and_keeps_running_tunnels() {
         let first = socks_server().await;
         let second = socks_server().await;
         let proxy = proxy_via(&first.url("socks5h")).await;
-        let mut tunnel = open_tunnel(proxy.addr, origin.addr).await;
+        let mut tunnel = tunnel(proxy.addr, origin.addr).await;
         hello_over(&mut tunnel).await;
 
         let mut settings = Settings {
@@ -80,7 +69,7 @@ async fn reload_moves_the_listener_and_a_busy_address_changes_nothing() {
     within(30, async {
         let origin = origin().await;
         let proxy = proxy_via("direct://").await;
-        let mut tunnel = open_tunnel(proxy.addr, origin.addr).await;
+        let mut tunnel = tunnel(proxy.addr, origin.addr).await;
 
         let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let bad = Settings {
@@ -160,7 +149,7 @@ async fn shutdown_drains_then_closes_within_the_drain_time() {
         let addr = server.local_addr();
         let handle = server.handle();
         let task = tokio::spawn(server.run(std::future::pending()));
-        let mut tunnel = open_tunnel(addr, origin.addr).await;
+        let mut tunnel = tunnel(addr, origin.addr).await;
         hello_over(&mut tunnel).await;
         assert_eq!(handle.stats().active_connections, 1);
 
@@ -198,21 +187,8 @@ async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
         let task = tokio::spawn(server.run(async {
             let _ = rx.await;
         }));
-        let client = reqwest::Client::builder()
-            .proxy(reqwest::Proxy::http(format!("http://{addr}")).unwrap())
-            .build()
-            .unwrap();
-        assert_eq!(
-            client
-                .get(origin.url("/hello"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-            "hello"
-        );
+        let client = proxied_client(&format!("http://{addr}"));
+        assert_eq!(get_text(&client, &origin.url("/hello")).await, "hello");
         let start = Instant::now();
         tx.send(()).unwrap();
         task.await.unwrap();

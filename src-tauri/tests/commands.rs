@@ -1,6 +1,8 @@
 //! The command layer through Tauri's IPC with the mock runtime: each command's happy path
 //! and its errors, exactly as the settings window sees them (JSON in, JSON out).
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
@@ -12,6 +14,8 @@ use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
 use tauri::{WebviewWindow, WebviewWindowBuilder};
+
+use support::{free_port, origin};
 
 struct Fixture {
     _app: tauri::App<tauri::test::MockRuntime>,
@@ -62,31 +66,6 @@ impl Fixture {
     fn settings_path(&self) -> std::path::PathBuf {
         self.dir.path().join("settings.json")
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A one-connection-at-a-time HTTP origin on 127.0.0.1 answering "hello".
-fn origin() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
-            );
-        }
-    });
-    port
 }
 
 #[test]

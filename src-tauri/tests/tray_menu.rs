@@ -4,6 +4,7 @@
 
 #[path = "../../tests/common/session.rs"]
 mod session;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,6 +12,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use session::Session;
+use support::origin;
 
 /// libayatana-appindicator names the object after the tray id (`socksbridge`).
 const MENU_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_socksbridge/Menu";
@@ -148,22 +150,6 @@ fn click(session: &Session, bus: &str, id: i32) {
         session.gsettings_like("gdbus", &args).is_some(),
         "click {id} failed"
     );
-}
-
-fn origin() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
-            );
-        }
-    });
-    port
 }
 
 fn fetch_through(proxy: u16, origin: u16) -> Option<String> {

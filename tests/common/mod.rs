@@ -520,6 +520,19 @@ pub async fn raw_exchange(addr: SocketAddr, request: &[u8], limit: Duration) -> 
     out
 }
 
+/// A reqwest client that sends every request through the HTTP proxy at `proxy_url`.
+pub fn proxied_client(proxy_url: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(proxy_url).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// GET `url` with `client`; the body as text.
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// Reads an HTTP response head (through the blank line) from a stream.
 pub async fn read_head(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
