@@ -2,7 +2,7 @@
 //!
 //! Works on `&TcpStream` readiness (`readable` + `try_read`) so the two directions share
 //! the sockets without locks, allocates a direction's buffer only when its first bytes
-//! arrive (an idle tunnel holds no buffers), keeps half-close (EOF one way shuts down the
+//! arrive (an idle tunnel holds no buffers) and grows it only for bulk transfers, keeps half-close (EOF one way shuts down the
 //! write side of the other and the rest keeps flowing), counts bytes and closes tunnels
 //! idle for longer than the configured time.
 
@@ -17,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::stats::Stats;
 
-const BUF_SIZE: usize = 64 * 1024;
+/// A direction's buffer starts small (interactive traffic) and doubles each time a read
+/// fills it, up to the maximum (bulk transfers: fewer system calls per byte).
+const BUF_START: usize = 16 * 1024;
+const BUF_MAX: usize = 256 * 1024;
 
 /// How a tunnel ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +81,7 @@ async fn copy_direction(
     loop {
         from.readable().await?;
         if buf.is_empty() {
-            buf = vec![0u8; BUF_SIZE];
+            buf = vec![0u8; BUF_START];
         }
         let n = match from.try_read(&mut buf) {
             Ok(0) => break,
@@ -88,6 +91,9 @@ async fn copy_direction(
         };
         write_all(to, &buf[..n]).await?;
         counted(n as u64);
+        if n == buf.len() && buf.len() < BUF_MAX {
+            buf = vec![0u8; buf.len() * 2];
+        }
     }
     // Pass the EOF on; the other direction keeps flowing (half-close).
     match socket2::SockRef::from(to).shutdown(Shutdown::Write) {

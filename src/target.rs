@@ -55,6 +55,11 @@ impl Host {
             return Err(TargetError::InvalidHost(raw.to_string()));
         }
         let name = raw.strip_suffix('.').unwrap_or(raw);
+        // "10.1.2.3." is still an address (found by fuzzing: it must not become a name
+        // that slips past CIDR rules).
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            return Ok(Host::Ip(ip));
+        }
         if name.len() > 253 {
             return Err(TargetError::HostTooLong);
         }
@@ -205,6 +210,8 @@ mod tests {
                 Host::Domain("xn--bcher-kva.example".into()),
                 1,
             ),
+            // Fuzzing regression: a trailing dot does not turn an address into a name.
+            ("0.5.6.5.:2", Host::Ip(Ipv4Addr::new(0, 5, 6, 5).into()), 2),
         ];
         for (raw, host, port) in ok {
             assert_eq!(
