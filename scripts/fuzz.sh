@@ -15,6 +15,7 @@ export RUSTC_BOOTSTRAP=1
 cargo fuzz build -O
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
+  rm -rf "artifacts/$t"  # only crashes from this run count
   # New inputs go to a scratch corpus; the committed seeds stay small.
   scratch=$(mktemp -d)
   echo "== $t: ${seconds}s"
