@@ -246,12 +246,16 @@ fn sigterm_restores_the_system_proxy_and_a_crash_leftover_is_repaired_at_launch(
     let _ = std::fs::remove_file(session.dir.path().join("app.pid"));
     let port = write_settings(&session, true);
     let app = start_app(&session);
+    // The mode is written last: once it reads 'manual', the whole setting is ours.
     eventually(
         "the desktop to point at the proxy",
         Duration::from_secs(60),
         || {
-            (session.gsettings(&["get", "org.gnome.system.proxy.http", "port"]) == port.to_string())
-                .then_some(())
+            let port_is_ours = session.gsettings(&["get", "org.gnome.system.proxy.http", "port"])
+                == port.to_string();
+            let manual =
+                session.gsettings(&["get", "org.gnome.system.proxy", "mode"]) == "'manual'";
+            (port_is_ours && manual).then_some(())
         },
     );
     let pid = app_pid(&session);
