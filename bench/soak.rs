@@ -86,6 +86,17 @@ async fn origin() -> SocketAddr {
     addr
 }
 
+/// Sends a request and returns its body, or the error as text.
+async fn body(request: reqwest::RequestBuilder) -> Result<Bytes, String> {
+    request
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())
+}
+
 async fn tunnel_once(proxy: SocketAddr, target: SocketAddr) -> Result<(), String> {
     let mut s = TcpStream::connect(proxy).await.map_err(|e| e.to_string())?;
     s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
@@ -186,32 +197,15 @@ async fn main() {
             };
             while Instant::now() < deadline {
                 let r = async {
-                    let hello = client
-                        .get(format!("http://{host}/hello"))
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .text()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let big = client
-                        .get(format!("http://{host}/big"))
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .bytes()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let echo = client
-                        .post(format!("http://{host}/echo"))
-                        .body(vec![b'e'; 65536])
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .bytes()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    (hello == "hello" && big.len() == 256 * 1024 && echo.len() == 65536)
+                    let hello = body(client.get(format!("http://{host}/hello"))).await?;
+                    let big = body(client.get(format!("http://{host}/big"))).await?;
+                    let echo = body(
+                        client
+                            .post(format!("http://{host}/echo"))
+                            .body(vec![b'e'; 65536]),
+                    )
+                    .await?;
+                    (hello == "hello".as_bytes() && big.len() == 256 * 1024 && echo.len() == 65536)
                         .then_some(())
                         .ok_or_else(|| "wrong body".to_string())
                 }

@@ -188,12 +188,7 @@ pub fn kio_current(snapshot: &Snapshot) -> Current {
         http: kio_endpoint(&get("httpProxy")),
         https: kio_endpoint(&get("httpsProxy")),
         socks: kio_endpoint(&get("socksProxy")),
-        bypass: get("NoProxyFor")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
+        bypass: super::split_list(&get("NoProxyFor"), ','),
         pac_url: get("Proxy Config Script"),
     }
 }

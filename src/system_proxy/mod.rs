@@ -167,6 +167,16 @@ pub trait Backend: Send + Sync {
     fn restore(&self, snapshot: &Snapshot) -> Result<(), SysProxyError>;
 }
 
+/// Splits an OS list setting (`a,b` or `a;b`) into its non-empty entries.
+pub(crate) fn split_list(value: &str, separator: char) -> Vec<String> {
+    value
+        .split(separator)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 /// Picks the backend for this machine's desktop.
 pub fn detect_backend(env: &CommandEnv) -> Result<Box<dyn Backend>, SysProxyError> {
     #[cfg(target_os = "macos")]

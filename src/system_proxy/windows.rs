@@ -98,11 +98,7 @@ fn current_of(snapshot: &Snapshot) -> Current {
         http: for_scheme("http"),
         https: for_scheme("https"),
         socks: for_scheme("socks"),
-        bypass: get("ProxyOverride")
-            .split(';')
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
+        bypass: super::split_list(&get("ProxyOverride"), ';'),
         pac_url: get("AutoConfigURL"),
     }
 }
