@@ -170,7 +170,8 @@ class SettingsWindow(unittest.TestCase):
 
             if SCREENSHOT:
                 next_frame(driver)
-                driver.save_screenshot(SCREENSHOT)
+                self.assertTrue(driver.save_screenshot(SCREENSHOT), "screenshot failed")
+                self.assertGreater(os.path.getsize(SCREENSHOT), 10_000)
 
             driver.find_element(By.CSS_SELECTOR, "label.switch").click()
             WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "headline").text == "Proxy off")
