@@ -19,10 +19,16 @@ const MENU_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_socksb
 
 struct App {
     child: Child,
+    log: std::path::PathBuf,
 }
 
 impl Drop for App {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The app's own account of what happened, next to the failed assertion.
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("---- app log ----\n{log}");
+        }
         // SIGTERM lets xvfb-run stop its X server; SIGKILL only if it does not go.
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -167,16 +173,25 @@ fn fetch_through(proxy: u16, origin: u16) -> Option<String> {
 /// Starts the app under Xvfb in `session`; the app's own pid is written to `app.pid`.
 fn start_app(session: &Session) -> App {
     let pid_file = session.dir.path().join("app.pid");
+    let log_path = session.dir.path().join("app.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .unwrap();
     let child = session
         .command("xvfb-run")
         .args(["-a", "sh", "-c", "\"$0\" & echo $! > \"$1\"; wait $!"])
         .arg(env!("CARGO_BIN_EXE_socksbridge-app"))
         .arg(&pid_file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
         .spawn()
         .expect("xvfb-run is not installed: run scripts/install-app-deps.sh");
-    App { child }
+    App {
+        child,
+        log: log_path,
+    }
 }
 
 fn app_pid(session: &Session) -> String {
@@ -272,12 +287,12 @@ fn sigterm_restores_the_system_proxy_and_a_crash_leftover_is_repaired_at_launch(
     let _ = std::fs::remove_file(session.dir.path().join("app.pid"));
     write_settings(&session, false);
     let _app = start_app(&session);
+    // Restored first, then the state file removed: wait for both.
     eventually(
         "the leftover to be repaired",
         Duration::from_secs(60),
-        || (session.gnome_listing() == before).then_some(()),
+        || (session.gnome_listing() == before && !session.state_file().exists()).then_some(()),
     );
-    assert!(!session.state_file().exists());
 }
 
 #[test]
