@@ -94,20 +94,9 @@ async fn tunnels(proxy: SocketAddr, target: String, path: String, workers: usize
     );
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 async fn idle(proxy: SocketAddr, target: String, count: usize, pid: u32) {
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = rss_kib(pid);
+    let before = socksbridge::limits::rss_kib(pid);
     let mut held = Vec::with_capacity(count);
     let mut failed = 0;
     for _ in 0..count {
@@ -117,11 +106,11 @@ async fn idle(proxy: SocketAddr, target: String, count: usize, pid: u32) {
         }
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let loaded = rss_kib(pid);
+    let loaded = socksbridge::limits::rss_kib(pid);
     let opened = held.len();
     drop(held);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = rss_kib(pid);
+    let after = socksbridge::limits::rss_kib(pid);
     let per = if opened > 0 {
         (loaded.saturating_sub(before)) as f64 / opened as f64
     } else {

@@ -27,28 +27,11 @@ struct Counters {
     reloads: AtomicU64,
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 fn report(label: &str, c: &Counters) {
     println!(
         "{label}: rss {} KiB, fds {}, tokio tasks {}, ok {}, expected errors {}, reloads {}, failed {}",
-        rss_kib(),
-        fds(),
+        socksbridge::limits::rss_kib(std::process::id()),
+        socksbridge::limits::open_fds(std::process::id()),
         tokio::runtime::Handle::current().metrics().num_alive_tasks(),
         c.ok.load(Relaxed),
         c.expected_errors.load(Relaxed),

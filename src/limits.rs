@@ -4,3 +4,36 @@
 pub fn raise_fd_limit() -> std::io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
 }
+
+/// Resident memory of process `pid` in KiB (`VmRSS` from `/proc`; 0 where unavailable).
+/// For the benchmark, the soak and the fault tests.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of process `pid` (0 where `/proc` is unavailable).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn reads_this_process() {
+        let pid = std::process::id();
+        assert!(super::rss_kib(pid) > 0);
+        let before = super::open_fds(pid);
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        assert!(super::open_fds(pid) > before);
+        drop(file);
+    }
+}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
+use socksbridge::limits::{open_fds, rss_kib};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -148,7 +149,7 @@ async fn slow_and_silent_socks_servers_time_out_without_leaking() {
             });
             let cli = Cli::start(&settings.to_string()).await;
             let proxy = CliProxy { addr: cli.addr };
-            let fds_before = proc_fds(cli.pid);
+            let fds_before = open_fds(cli.pid);
             let mut handles = Vec::new();
             for i in 0..20 {
                 let url = origin.url("/hello");
@@ -171,9 +172,9 @@ async fn slow_and_silent_socks_servers_time_out_without_leaking() {
                 );
             }
             assert!(
-                eventually(Duration::from_secs(5), || proc_fds(cli.pid) <= fds_before).await,
+                eventually(Duration::from_secs(5), || open_fds(cli.pid) <= fds_before).await,
                 "fds leaked: {} > {fds_before}",
-                proc_fds(cli.pid)
+                open_fds(cli.pid)
             );
             let out = curl(&["-x", &proxy.url(), &origin.ip_url("/hello")]).await;
             assert_eq!(out.status, 200);
@@ -354,23 +355,6 @@ impl CliProxy {
     }
 }
 
-fn proc_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-fn proc_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn five_thousand_idle_tunnels_up_to_the_cap_and_a_503_above_it() {
     within(120, async {
@@ -378,7 +362,7 @@ async fn five_thousand_idle_tunnels_up_to_the_cap_and_a_503_above_it() {
         let echo = echo_server().await;
         let cli = Cli::start(r#"{"listen":"127.0.0.1:0","upstream":"direct://","max_connections":5000}"#).await;
         let (pid, addr) = (cli.pid, cli.addr);
-        let (fds_idle, rss_idle) = (proc_fds(pid), proc_rss_kib(pid));
+        let (fds_idle, rss_idle) = (open_fds(pid), rss_kib(pid));
 
         let mut held = Vec::with_capacity(5000);
         for _ in 0..5000 {
@@ -390,8 +374,8 @@ async fn five_thousand_idle_tunnels_up_to_the_cap_and_a_503_above_it() {
             let mut b = [0u8; 1];
             t.read_exact(&mut b).await.unwrap();
         }
-        let rss_loaded = proc_rss_kib(pid);
-        assert!(proc_fds(pid) >= fds_idle + 10_000);
+        let rss_loaded = rss_kib(pid);
+        assert!(open_fds(pid) >= fds_idle + 10_000);
 
         let reply = raw_exchange(addr, format!("CONNECT {echo} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(), Duration::from_secs(5)).await;
         let reply = String::from_utf8_lossy(&reply);
@@ -399,16 +383,16 @@ async fn five_thousand_idle_tunnels_up_to_the_cap_and_a_503_above_it() {
 
         drop(held);
         assert!(
-            eventually(Duration::from_secs(20), || proc_fds(pid) <= fds_idle).await,
+            eventually(Duration::from_secs(20), || open_fds(pid) <= fds_idle).await,
             "fds did not return to baseline: {} > {fds_idle}",
-            proc_fds(pid)
+            open_fds(pid)
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let rss_after = proc_rss_kib(pid);
+        let rss_after = rss_kib(pid);
         println!(
             "5000 idle tunnels: RSS {rss_idle} KiB idle -> {rss_loaded} KiB loaded ({:.1} KiB/tunnel) -> {rss_after} KiB after close; fds {fds_idle} -> back to {}",
             (rss_loaded - rss_idle) as f64 / 5000.0,
-            proc_fds(pid)
+            open_fds(pid)
         );
         // And it still serves.
         let mut t = tunnel(addr, echo).await;

@@ -397,13 +397,6 @@ pub async fn tunnel(proxy: SocketAddr, target: SocketAddr) -> TcpStream {
     stream
 }
 
-/// This process's open file descriptors.
-pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
 /// Polls `f` every 20 ms until it is true; false if `limit` passes first.
 pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = std::time::Instant::now();
