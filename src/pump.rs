@@ -1,10 +1,13 @@
 //! Moving bytes both ways between a client and a target once a tunnel is up.
 //!
-//! Works on `&TcpStream` readiness (`readable` + `try_read`) so the two directions share
-//! the sockets without locks, allocates a direction's buffer only when its first bytes
-//! arrive (an idle tunnel holds no buffers) and grows it only for bulk transfers, keeps half-close (EOF one way shuts down the
-//! write side of the other and the rest keeps flowing), counts bytes and closes tunnels
-//! idle for longer than the configured time.
+//! Works on `&TcpStream` readiness (`readable` + `try_read_buf`) so the two directions
+//! share the sockets without locks. Buffers follow the traffic: a direction takes one
+//! only when bytes are really there (readiness left over from the handshake does not
+//! count), doubles it while reads fill it (bulk transfers: fewer system calls per byte),
+//! and gives it back after a second without data, so an idle tunnel (a browser keeps
+//! dozens) holds no buffer at all. Half-close is kept (EOF one way shuts down the write
+//! side of the other and the rest keeps flowing), bytes are counted, and tunnels idle for
+//! longer than the configured time are closed.
 
 use std::io;
 use std::net::Shutdown;
@@ -21,6 +24,8 @@ use crate::stats::Stats;
 /// fills it, up to the maximum (bulk transfers: fewer system calls per byte).
 const BUF_START: usize = 16 * 1024;
 const BUF_MAX: usize = 256 * 1024;
+/// A direction that has waited this long for data gives its buffer back.
+const BUF_RELEASE_AFTER: Duration = Duration::from_secs(1);
 
 /// How a tunnel ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,22 +82,39 @@ async fn copy_direction(
     to: &TcpStream,
     mut counted: impl FnMut(u64),
 ) -> io::Result<()> {
-    let mut buf = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
     loop {
-        from.readable().await?;
-        if buf.is_empty() {
-            buf = vec![0u8; BUF_START];
+        if buf.capacity() == 0 {
+            from.readable().await?;
+        } else if tokio::time::timeout(BUF_RELEASE_AFTER, from.readable())
+            .await
+            .is_err()
+        {
+            buf = Vec::new();
+            continue;
         }
-        let n = match from.try_read(&mut buf) {
+        let fresh = buf.capacity() == 0;
+        if fresh {
+            buf.reserve_exact(BUF_START);
+        }
+        buf.clear();
+        // Reads into the spare capacity: a buffer is never zeroed, and pages that no
+        // read reaches are never touched.
+        let n = match from.try_read_buf(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if fresh {
+                    buf = Vec::new();
+                }
+                continue;
+            }
             Err(e) => return Err(e),
         };
         write_all(to, &buf[..n]).await?;
         counted(n as u64);
-        if n == buf.len() && buf.len() < BUF_MAX {
-            buf = vec![0u8; buf.len() * 2];
+        if n == buf.capacity() && n < BUF_MAX {
+            buf = Vec::with_capacity(n * 2);
         }
     }
     // Pass the EOF on; the other direction keeps flowing (half-close).
@@ -171,6 +193,29 @@ mod tests {
         assert_eq!((end, up, down), (PumpEnd::Closed, 5, 300_000));
         let snap = stats.snapshot();
         assert_eq!((snap.bytes_up, snap.bytes_down), (5, 300_000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keeps_flowing_after_giving_its_buffers_back() {
+        let (mut client, a) = pair().await;
+        let (b, mut origin) = pair().await;
+        let stats = Stats::default();
+        let stop = CancellationToken::new();
+        let tunnel = pump(&a, &b, Duration::from_secs(30), &stats, &stop);
+        let peers = async {
+            let mut got = [0u8; 5];
+            for round in 0..3u8 {
+                client.write_all(&[round; 5]).await.unwrap();
+                origin.read_exact(&mut got).await.unwrap();
+                assert_eq!(got, [round; 5]);
+                // Long enough for both directions to release their buffers.
+                tokio::time::sleep(BUF_RELEASE_AFTER * 3).await;
+            }
+            client.shutdown().await.unwrap();
+            origin.shutdown().await.unwrap();
+        };
+        let ((end, up, down), ()) = tokio::join!(tunnel, peers);
+        assert_eq!((end, up, down), (PumpEnd::Closed, 15, 0));
     }
 
     #[tokio::test(start_paused = true)]
