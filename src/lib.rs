@@ -11,7 +11,8 @@
 //! loop_guard  refuse targets that are this proxy
 //! route       --direct rules: which targets skip the upstream
 //! dial/       Direct | SOCKS5 | SOCKS4(a) via tokio-socks; hyper connector for pooling
-//! pump        byte copy for tunnels: half-close, idle timeout, counters
+//! pump        byte copy for tunnels: buffers that follow the traffic, half-close, idle timeout
+//! heap        give freed memory back to the OS once a burst of connections is over
 //! error       one error enum → HTTP status / SOCKS reply / stats bucket
 //! config/     Settings (JSON schema) → validated ProxyConfig
 //! ```
@@ -22,6 +23,7 @@ pub mod controller;
 pub mod dial;
 pub mod error;
 pub mod fsutil;
+pub mod heap;
 pub mod http;
 pub mod limits;
 pub mod loop_guard;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::error::ErrorKind;
+use crate::heap::BurstWatch;
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -15,6 +16,7 @@ pub struct Stats {
     active: AtomicU64,
     total: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
+    pub(crate) bursts: BurstWatch,
 }
 
 /// A point-in-time copy of [`Stats`].
@@ -55,8 +57,14 @@ impl Stats {
     /// Counts a connection as active until the guard drops.
     pub fn connection(self: &Arc<Self>) -> ActiveGuard {
         self.total.fetch_add(1, Relaxed);
-        self.active.fetch_add(1, Relaxed);
+        let open = self.active.fetch_add(1, Relaxed) + 1;
+        self.bursts.opened(open);
         ActiveGuard(Arc::clone(self))
+    }
+
+    /// Open connections right now.
+    pub fn active(&self) -> u64 {
+        self.active.load(Relaxed)
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
@@ -79,7 +87,8 @@ pub struct ActiveGuard(Arc<Stats>);
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Relaxed);
+        let open = self.0.active.fetch_sub(1, Relaxed) - 1;
+        self.0.bursts.closed(open);
     }
 }
 

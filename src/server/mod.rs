@@ -91,8 +91,10 @@ impl ProxyServer {
     /// accepting, lets connections finish for the drain time, and closes the rest.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let shared = Arc::clone(&self.shared);
+        let stats = Arc::clone(&shared.stats);
         tokio::select! {
             () = accept::accept_loop(self.listener, self.rebind_rx, Arc::clone(&shared)) => {}
+            () = stats.bursts.trim_after_bursts(|| stats.active()) => {}
             () = shutdown => {}
             () = shared.graceful.cancelled() => {}
         }

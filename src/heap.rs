@@ -1,0 +1,113 @@
+//! Giving freed heap back to the operating system after a burst of connections.
+//!
+//! glibc keeps what a thread frees in that thread's arena and only returns the top of an
+//! arena, so a proxy that once held a thousand tunnels stays at that size long after they
+//! closed, although the memory is free. `malloc_trim(0)` walks every arena and hands free
+//! pages back with `madvise`. It briefly locks each arena, so it runs once a burst is
+//! over, not on a timer: an idle proxy never wakes up for it.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// Bursts smaller than this leave too little behind to be worth a trim.
+const MIN_BURST: u64 = 32;
+/// Closing connections come in waves; trim once the wave is over.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// Watches the number of open connections and asks for a trim when it has fallen to half
+/// of its peak since the last trim (a burst ended).
+#[derive(Debug, Default)]
+pub struct BurstWatch {
+    peak: AtomicU64,
+    ended: Notify,
+}
+
+impl BurstWatch {
+    /// A connection opened; `open` is the count including it.
+    pub fn opened(&self, open: u64) {
+        self.peak.fetch_max(open, Relaxed);
+    }
+
+    /// A connection closed; `open` is the count without it.
+    pub fn closed(&self, open: u64) {
+        if burst_ended(self.peak.load(Relaxed), open) {
+            self.ended.notify_one();
+        }
+    }
+
+    /// Trims after every burst, until dropped. `open` reads the current count.
+    pub async fn trim_after_bursts(&self, open: impl Fn() -> u64) {
+        loop {
+            self.ended.notified().await;
+            tokio::time::sleep(SETTLE).await;
+            self.peak.store(open(), Relaxed);
+            let released = release_free_memory();
+            tracing::debug!(released, "burst over: gave free heap back");
+        }
+    }
+}
+
+/// Whether falling to `open` connections from `peak` ends a burst worth trimming after.
+fn burst_ended(peak: u64, open: u64) -> bool {
+    peak >= MIN_BURST && open <= peak / 2
+}
+
+/// Returns free heap pages to the OS; true if any came back.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn release_free_memory() -> bool {
+    // SAFETY: malloc_trim takes no pointers and has no preconditions; glibc locks each
+    // arena itself while it works.
+    unsafe { libc::malloc_trim(0) != 0 }
+}
+
+/// Other allocators (musl, macOS, Windows) return memory on their own.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release_free_memory() -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_ends_at_half_its_peak() {
+        for (peak, open, ended) in [
+            (0, 0, false),
+            (31, 0, false),
+            (32, 17, false),
+            (32, 16, true),
+            (1000, 0, true),
+            (1000, 499, true),
+            (1000, 501, false),
+        ] {
+            assert_eq!(burst_ended(peak, open), ended, "peak {peak}, open {open}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn trims_once_the_burst_settles_and_starts_over() {
+        let watch = std::sync::Arc::new(BurstWatch::default());
+        let open = std::sync::Arc::new(AtomicU64::new(0));
+        let trimmer = {
+            let (watch, open) = (watch.clone(), open.clone());
+            tokio::spawn(async move { watch.trim_after_bursts(|| open.load(Relaxed)).await })
+        };
+        for n in 1..=40 {
+            open.store(n, Relaxed);
+            watch.opened(n);
+        }
+        for n in (0..40).rev() {
+            open.store(n, Relaxed);
+            watch.closed(n);
+        }
+        assert_eq!(watch.peak.load(Relaxed), 40);
+        tokio::time::sleep(SETTLE * 2).await;
+        // The trim ran and the next burst is measured from what is open now.
+        assert_eq!(watch.peak.load(Relaxed), 0);
+        trimmer.abort();
+    }
+}
