@@ -396,7 +396,12 @@ pub fn main() -> ExitCode {
             listen,
             config,
         }) => env_command(shell, listen, config),
-        None => match tokio::runtime::Builder::new_multi_thread()
+        // One thread drives every connection. Most of a proxy's time is the kernel's
+        // loopback TCP work inside its reads and writes; a second worker only adds
+        // cross-thread wake-ups (measured on 2 cores: W1 +25 % req/s and W2 p99 halved
+        // with one thread). Name lookups and OS proxy commands still run on the
+        // blocking pool.
+        None => match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
