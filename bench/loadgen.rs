@@ -4,6 +4,10 @@
 //!
 //! ```text
 //! loadgen tunnels PROXY TARGET PATH WORKERS SECONDS   # CONNECT + GET + close, repeated
+//! loadgen socks-tunnels SOCKS TARGET PATH WORKERS SECONDS
+//!                                   # the same, speaking SOCKS5 to the SOCKS server itself:
+//!                                   # the ceiling for any HTTP proxy in front of it
+//! loadgen requests PROXY URL COUNT  # COUNT keep-alive GETs on one connection (profiling)
 //! loadgen idle PROXY TARGET COUNT PID                 # RSS idle → COUNT idle tunnels → closed
 //! loadgen startup BIN RUNS ARGS...                    # ms from spawn to the ready line
 //! ```
@@ -43,8 +47,38 @@ async fn connect_tunnel(proxy: SocketAddr, target: &str) -> Result<TcpStream> {
     Ok(stream)
 }
 
-async fn one_tunnel(proxy: SocketAddr, target: &str, path: &str) -> Result<()> {
-    let mut stream = connect_tunnel(proxy, target).await?;
+/// Opens a tunnel by speaking SOCKS5 (no authentication) to the SOCKS server directly.
+async fn socks_tunnel(socks: SocketAddr, target: &str) -> Result<TcpStream> {
+    let target: SocketAddr = target.parse()?;
+    let SocketAddr::V4(v4) = target else {
+        return Err("socks-tunnels takes an IPv4 target".into());
+    };
+    let mut stream = TcpStream::connect(socks).await?;
+    stream.set_nodelay(true)?;
+    stream.write_all(&[5, 1, 0]).await?;
+    let mut method = [0u8; 2];
+    stream.read_exact(&mut method).await?;
+    if method != [5, 0] {
+        return Err("SOCKS server wants authentication".into());
+    }
+    let mut request = vec![5, 1, 0, 1];
+    request.extend_from_slice(&v4.ip().octets());
+    request.extend_from_slice(&v4.port().to_be_bytes());
+    stream.write_all(&request).await?;
+    let mut reply = [0u8; 10];
+    stream.read_exact(&mut reply).await?;
+    if reply[1] != 0 {
+        return Err(format!("SOCKS reply {:#04x}", reply[1]).into());
+    }
+    Ok(stream)
+}
+
+async fn one_tunnel(proxy: SocketAddr, target: &str, path: &str, socks: bool) -> Result<()> {
+    let mut stream = if socks {
+        socks_tunnel(proxy, target).await?
+    } else {
+        connect_tunnel(proxy, target).await?
+    };
     stream
         .write_all(
             format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n")
@@ -59,7 +93,14 @@ async fn one_tunnel(proxy: SocketAddr, target: &str, path: &str) -> Result<()> {
     Ok(())
 }
 
-async fn tunnels(proxy: SocketAddr, target: String, path: String, workers: usize, seconds: u64) {
+async fn tunnels(
+    proxy: SocketAddr,
+    target: String,
+    path: String,
+    workers: usize,
+    seconds: u64,
+    socks: bool,
+) {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -71,7 +112,7 @@ async fn tunnels(proxy: SocketAddr, target: String, path: String, workers: usize
             while Instant::now() < deadline {
                 match tokio::time::timeout(
                     Duration::from_secs(5),
-                    one_tunnel(proxy, &target, &path),
+                    one_tunnel(proxy, &target, &path, socks),
                 )
                 .await
                 {
@@ -92,6 +133,49 @@ async fn tunnels(proxy: SocketAddr, target: String, path: String, workers: usize
         ok as f64 / secs,
         failed.load(Ordering::Relaxed)
     );
+}
+
+/// `count` keep-alive GETs of `url` through the proxy on one connection, one at a time.
+async fn requests(proxy: SocketAddr, url: String, count: usize) {
+    let host = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .expect("an http:// URL")
+        .to_string();
+    let mut stream = TcpStream::connect(proxy)
+        .await
+        .expect("connect to the proxy");
+    stream.set_nodelay(true).expect("nodelay");
+    let request = format!("GET {url} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut ok = 0;
+    for _ in 0..count {
+        stream.write_all(request.as_bytes()).await.expect("send");
+        // Read one response: the head, then Content-Length bytes of body.
+        let mut have = Vec::new();
+        let (head_end, length) = loop {
+            let n = stream.read(&mut buf).await.expect("read");
+            assert!(n > 0, "proxy closed the connection");
+            have.extend_from_slice(&buf[..n]);
+            if let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&have[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .expect("a Content-Length");
+                ok += usize::from(head.starts_with("http/1.1 200"));
+                break (end + 4, length);
+            }
+        };
+        let mut body = have.len() - head_end;
+        while body < length {
+            let n = stream.read(&mut buf).await.expect("read body");
+            assert!(n > 0, "proxy closed mid-body");
+            body += n;
+        }
+    }
+    println!("requests={count} ok={ok}");
 }
 
 async fn idle(proxy: SocketAddr, target: String, count: usize, pid: u32) {
@@ -163,6 +247,26 @@ async fn main() {
                 arg(3),
                 arg(4).parse().expect("workers"),
                 arg(5).parse().expect("seconds"),
+                false,
+            )
+            .await
+        }
+        "socks-tunnels" => {
+            tunnels(
+                arg(1).parse().expect("socks server"),
+                arg(2),
+                arg(3),
+                arg(4).parse().expect("workers"),
+                arg(5).parse().expect("seconds"),
+                true,
+            )
+            .await
+        }
+        "requests" => {
+            requests(
+                arg(1).parse().expect("proxy"),
+                arg(2),
+                arg(3).parse().expect("count"),
             )
             .await
         }
