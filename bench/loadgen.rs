@@ -8,6 +8,7 @@
 //!                                   # the same, speaking SOCKS5 to the SOCKS server itself:
 //!                                   # the ceiling for any HTTP proxy in front of it
 //! loadgen requests PROXY URL COUNT  # COUNT keep-alive GETs on one connection (profiling)
+//! loadgen tunnel-count PROXY TARGET PATH COUNT  # COUNT tunnels, one after another (profiling)
 //! loadgen idle PROXY TARGET COUNT PID                 # RSS idle → COUNT idle tunnels → closed
 //! loadgen startup BIN RUNS ARGS...                    # ms from spawn to the ready line
 //! ```
@@ -261,6 +262,15 @@ async fn main() {
                 true,
             )
             .await
+        }
+        "tunnel-count" => {
+            let (proxy, target, path) = (arg(1).parse().expect("proxy"), arg(2), arg(3));
+            let count: usize = arg(4).parse().expect("count");
+            let mut ok = 0;
+            for _ in 0..count {
+                ok += usize::from(one_tunnel(proxy, &target, &path, false).await.is_ok());
+            }
+            println!("tunnels={count} ok={ok}");
         }
         "requests" => {
             requests(

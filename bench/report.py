@@ -75,7 +75,11 @@ row = ["W4 new tunnels/s (CONNECT + GET 1 KiB + close, 8 workers)", "–"]
 for who in ["socksbridge", "privoxy", "tinyproxy", "hpts"]:
     failed = results[who].get("W4.failed", "0")
     row.append(cell(who, "W4.tps") + (f" ({failed} failed)" if failed not in ("0", "") else ""))
-row.append(ratio(num("socksbridge", "W4.tps"), best_peer("W4.tps")))
+row.append(
+    f"{ratio(num('socksbridge', 'W4.tps'), best_peer('W4.tps'))}; "
+    f"{ratio(num('socksbridge', 'W4.tps'), num('socks5-direct', 'W4.tps'))} of a SOCKS5 client "
+    f"direct to Dante ({cell('socks5-direct', 'W4.tps')}), the ceiling for any proxy"
+)
 print("| " + " | ".join(row) + " |")
 
 
@@ -90,3 +94,18 @@ for who in ["socksbridge", "privoxy", "tinyproxy", "hpts"]:
 row.append("–")
 print("| " + " | ".join(row) + " |")
 print(f"\nsocksbridge startup to the ready line: {cell('socksbridge', 'startup.ms')} ms (median of 20).")
+
+
+def cpu(who, w):
+    parts = [results[who].get(f"{w}.cpu_{k}_us") for k in ("proxy", "dante", "nginx")]
+    if not any(parts):
+        return "–"
+    return " / ".join(p if p not in (None, "", "-") else "–" for p in parts)
+
+
+print("\nCPU time per request (W1, W2) or per tunnel (W4) in µs, proxy / Dante / nginx, same run:\n")
+print("| workload | direct (– / – / nginx) | socksbridge | Privoxy | tinyproxy | hpts | SOCKS5 client direct |")
+print("|---|---|---|---|---|---|---|")
+for w in ("W1", "W2", "W4"):
+    cells = [cpu(who, w) for who in ("direct", "socksbridge", "privoxy", "tinyproxy", "hpts", "socks5-direct")]
+    print(f"| {w} | " + " | ".join(cells) + " |")

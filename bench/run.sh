@@ -13,51 +13,15 @@ SECS=10
 [ "${1:-}" = "--quick" ] && SECS=3
 
 bash bench/install.sh
-cargo build --release --locked --quiet --bin socksbridge --example loadgen
+# Two builds: the binary as users get it (without the examples' dev-dependency features),
+# then the load generator.
+cargo build --release --locked --quiet --bin socksbridge
+cargo build --release --locked --quiet --example loadgen
 SB=$PWD/target/release/socksbridge
 LOADGEN=$PWD/target/release/examples/loadgen
 HPTS=$PWD/bench/node_modules/.bin/hpts
 
-RUN=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$RUN"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "nothing listening on $1" >&2; return 1
-}
-fill() { # fill TEMPLATE OUT KEY=VALUE...
-  local text; text=$(cat "$1"); shift; local out=$1; shift
-  for kv in "$@"; do text=${text//\{\{${kv%%=*}\}\}/${kv#*=}}; done
-  printf '%s\n' "$text" > "$out"
-}
-start() { "$@" & PIDS+=($!); }
-
-# ---- origin: nginx with 1 KiB, 100 KiB and 256 MiB files, HTTP and HTTPS
-mkdir -p "$RUN/www" "$RUN/body" "$RUN/proxy" "$RUN/fastcgi" "$RUN/uwsgi" "$RUN/scgi"
-head -c 1024 /dev/urandom > "$RUN/www/1k"
-head -c 102400 /dev/urandom > "$RUN/www/100k"
-head -c $((256 * 1024 * 1024)) /dev/zero > "$RUN/www/256m"
-# nginx's workers run unprivileged: the temporary tree must be readable by them.
-chmod -R a+rX "$RUN"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$RUN/key.pem" -out "$RUN/cert.pem" -subj /CN=localhost -days 1 2>/dev/null
-ORIGIN=$(free_port); TLS=$(free_port)
-fill bench/conf/nginx.conf "$RUN/nginx.conf" ROOT="$RUN/www" PORT=$ORIGIN TLS_PORT=$TLS CERT="$RUN/cert.pem" KEY="$RUN/key.pem" RUN="$RUN"
-start nginx -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log"
-# ---- the SOCKS5 server everyone goes through
-SOCKS=$(free_port)
-fill bench/conf/danted.conf "$RUN/danted.conf" PORT=$SOCKS
-start danted -f "$RUN/danted.conf" -p "$RUN/danted.pid" 2>/dev/null
+. bench/topology.sh
 # ---- the proxies under test
 P_SB=$(free_port); P_PRIVOXY=$(free_port); P_TINY=$(free_port); P_HPTS=$(free_port)
 start "$SB" --listen "127.0.0.1:$P_SB" --upstream "socks5h://127.0.0.1:$SOCKS" --log-level error >/dev/null
@@ -80,15 +44,41 @@ RESULTS="$RUN/results.tsv"
 : > "$RESULTS"
 put() { R[$1,$2]=$3; printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; }
 
+# CPU accounting: ticks used by a set of processes, their reaped children included (Dante
+# hands connections between child processes), turned into µs per operation.
+CLK=$(getconf CLK_TCK)
+ticks() { # ticks PID...
+  local t=0 p v
+  for p in "$@"; do
+    v=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || true)
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+dante_pids() { pgrep -f "$RUN/danted.conf" || true; }
+nginx_pids() { pgrep -f "$RUN/nginx.conf" || true; }
+cpu_begin() { # cpu_begin NAME
+  C0_P=$(ticks ${PID[$1]:-}); C0_D=$(ticks $(dante_pids)); C0_N=$(ticks $(nginx_pids))
+}
+us_per() { awk -v t="$1" -v hz="$CLK" -v n="$2" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }'; }
+cpu_end() { # cpu_end NAME WORKLOAD OPERATIONS
+  [ -n "${PID[$1]:-}" ] && put "$1" "$2.cpu_proxy_us" "$(us_per $(( $(ticks ${PID[$1]}) - C0_P )) "$3")"
+  put "$1" "$2.cpu_dante_us" "$(us_per $(( $(ticks $(dante_pids)) - C0_D )) "$3")"
+  put "$1" "$2.cpu_nginx_us" "$(us_per $(( $(ticks $(nginx_pids)) - C0_N )) "$3")"
+}
+
 # wrk: requests/s, MB/s, p99 and errors; an absolute-form target when going through a proxy.
 wrk_run() { # wrk_run NAME WORKLOAD PATH [PROXYPORT]
   local url out
+  cpu_begin "$1"
   if [ -n "${4:-}" ]; then
     out=$(TARGET="http://127.0.0.1:$ORIGIN$3" timeout $((SECS + 20)) wrk -t2 -c64 -d"${SECS}s" --timeout 5s --latency -s bench/proxy.lua "http://127.0.0.1:$4/" 2>&1 || true)
   else
     out=$(timeout $((SECS + 20)) wrk -t2 -c64 -d"${SECS}s" --timeout 5s --latency "http://127.0.0.1:$ORIGIN$3" 2>&1 || true)
   fi
-  local rps mbs p99 errs non2xx
+  local rps mbs p99 errs non2xx count
+  count=$(awk '/requests in/ {print $1}' <<<"$out")
+  cpu_end "$1" "$2" "${count:-0}"
   rps=$(awk '/Requests\/sec/ {print int($2)}' <<<"$out")
   mbs=$(awk '/Transfer\/sec/ {v=$2; if (v ~ /GB/) v*=1024; else if (v ~ /KB/) v/=1024; else if (v ~ /^[0-9.]+B$/) v/=1048576; printf "%.0f", v}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
@@ -130,10 +120,17 @@ for n in "${NAMES[@]}"; do
 done
 
 echo "== W4: new tunnels per second (CONNECT + GET 1 KiB + close), 8 workers" >&2
+w4_put() { # w4_put NAME OUTPUT
+  put "$1" W4.tps "$(sed -n 's/.*tunnels_per_sec=\([0-9]*\).*/\1/p' <<<"$2")"
+  put "$1" W4.failed "$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$2")"
+  cpu_end "$1" W4 "$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$2")"
+}
+# The ceiling for any HTTP proxy in front of Dante: the same loop speaking SOCKS5 to it.
+cpu_begin socks5-direct
+w4_put socks5-direct "$("$LOADGEN" socks-tunnels "127.0.0.1:$SOCKS" "127.0.0.1:$ORIGIN" /1k 8 "$SECS")"
 for n in "${NAMES[@]}"; do
-  out=$("$LOADGEN" tunnels "127.0.0.1:${PORT[$n]}" "127.0.0.1:$ORIGIN" /1k 8 "$SECS")
-  put "$n" W4.tps "$(sed -n 's/.*tunnels_per_sec=\([0-9]*\).*/\1/p' <<<"$out")"
-  put "$n" W4.failed "$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$out")"
+  cpu_begin "$n"
+  w4_put "$n" "$("$LOADGEN" tunnels "127.0.0.1:${PORT[$n]}" "127.0.0.1:$ORIGIN" /1k 8 "$SECS")"
 done
 
 mkdir -p target && cp "$RESULTS" target/bench-results.tsv
