@@ -8,7 +8,7 @@ results = defaultdict(dict)
 for line in open(sys.argv[1]):
     who, key, value = line.rstrip("\n").split("\t")
     results[who][key] = value
-date, machine = sys.argv[2], sys.argv[3]
+cores, date, machine = int(sys.argv[2]), sys.argv[3], sys.argv[4]
 PEERS = ["privoxy", "tinyproxy", "hpts"]
 
 
@@ -97,15 +97,30 @@ print(f"\nsocksbridge startup to the ready line: {cell('socksbridge', 'startup.m
 
 
 def cpu(who, w):
-    parts = [results[who].get(f"{w}.cpu_{k}_us") for k in ("proxy", "dante", "nginx")]
+    parts = [results[who].get(f"{w}.cpu_{k}_us") for k in ("proxy", "dante", "nginx", "machine")]
     if not any(parts):
         return "–"
     return " / ".join(p if p not in (None, "", "-") else "–" for p in parts)
 
 
-print("\nCPU time per request (W1, W2) or per tunnel (W4) in µs, proxy / Dante / nginx, same run:\n")
-print("| workload | direct (– / – / nginx) | socksbridge | Privoxy | tinyproxy | hpts | SOCKS5 client direct |")
+print("\nCPU time per request (W1, W2) or per tunnel (W4) in µs, same run: the proxy / Dante / nginx /")
+print("the whole machine (load generator and kernel included).\n")
+print("| workload | direct | socksbridge | Privoxy | tinyproxy | hpts | SOCKS5 client direct |")
 print("|---|---|---|---|---|---|---|")
 for w in ("W1", "W2", "W4"):
     cells = [cpu(who, w) for who in ("direct", "socksbridge", "privoxy", "tinyproxy", "hpts", "socks5-direct")]
     print(f"| {w} | " + " | ".join(cells) + " |")
+
+# What a proxy that cost nothing could reach with the machine saturated: everything
+# else the request costs (client, origin, Dante, the kernel) stays.
+for w, key in (("W1", "rps"), ("W2", "mbs")):
+    everything, ours = num("socksbridge", f"{w}.cpu_machine_us"), num("socksbridge", f"{w}.cpu_proxy_us")
+    direct, measured = num("direct", f"{w}.{key}"), num("socksbridge", f"{w}.{key}")
+    if everything and ours is not None and direct and measured:
+        rest = everything - ours
+        ceiling = measured * everything / rest
+        print(
+            f"\n{w}: socksbridge costs {ours:.1f} of the {everything:.1f} µs of machine CPU per request; "
+            f"a proxy costing nothing would reach {ceiling / direct:.2f}× of direct "
+            f"(we reach {measured / direct:.2f}×)."
+        )
