@@ -6,7 +6,7 @@
 //! pages back with `madvise`. It briefly locks each arena, so it runs once a burst is
 //! over, not on a timer: an idle proxy never wakes up for it.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -21,7 +21,10 @@ const SETTLE: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub struct BurstWatch {
     peak: AtomicU64,
+    /// A trim is already asked for: later closes of the same burst need not ask again.
+    asked: AtomicBool,
     ended: Notify,
+    trims: AtomicU64,
 }
 
 impl BurstWatch {
@@ -32,7 +35,7 @@ impl BurstWatch {
 
     /// A connection closed; `open` is the count without it.
     pub fn closed(&self, open: u64) {
-        if burst_ended(self.peak.load(Relaxed), open) {
+        if burst_ended(self.peak.load(Relaxed), open) && !self.asked.swap(true, Relaxed) {
             self.ended.notify_one();
         }
     }
@@ -43,6 +46,8 @@ impl BurstWatch {
             self.ended.notified().await;
             tokio::time::sleep(SETTLE).await;
             self.peak.store(open(), Relaxed);
+            self.asked.store(false, Relaxed);
+            self.trims.fetch_add(1, Relaxed);
             let released = release_free_memory();
             tracing::debug!(released, "burst over: gave free heap back");
         }
@@ -106,8 +111,22 @@ mod tests {
         }
         assert_eq!(watch.peak.load(Relaxed), 40);
         tokio::time::sleep(SETTLE * 2).await;
-        // The trim ran and the next burst is measured from what is open now.
+        // One trim for the whole burst, and the next burst is measured from what is open now.
+        assert_eq!(watch.trims.load(Relaxed), 1);
         assert_eq!(watch.peak.load(Relaxed), 0);
+        tokio::time::sleep(SETTLE * 5).await;
+        assert_eq!(watch.trims.load(Relaxed), 1, "no trim without a new burst");
+        // A small burst is not worth one; a large one is.
+        for (peak, trims) in [(10, 1), (100, 2)] {
+            for n in 1..=peak {
+                watch.opened(n);
+            }
+            for n in (0..peak).rev() {
+                watch.closed(n);
+            }
+            tokio::time::sleep(SETTLE * 2).await;
+            assert_eq!(watch.trims.load(Relaxed), trims, "after a burst of {peak}");
+        }
         trimmer.abort();
     }
 }
