@@ -45,7 +45,7 @@ perf_workload() { # perf_workload NAME COMMAND...
   # Leaf frames marked _[k] are kernel time: loopback TCP inside our own reads and writes.
   local kernel
   kernel=$(awk '{n = $NF; $NF = ""; split($0, f, ";"); leaf = f[length(f)]; t += n; if (leaf ~ /_\[k\] *$/) k += n} END {printf "%.0f", 100 * k / t}' "$RUN/$name.folded")
-  summary "$name: ${kernel}% of samples in the kernel; flame graph $OUT/$name.svg"
+  summary "$name: ${kernel}% of samples in the kernel; flame graph target/profile/$name.svg"
   kill "$pid" 2>/dev/null || true
 }
 w1() { TARGET="http://127.0.0.1:$ORIGIN/1k" timeout 20 wrk -t2 -c64 -d8s -s bench/proxy.lua "http://127.0.0.1:$PROXY_PORT/"; }
