@@ -3,8 +3,10 @@
 //! glibc keeps what a thread frees in that thread's arena and only returns the top of an
 //! arena, so a proxy that once held a thousand tunnels stays at that size long after they
 //! closed, although the memory is free. `malloc_trim(0)` walks every arena and hands free
-//! pages back with `madvise`. It briefly locks each arena, so it runs once a burst is
-//! over, not on a timer: an idle proxy never wakes up for it.
+//! pages back with `madvise`. It briefly locks each arena (under a millisecond after a
+//! thousand tunnels), so it runs once a burst is over, and once more when what outlives a
+//! burst (pooled upstream connections and their buffers) has expired; an idle proxy never
+//! wakes up for it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -40,16 +42,42 @@ impl BurstWatch {
         }
     }
 
-    /// Trims after every burst, until dropped. `open` reads the current count.
-    pub async fn trim_after_bursts(&self, open: impl Fn() -> u64) {
+    /// Trims after every burst, and again `linger` later, until dropped. `open` reads the
+    /// current count of connections.
+    pub async fn trim_after_bursts(&self, open: impl Fn() -> u64, linger: Duration) {
+        let mut follow_up: Option<tokio::time::Instant> = None;
         loop {
-            self.ended.notified().await;
-            tokio::time::sleep(SETTLE).await;
-            self.peak.store(open(), Relaxed);
-            self.asked.store(false, Relaxed);
+            let burst = match follow_up {
+                Some(at) => tokio::select! {
+                    () = self.ended.notified() => true,
+                    () = tokio::time::sleep_until(at) => false,
+                },
+                None => {
+                    self.ended.notified().await;
+                    true
+                }
+            };
+            if burst {
+                tokio::time::sleep(SETTLE).await;
+                self.peak.store(open(), Relaxed);
+                self.asked.store(false, Relaxed);
+                follow_up = Some(tokio::time::Instant::now() + linger);
+            } else {
+                follow_up = None;
+            }
             self.trims.fetch_add(1, Relaxed);
+            let started = std::time::Instant::now();
             let released = release_free_memory();
-            tracing::debug!(released, "burst over: gave free heap back");
+            tracing::debug!(
+                released,
+                took_us = started.elapsed().as_micros() as u64,
+                "gave free heap back ({})",
+                if burst {
+                    "a burst ended"
+                } else {
+                    "after the burst's pooled connections expired"
+                }
+            );
         }
     }
 }
@@ -93,13 +121,17 @@ mod tests {
         }
     }
 
+    const LINGER: Duration = Duration::from_secs(100);
+
     #[tokio::test(start_paused = true)]
-    async fn trims_once_the_burst_settles_and_starts_over() {
+    async fn trims_once_the_burst_settles_again_after_the_linger_and_starts_over() {
         let watch = std::sync::Arc::new(BurstWatch::default());
         let open = std::sync::Arc::new(AtomicU64::new(0));
         let trimmer = {
             let (watch, open) = (watch.clone(), open.clone());
-            tokio::spawn(async move { watch.trim_after_bursts(|| open.load(Relaxed)).await })
+            tokio::spawn(
+                async move { watch.trim_after_bursts(|| open.load(Relaxed), LINGER).await },
+            )
         };
         for n in 1..=40 {
             open.store(n, Relaxed);
@@ -115,9 +147,25 @@ mod tests {
         assert_eq!(watch.trims.load(Relaxed), 1);
         assert_eq!(watch.peak.load(Relaxed), 0);
         tokio::time::sleep(SETTLE * 5).await;
-        assert_eq!(watch.trims.load(Relaxed), 1, "no trim without a new burst");
+        assert_eq!(
+            watch.trims.load(Relaxed),
+            1,
+            "nothing more until the linger is over"
+        );
+        tokio::time::sleep(LINGER).await;
+        assert_eq!(
+            watch.trims.load(Relaxed),
+            2,
+            "one more once the linger is over"
+        );
+        tokio::time::sleep(LINGER * 3).await;
+        assert_eq!(
+            watch.trims.load(Relaxed),
+            2,
+            "and then none without a new burst"
+        );
         // A small burst is not worth one; a large one is.
-        for (peak, trims) in [(10, 1), (100, 2)] {
+        for (peak, trims) in [(10, 2), (100, 3)] {
             for n in 1..=peak {
                 watch.opened(n);
             }

@@ -18,6 +18,10 @@ use crate::stats::Stats;
 
 pub(crate) type HttpClient = Client<SocksConnector, Incoming>;
 
+/// How long an unused pooled connection to an origin is kept. The pool checks once per
+/// this period, so one lives at most twice as long.
+pub(crate) const POOL_IDLE: Duration = Duration::from_secs(90);
+
 /// Everything derived from one config: new requests take the newest; running tunnels
 /// keep the one they started with.
 #[derive(Debug)]
@@ -35,7 +39,7 @@ impl Engine {
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_idle_timeout(POOL_IDLE)
             .pool_max_idle_per_host(64)
             .set_host(false)
             .build(SocksConnector::new(Arc::clone(&dialer)));

@@ -10,6 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -94,7 +95,7 @@ impl ProxyServer {
         let stats = Arc::clone(&shared.stats);
         tokio::select! {
             () = accept::accept_loop(self.listener, self.rebind_rx, Arc::clone(&shared)) => {}
-            () = stats.bursts.trim_after_bursts(|| stats.active()) => {}
+            () = stats.bursts.trim_after_bursts(|| stats.active(), 2 * engine::POOL_IDLE + Duration::from_secs(5)) => {}
             () = shutdown => {}
             () = shared.graceful.cancelled() => {}
         }
