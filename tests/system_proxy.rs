@@ -1,6 +1,6 @@
 //! The system-proxy lifecycle against real gsettings (dconf) and kwriteconfig5, each test
 //! in its own D-Bus session and temporary home: apply, exact restore of every previous
-//! mode, signals, kill -9 recovery, the user's own later change, the guard.
+//! mode, signals, a panic, kill -9 recovery, the user's own later change, the guard.
 
 mod common;
 
@@ -287,6 +287,48 @@ fn kill_9_then_a_later_start_repairs_before_anything_else() {
     later.signal("TERM");
     assert_eq!(later.wait(), 0);
     assert_eq!(session.gnome_listing(), before);
+}
+
+/// The child half of `a_panic_restores_the_previous_setting_before_exiting`: points the
+/// session's desktop at a proxy, installs the panic hook the CLI and the app install, and
+/// panics the way a bug would. Run only by that test (`--ignored --exact`).
+#[test]
+#[ignore = "run by a_panic_restores_the_previous_setting_before_exiting in its own session"]
+fn panicking_child() {
+    use std::sync::Arc;
+
+    use socksbridge::system_proxy::{Desired, SystemProxy};
+
+    let system = Arc::new(SystemProxy::detect().expect("a desktop whose proxy we can set"));
+    let listen = "127.0.0.1:1095".parse().unwrap();
+    system
+        .enable(&Desired::global(listen, vec!["localhost".into()], false))
+        .expect("apply the system proxy");
+    println!("applied");
+    socksbridge::controller::restore_on_panic(Arc::clone(&system));
+    panic!("a bug in the proxy");
+}
+
+#[test]
+fn a_panic_restores_the_previous_setting_before_exiting() {
+    let session = Session::start("GNOME");
+    previous_settings(&session, "manual");
+    let before = session.gnome_listing();
+    let out = session
+        .command(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "panicking_child", "--nocapture"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("applied"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("a bug in the proxy"), "{stderr}");
+    // The hook exits with Rust's panic code before the test harness can report.
+    assert_eq!(out.status.code(), Some(101), "{stdout}\n{stderr}");
+    assert_eq!(session.gnome_listing(), before);
+    assert!(!session.state_file().exists());
 }
 
 #[test]
