@@ -1,6 +1,8 @@
 //! The real app, headless under Xvfb in its own D-Bus session: the tray menu is read and
 //! clicked over `com.canonical.dbusmenu` with `gdbus`, as a desktop's tray host would.
-//! Proves that the menu toggles the proxy and that Quit restores the system proxy.
+//! Proves that the menu toggles the proxy, that Quit restores the system proxy, that
+//! "Copy terminal command" fills the clipboard, and that a second launch opens the first
+//! one's settings window instead of running twice.
 
 #[path = "../../tests/common/session.rs"]
 mod session;
@@ -377,4 +379,108 @@ fn tray_menu_toggles_the_proxy_and_quit_restores_the_system_proxy() {
     assert!(status.success(), "{status:?}");
     assert_eq!(session.gnome_listing(), before);
     assert!(!session.state_file().exists());
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The X display the app runs on (xvfb-run picks a free one), as `DISPLAY`/`XAUTHORITY`.
+fn display_of(pid: &str) -> Vec<(String, String)> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|kv| std::str::from_utf8(kv).ok()?.split_once('='))
+        .filter(|(k, _)| *k == "DISPLAY" || *k == "XAUTHORITY")
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Runs an X client on the app's display and returns its stdout (None if it failed).
+fn on_display(
+    session: &Session,
+    display: &[(String, String)],
+    program: &str,
+    args: &[&str],
+) -> Option<String> {
+    let out = session
+        .command(program)
+        .args(args)
+        .envs(display.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e} (run scripts/install-app-deps.sh)"));
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn copy_fills_the_clipboard_and_a_second_launch_opens_the_first_ones_settings() {
+    let session = Session::start("GNOME");
+    let port = write_settings(&session, false);
+    let mut app = start_app(&session);
+    let (bus, menu) = eventually(
+        "the tray menu on the session bus",
+        Duration::from_secs(60),
+        || layout(&session).filter(|(_, m)| m.contains("via direct://")),
+    );
+    let display = display_of(&app_pid(&session));
+    assert_eq!(display.len(), 2, "{display:?}");
+
+    click(&session, &bus, item_id(&menu, "Copy terminal command"));
+    let copied = eventually("the clipboard to fill", Duration::from_secs(10), || {
+        on_display(
+            &session,
+            &display,
+            "xclip",
+            &["-o", "-selection", "clipboard"],
+        )
+        .filter(|text| !text.is_empty())
+    });
+    assert!(
+        copied.contains(&format!("http_proxy=http://127.0.0.1:{port}")),
+        "{copied}"
+    );
+
+    let windows = |session: &Session| {
+        on_display(session, &display, "xwininfo", &["-root", "-tree"]).unwrap_or_default()
+    };
+    assert!(
+        !windows(&session).contains("\"SocksBridge\""),
+        "a window before any was asked for"
+    );
+    // A second instance that ran on instead of handing over is killed, and the test fails.
+    let mut second = KillOnDrop(
+        session
+            .command(env!("CARGO_BIN_EXE_socksbridge-app"))
+            .envs(display.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let handed_over = eventually("the second launch to exit", Duration::from_secs(20), || {
+        second.0.try_wait().unwrap()
+    });
+    assert!(handed_over.success(), "the second launch: {handed_over:?}");
+    eventually(
+        "the first app's settings window",
+        Duration::from_secs(20),
+        || windows(&session).contains("\"SocksBridge\"").then_some(()),
+    );
+    assert!(
+        app.child.try_wait().unwrap().is_none(),
+        "the first app is still running"
+    );
+
+    click(&session, &bus, item_id(&menu, "Quit"));
+    let status = eventually("the app to exit", Duration::from_secs(30), || {
+        app.child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status:?}");
 }
