@@ -2,7 +2,8 @@
 //! clicked over `com.canonical.dbusmenu` with `gdbus`, as a desktop's tray host would.
 //! Proves that the menu toggles the proxy, that Quit restores the system proxy, that
 //! "Copy terminal command" fills the clipboard, and that a second launch opens the first
-//! one's settings window instead of running twice.
+//! one's settings window instead of running twice, and that an unreachable upstream raises
+//! a desktop notification.
 
 #[path = "../../tests/common/session.rs"]
 mod session;
@@ -478,6 +479,56 @@ fn copy_fills_the_clipboard_and_a_second_launch_opens_the_first_ones_settings() 
         "the first app is still running"
     );
 
+    click(&session, &bus, item_id(&menu, "Quit"));
+    let status = eventually("the app to exit", Duration::from_secs(30), || {
+        app.child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn an_unreachable_upstream_raises_a_desktop_notification() {
+    let session = Session::start("GNOME");
+    // A SOCKS server that is not there: nothing listens on this port once it is dropped.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings_dir = session.dir.path().join("config/socksbridge");
+    std::fs::create_dir_all(&settings_dir).unwrap();
+    std::fs::write(
+        settings_dir.join("settings.json"),
+        format!(
+            r#"{{"listen":"127.0.0.1:0","upstream":"socks5h://127.0.0.1:{dead}","app":{{"enable_on_launch":true}}}}"#
+        ),
+    )
+    .unwrap();
+    // The private bus has no notification server; a monitor still sees the Notify call.
+    let seen = session.dir.path().join("notifications.txt");
+    let _monitor = KillOnDrop(
+        session
+            .command("dbus-monitor")
+            .args([
+                "--session",
+                "interface='org.freedesktop.Notifications',member='Notify'",
+            ])
+            .stdout(Stdio::from(std::fs::File::create(&seen).unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut app = start_app(&session);
+    // Turning the proxy on checks the upstream at once (then every 15 s).
+    let text = eventually("the notification", Duration::from_secs(60), || {
+        std::fs::read_to_string(&seen)
+            .ok()
+            .filter(|t| t.contains("SocksBridge: upstream unreachable"))
+    });
+    assert!(text.contains(&format!("127.0.0.1:{dead}")), "{text}");
+    let (bus, menu) = eventually("the tray menu", Duration::from_secs(10), || {
+        layout(&session)
+    });
     click(&session, &bus, item_id(&menu, "Quit"));
     let status = eventually("the app to exit", Duration::from_secs(30), || {
         app.child.try_wait().unwrap()
