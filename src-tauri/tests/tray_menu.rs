@@ -3,7 +3,7 @@
 //! Proves that the menu toggles the proxy, that Quit restores the system proxy, that
 //! "Copy terminal command" fills the clipboard, and that a second launch opens the first
 //! one's settings window instead of running twice, and that an unreachable upstream raises
-//! a desktop notification.
+//! a desktop notification, and that "start at login" writes and removes the autostart entry.
 
 #[path = "../../tests/common/session.rs"]
 mod session;
@@ -534,4 +534,50 @@ fn an_unreachable_upstream_raises_a_desktop_notification() {
         app.child.try_wait().unwrap()
     });
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn start_at_login_writes_and_removes_the_autostart_entry() {
+    let session = Session::start("GNOME");
+    let config = session.dir.path().join("config");
+    let settings_dir = config.join("socksbridge");
+    std::fs::create_dir_all(&settings_dir).unwrap();
+    // auto-launch writes under $HOME/.config, whatever XDG_CONFIG_HOME says.
+    let autostart = session.dir.path().join("home/.config/autostart");
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&autostart)
+            .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+            .unwrap_or_default()
+    };
+    for start_at_login in [true, false] {
+        std::fs::write(
+            settings_dir.join("settings.json"),
+            format!(r#"{{"listen":"127.0.0.1:0","app":{{"start_at_login":{start_at_login}}}}}"#),
+        )
+        .unwrap();
+        let mut app = start_app(&session);
+        let (bus, menu) = eventually("the tray menu", Duration::from_secs(60), || {
+            layout(&session)
+        });
+        if start_at_login {
+            let entry = eventually("the autostart entry", Duration::from_secs(10), || {
+                entries().into_iter().next()
+            });
+            let text = std::fs::read_to_string(&entry).unwrap();
+            assert!(text.contains("[Desktop Entry]"), "{text}");
+            assert!(
+                text.contains(env!("CARGO_BIN_EXE_socksbridge-app")),
+                "the entry starts this app: {text}"
+            );
+        } else {
+            eventually("the autostart entry to go", Duration::from_secs(10), || {
+                entries().is_empty().then_some(())
+            });
+        }
+        click(&session, &bus, item_id(&menu, "Quit"));
+        let status = eventually("the app to exit", Duration::from_secs(30), || {
+            app.child.try_wait().unwrap()
+        });
+        assert!(status.success(), "{status:?}");
+    }
 }
