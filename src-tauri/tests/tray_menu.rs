@@ -161,6 +161,15 @@ fn click(session: &Session, bus: &str, id: i32) {
     );
 }
 
+/// Clicks Quit and waits (bounded) for a clean exit.
+fn quit_from_menu(session: &Session, bus: &str, menu: &str, app: &mut App) {
+    click(session, bus, item_id(menu, "Quit"));
+    let status = eventually("the app to exit", Duration::from_secs(30), || {
+        app.child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status:?}");
+}
+
 fn fetch_through(proxy: u16, origin: u16) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", proxy)).ok()?;
     write!(
@@ -373,11 +382,7 @@ fn tray_menu_toggles_the_proxy_and_quit_restores_the_system_proxy() {
                 .then_some(())
         },
     );
-    click(&session, &bus, item_id(&menu, "Quit"));
-    let status = eventually("the app to exit", Duration::from_secs(30), || {
-        app.child.try_wait().unwrap()
-    });
-    assert!(status.success(), "{status:?}");
+    quit_from_menu(&session, &bus, &menu, &mut app);
     assert_eq!(session.gnome_listing(), before);
     assert!(!session.state_file().exists());
 }
@@ -479,11 +484,7 @@ fn copy_fills_the_clipboard_and_a_second_launch_opens_the_first_ones_settings() 
         "the first app is still running"
     );
 
-    click(&session, &bus, item_id(&menu, "Quit"));
-    let status = eventually("the app to exit", Duration::from_secs(30), || {
-        app.child.try_wait().unwrap()
-    });
-    assert!(status.success(), "{status:?}");
+    quit_from_menu(&session, &bus, &menu, &mut app);
 }
 
 #[test]
@@ -529,11 +530,7 @@ fn an_unreachable_upstream_raises_a_desktop_notification() {
     let (bus, menu) = eventually("the tray menu", Duration::from_secs(10), || {
         layout(&session)
     });
-    click(&session, &bus, item_id(&menu, "Quit"));
-    let status = eventually("the app to exit", Duration::from_secs(30), || {
-        app.child.try_wait().unwrap()
-    });
-    assert!(status.success(), "{status:?}");
+    quit_from_menu(&session, &bus, &menu, &mut app);
 }
 
 #[test]
@@ -574,10 +571,6 @@ fn start_at_login_writes_and_removes_the_autostart_entry() {
                 entries().is_empty().then_some(())
             });
         }
-        click(&session, &bus, item_id(&menu, "Quit"));
-        let status = eventually("the app to exit", Duration::from_secs(30), || {
-            app.child.try_wait().unwrap()
-        });
-        assert!(status.success(), "{status:?}");
+        quit_from_menu(&session, &bus, &menu, &mut app);
     }
 }
