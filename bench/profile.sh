@@ -21,6 +21,13 @@ LOADGEN=$PWD/target/release/examples/loadgen
 OUT=$PWD/target/profile
 mkdir -p "$OUT"
 
+# perf needs to attach to another process.
+if [ "$(id -u)" != 0 ] && [ "$(cat /proc/sys/kernel/perf_event_paranoid)" -gt 1 ]; then
+  echo "perf cannot attach here (kernel.perf_event_paranoid > 1):" >&2
+  echo "  sudo sysctl kernel.perf_event_paranoid=1   # then run this again" >&2
+  exit 1
+fi
+
 . bench/topology.sh
 for p in $ORIGIN $SOCKS; do wait_port "$p"; done
 
@@ -38,7 +45,7 @@ perf_workload() { # perf_workload NAME COMMAND...
   PROXY_PORT=$port "$@" > "$RUN/$name.load" 2>&1 &
   local load=$!
   sleep 1
-  perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" -o "$RUN/$name.data" -- sleep 5 2>/dev/null
+  perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" -o "$RUN/$name.data" -- sleep 5
   wait "$load" || true
   perf script -i "$RUN/$name.data" 2>/dev/null | inferno-collapse-perf --all > "$RUN/$name.folded"
   inferno-flamegraph --minwidth 0.5 --title "socksbridge, $name" < "$RUN/$name.folded" > "$OUT/$name.svg"
@@ -59,6 +66,7 @@ instructions() { # instructions COMMAND-ARGS... (with PROXY as the proxy address
   valgrind --tool=callgrind --callgrind-out-file="$RUN/cg.out" \
     "$SB" --listen "127.0.0.1:$port" --upstream "socks5h://127.0.0.1:$SOCKS" --log-level error >/dev/null 2>&1 &
   local vg=$!
+  PIDS+=("$vg")
   wait_port "$port"
   "$LOADGEN" "${@//PROXY/127.0.0.1:$port}" >/dev/null
   kill -INT "$vg"; wait "$vg" || true
@@ -68,6 +76,9 @@ per_op() { # per_op LABEL MODE ARGS-BEFORE-COUNT...
   local label=$1; shift
   local small big
   small=$(instructions "$@" 100); big=$(instructions "$@" 1100)
+  if [ -z "$small" ] || [ -z "$big" ]; then
+    echo "callgrind wrote no totals for $label" >&2; exit 1
+  fi
   summary "$label: $(( (big - small) / 1000 )) instructions (callgrind, user space)"
 }
 per_op "per forwarded request (GET 1 KiB, keep-alive)" requests PROXY "http://127.0.0.1:$ORIGIN/1k"

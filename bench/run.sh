@@ -50,7 +50,8 @@ CLK=$(getconf CLK_TCK)
 ticks() { # ticks PID...
   local t=0 p v
   for p in "$@"; do
-    v=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || true)
+    # Fields after the ")" that closes the process name (which may contain spaces).
+    v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}' || true)
     t=$((t + ${v:-0}))
   done
   echo "$t"

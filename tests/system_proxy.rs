@@ -299,6 +299,11 @@ fn panicking_child() {
 
     use socksbridge::system_proxy::{Desired, SystemProxy};
 
+    // `cargo test -- --ignored` must not touch the real desktop: only the parent test, which
+    // runs this in a private session, sets the variable.
+    if std::env::var_os("SOCKSBRIDGE_PANIC_CHILD").is_none() {
+        return;
+    }
     let system = Arc::new(SystemProxy::detect().expect("a desktop whose proxy we can set"));
     let listen = "127.0.0.1:1095".parse().unwrap();
     system
@@ -317,6 +322,7 @@ fn a_panic_restores_the_previous_setting_before_exiting() {
     let out = session
         .command(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "panicking_child", "--nocapture"])
+        .env("SOCKSBRIDGE_PANIC_CHILD", "1")
         .output()
         .unwrap();
     let (stdout, stderr) = (
@@ -325,8 +331,10 @@ fn a_panic_restores_the_previous_setting_before_exiting() {
     );
     assert!(stdout.contains("applied"), "{stdout}\n{stderr}");
     assert!(stderr.contains("a bug in the proxy"), "{stderr}");
-    // The hook exits with Rust's panic code before the test harness can report.
+    // The hook exits with Rust's panic code before the test harness can report (a harness
+    // failure is 101 too, but prints its summary first).
     assert_eq!(out.status.code(), Some(101), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("test result:"), "{stdout}");
     assert_eq!(session.gnome_listing(), before);
     assert!(!session.state_file().exists());
 }

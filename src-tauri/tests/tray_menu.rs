@@ -414,8 +414,11 @@ fn on_display(
     program: &str,
     args: &[&str],
 ) -> Option<String> {
+    // Bounded: an X client can block on a stuck clipboard owner.
     let out = session
-        .command(program)
+        .command("timeout")
+        .arg("5")
+        .arg(program)
         .args(args)
         .envs(display.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()
@@ -519,6 +522,12 @@ fn an_unreachable_upstream_raises_a_desktop_notification() {
             .spawn()
             .unwrap(),
     );
+    // The app notifies once, on the change to down: the monitor must be listening first.
+    eventually("the monitor to listen", Duration::from_secs(10), || {
+        std::fs::read_to_string(&seen)
+            .ok()
+            .filter(|t| t.contains("NameAcquired"))
+    });
     let mut app = start_app(&session);
     // Turning the proxy on checks the upstream at once (then every 15 s).
     let text = eventually("the notification", Duration::from_secs(60), || {
@@ -572,5 +581,7 @@ fn start_at_login_writes_and_removes_the_autostart_entry() {
             });
         }
         quit_from_menu(&session, &bus, &menu, &mut app);
+        // Quitting leaves the entry alone: only the setting removes it.
+        assert_eq!(entries().is_empty(), !start_at_login);
     }
 }
