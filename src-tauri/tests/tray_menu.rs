@@ -23,6 +23,32 @@ const MENU_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_socksb
 struct App {
     child: Child,
     log: std::path::PathBuf,
+    pid_file: std::path::PathBuf,
+}
+
+impl App {
+    /// The app's own pid (xvfb-run's child is a shell that waits for it).
+    fn app_pid(&self) -> Option<String> {
+        let pid = std::fs::read_to_string(&self.pid_file)
+            .ok()?
+            .trim()
+            .to_string();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        String::from_utf8_lossy(&cmdline)
+            .contains("socksbridge-app")
+            .then_some(pid)
+    }
+
+    fn wait_child(&mut self, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
 }
 
 impl Drop for App {
@@ -32,18 +58,37 @@ impl Drop for App {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
             eprintln!("---- app log ----\n{log}");
         }
-        // SIGTERM lets xvfb-run stop its X server; SIGKILL only if it does not go.
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let start = Instant::now();
-        while self.child.try_wait().ok().flatten().is_none()
-            && start.elapsed() < Duration::from_secs(5)
-        {
-            std::thread::sleep(Duration::from_millis(50));
+        let signal = |sig: &str, pid: &str| {
+            let _ = std::process::Command::new("kill")
+                .args([sig, pid])
+                .stderr(Stdio::null())
+                .status();
+        };
+        // End the app first: xvfb-run then stops its X server by itself. Signalling
+        // xvfb-run instead would leave the server running.
+        if let Some(pid) = self.app_pid() {
+            signal("-TERM", &pid);
+            let start = Instant::now();
+            while self.app_pid().is_some() && start.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if let Some(pid) = self.app_pid() {
+                signal("-KILL", &pid);
+            }
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if !self.wait_child(Duration::from_secs(5)) {
+            let xvfb_run = self.child.id().to_string();
+            if let Ok(out) = std::process::Command::new("pgrep")
+                .args(["-P", &xvfb_run, "Xvfb"])
+                .output()
+            {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    signal("-KILL", pid);
+                }
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -203,6 +248,7 @@ fn start_app(session: &Session) -> App {
     App {
         child,
         log: log_path,
+        pid_file,
     }
 }
 
