@@ -10,12 +10,12 @@ mod session;
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use session::Session;
-use support::origin;
+use support::{free_port, origin};
 
 /// libayatana-appindicator names the object after the tray id (`socksbridge`).
 const MENU_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_socksbridge/Menu";
@@ -262,22 +262,22 @@ fn app_pid(session: &Session) -> String {
     .to_string()
 }
 
-/// Settings with a free listen port and the system proxy in global mode.
-fn write_settings(session: &Session, enable_on_launch: bool) -> u16 {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+/// Writes the session's settings file (the same schema as `socksbridge --config`).
+fn save_settings(session: &Session, json: &str) {
     let settings_dir = session.dir.path().join("config/socksbridge");
     std::fs::create_dir_all(&settings_dir).unwrap();
-    std::fs::write(
-        settings_dir.join("settings.json"),
-        format!(
+    std::fs::write(settings_dir.join("settings.json"), json).unwrap();
+}
+
+/// Settings with a free listen port and the system proxy in global mode.
+fn write_settings(session: &Session, enable_on_launch: bool) -> u16 {
+    let port = free_port();
+    save_settings(
+        session,
+        &format!(
             r#"{{"listen":"127.0.0.1:{port}","upstream":"direct://","system_proxy":{{"mode":"global"}},"app":{{"enable_on_launch":{enable_on_launch}}}}}"#
         ),
-    )
-    .unwrap();
+    );
     port
 }
 
@@ -540,20 +540,13 @@ fn copy_fills_the_clipboard_and_a_second_launch_opens_the_first_ones_settings() 
 fn an_unreachable_upstream_raises_a_desktop_notification() {
     let session = Session::start("GNOME");
     // A SOCKS server that is not there: nothing listens on this port once it is dropped.
-    let dead = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let settings_dir = session.dir.path().join("config/socksbridge");
-    std::fs::create_dir_all(&settings_dir).unwrap();
-    std::fs::write(
-        settings_dir.join("settings.json"),
-        format!(
+    let dead = free_port();
+    save_settings(
+        &session,
+        &format!(
             r#"{{"listen":"127.0.0.1:0","upstream":"socks5h://127.0.0.1:{dead}","app":{{"enable_on_launch":true}}}}"#
         ),
-    )
-    .unwrap();
+    );
     // The private bus has no notification server; a monitor still sees the Notify call.
     let seen = session.dir.path().join("notifications.txt");
     let _monitor = KillOnDrop(
@@ -591,9 +584,6 @@ fn an_unreachable_upstream_raises_a_desktop_notification() {
 #[test]
 fn start_at_login_writes_and_removes_the_autostart_entry() {
     let session = Session::start("GNOME");
-    let config = session.dir.path().join("config");
-    let settings_dir = config.join("socksbridge");
-    std::fs::create_dir_all(&settings_dir).unwrap();
     // auto-launch writes under $HOME/.config, whatever XDG_CONFIG_HOME says.
     let autostart = session.dir.path().join("home/.config/autostart");
     let entries = || -> Vec<std::path::PathBuf> {
@@ -602,11 +592,10 @@ fn start_at_login_writes_and_removes_the_autostart_entry() {
             .unwrap_or_default()
     };
     for start_at_login in [true, false] {
-        std::fs::write(
-            settings_dir.join("settings.json"),
-            format!(r#"{{"listen":"127.0.0.1:0","app":{{"start_at_login":{start_at_login}}}}}"#),
-        )
-        .unwrap();
+        save_settings(
+            &session,
+            &format!(r#"{{"listen":"127.0.0.1:0","app":{{"start_at_login":{start_at_login}}}}}"#),
+        );
         let mut app = start_app(&session);
         let (bus, menu) = eventually("the tray menu", Duration::from_secs(60), || {
             layout(&session)
