@@ -241,25 +241,14 @@ async fn main() {
             .unwrap_or_else(|| panic!("missing argument {i}; see the module docs"))
     };
     match arg(0).as_str() {
-        "tunnels" => {
+        mode @ ("tunnels" | "socks-tunnels") => {
             tunnels(
-                arg(1).parse().expect("proxy"),
+                arg(1).parse().expect("proxy or SOCKS server"),
                 arg(2),
                 arg(3),
                 arg(4).parse().expect("workers"),
                 arg(5).parse().expect("seconds"),
-                false,
-            )
-            .await
-        }
-        "socks-tunnels" => {
-            tunnels(
-                arg(1).parse().expect("socks server"),
-                arg(2),
-                arg(3),
-                arg(4).parse().expect("workers"),
-                arg(5).parse().expect("seconds"),
-                true,
+                mode == "socks-tunnels",
             )
             .await
         }

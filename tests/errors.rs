@@ -254,12 +254,10 @@ async fn connections_over_the_cap_get_a_503() {
         let a = TcpStream::connect(proxy.addr).await.unwrap();
         let b = TcpStream::connect(proxy.addr).await.unwrap();
         // Make sure both are accepted and hold their permits.
-        for _ in 0..200 {
-            if proxy.handle.stats().active_connections == 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        eventually(Duration::from_secs(1), || {
+            proxy.handle.stats().active_connections == 2
+        })
+        .await;
         let out = curl(&["-x", &proxy.url(), &origin.url("/hello")]).await;
         assert_eq!(out.status, 503);
         assert!(
@@ -268,12 +266,10 @@ async fn connections_over_the_cap_get_a_503() {
             out.text()
         );
         drop((a, b));
-        for _ in 0..200 {
-            if proxy.handle.stats().active_connections == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        eventually(Duration::from_secs(1), || {
+            proxy.handle.stats().active_connections == 0
+        })
+        .await;
         still_serves(&proxy, &origin).await;
     })
     .await;

@@ -86,37 +86,31 @@ async fn socks_server_killed_under_50_tunnels_and_forwards_then_back() {
 
 /// A "SOCKS server" that answers one byte every 300 ms.
 async fn dribbling_socks_server() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut greeting = [0u8; 3];
-                let _ = s.read(&mut greeting).await;
-                let (mut r, mut w) = s.split();
-                let dribble = async {
-                    for byte in [5u8, 0, 5, 0, 0, 1, 127, 0, 0, 1, 0, 80] {
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        if w.write_all(&[byte]).await.is_err() {
-                            return;
-                        }
-                    }
-                    std::future::pending::<()>().await;
-                };
-                // Until the proxy hangs up on us.
-                let mut sink = [0u8; 512];
-                let gone = async {
-                    while let Ok(n) = r.read(&mut sink).await {
-                        if n == 0 {
-                            break;
-                        }
-                    }
-                };
-                tokio::select! { () = dribble => {}, () = gone => {} }
-            });
-        }
-    });
-    addr
+    serve_each(|mut s| async move {
+        let mut greeting = [0u8; 3];
+        let _ = s.read(&mut greeting).await;
+        let (mut r, mut w) = s.split();
+        let dribble = async {
+            for byte in [5u8, 0, 5, 0, 0, 1, 127, 0, 0, 1, 0, 80] {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if w.write_all(&[byte]).await.is_err() {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await;
+        };
+        // Until the proxy hangs up on us.
+        let mut sink = [0u8; 512];
+        let gone = async {
+            while let Ok(n) = r.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        tokio::select! { () = dribble => {}, () = gone => {} }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -244,23 +238,17 @@ async fn five_hundred_slowloris_clients_do_not_starve_a_normal_one() {
 
 /// An origin that sends half of a promised body, then resets the connection.
 async fn resetting_origin() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-                    .await;
-                let _ = s.write_all(&[b'x'; 50_000]).await;
-                let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
-                drop(s);
-            });
-        }
-    });
-    addr
+    serve_each(|mut s| async move {
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            .await;
+        let _ = s.write_all(&[b'x'; 50_000]).await;
+        let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+        drop(s);
+    })
+    .await
 }
 
 #[tokio::test]

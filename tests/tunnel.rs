@@ -7,7 +7,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::test]
 async fn proxytunnel_and_https_through_connect() {
@@ -91,20 +90,14 @@ async fn ipv6_literal_targets() {
 /// A TCP server that reads to EOF, then answers with what it got and closes: proves the
 /// client's half-close crosses the tunnel while the other direction keeps working.
 async fn half_close_server() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut got = Vec::new();
-                s.read_to_end(&mut got).await.unwrap();
-                s.write_all(format!("got {} bytes", got.len()).as_bytes())
-                    .await
-                    .unwrap();
-            });
-        }
-    });
-    addr
+    serve_each(|mut s| async move {
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        s.write_all(format!("got {} bytes", got.len()).as_bytes())
+            .await
+            .unwrap();
+    })
+    .await
 }
 
 #[tokio::test]
@@ -113,13 +106,7 @@ async fn half_close_crosses_the_tunnel_and_counters_add_up() {
         let target = half_close_server().await;
         let socks = socks_server().await;
         let proxy = proxy_via(&socks.url("socks5h")).await;
-        let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
-        stream
-            .write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let head = read_head(&mut stream).await;
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let mut stream = tunnel(proxy.addr, target).await;
         stream.write_all(&[1u8; 100_000]).await.unwrap();
         stream.shutdown().await.unwrap();
         let mut reply = String::new();
@@ -127,12 +114,10 @@ async fn half_close_crosses_the_tunnel_and_counters_add_up() {
         assert_eq!(reply, "got 100000 bytes");
         drop(stream);
         // The tunnel ends on its own once both sides are closed.
-        for _ in 0..200 {
-            if proxy.handle.stats().active_connections == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(Duration::from_secs(2), || {
+            proxy.handle.stats().active_connections == 0
+        })
+        .await;
         let stats = proxy.handle.stats();
         assert_eq!(stats.active_connections, 0);
         assert!(stats.bytes_up >= 100_000, "{stats:?}");

@@ -370,19 +370,30 @@ pub async fn free_port() -> u16 {
         .port()
 }
 
-/// A TCP echo server on 127.0.0.1:0 (for tunnels that just sit there or echo).
-pub async fn echo_server() -> SocketAddr {
+/// A TCP server on 127.0.0.1:0 that runs `handle` on each accepted connection, in a task
+/// of its own.
+pub async fn serve_each<F, Fut>(handle: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
+        while let Ok((s, _)) = listener.accept().await {
+            tokio::spawn(handle(s));
         }
     });
     addr
+}
+
+/// A TCP echo server on 127.0.0.1:0 (for tunnels that just sit there or echo).
+pub async fn echo_server() -> SocketAddr {
+    serve_each(|mut s| async move {
+        let (mut r, mut w) = s.split();
+        let _ = tokio::io::copy(&mut r, &mut w).await;
+    })
+    .await
 }
 
 /// Open CONNECT tunnel through `proxy` to `target`, the 200 head consumed.
