@@ -143,7 +143,7 @@ async fn main() {
             ..Settings::default()
         };
         s.timeouts.idle_secs = idle;
-        s.validate().expect("valid")
+        s.validate().expect("valid").proxy
     };
     let server = ProxyServer::bind(settings(false, 600))
         .await

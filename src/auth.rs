@@ -1,10 +1,19 @@
-//! Inbound credentials: HTTP Basic `Proxy-Authorization` checked in constant time.
+//! Inbound credentials, for HTTP and SOCKS clients alike: who must present them, and
+//! checks in constant time (RFC 1929 user/password, HTTP Basic `Proxy-Authorization`).
+
+use std::net::SocketAddr;
 
 use base64::Engine as _;
 use http::HeaderValue;
 use subtle::ConstantTimeEq;
 
 use crate::config::InboundAuth;
+
+/// The credentials `peer` must present: none without inbound auth, and none for clients
+/// on this machine when they are exempt (an OS proxy setting cannot carry credentials).
+pub fn required_of(auth: Option<&InboundAuth>, peer: SocketAddr) -> Option<&InboundAuth> {
+    auth.filter(|a| !(a.exempt_loopback && peer.ip().is_loopback()))
+}
 
 /// Compares credentials without leaking, through timing, how much of them matched.
 pub fn credentials_match(auth: &InboundAuth, username: &[u8], password: &[u8]) -> bool {
@@ -36,6 +45,33 @@ pub fn basic_matches(auth: &InboundAuth, header: Option<&HeaderValue>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn who_must_authenticate() {
+        let auth = |exempt_loopback| InboundAuth {
+            username: "u".into(),
+            password: "p".into(),
+            exempt_loopback,
+        };
+        let cases = [
+            (None, "127.0.0.1:5", false),
+            (None, "192.168.1.9:5", false),
+            (Some(auth(false)), "127.0.0.1:5", true),
+            (Some(auth(false)), "192.168.1.9:5", true),
+            (Some(auth(true)), "127.0.0.1:5", false),
+            (Some(auth(true)), "[::1]:5", false),
+            (Some(auth(true)), "192.168.1.9:5", true),
+            (Some(auth(true)), "[fd00::9]:5", true),
+        ];
+        for (auth, peer, required) in cases {
+            let peer: SocketAddr = peer.parse().unwrap();
+            assert_eq!(
+                required_of(auth.as_ref(), peer).is_some(),
+                required,
+                "{auth:?} {peer}"
+            );
+        }
+    }
 
     #[test]
     fn basic_table() {

@@ -1,7 +1,10 @@
 //! Turning the proxy on and off as one unit with the OS setting: what the tray app's
 //! toggle and the CLI both do. Starting binds the listener, then points the OS at it;
-//! stopping restores the OS setting first, then drains connections; applying new
-//! settings reloads the running proxy and re-points the OS only when that changed.
+//! stopping restores the OS setting first, then drains connections. Applying new settings
+//! changes only what they change: the data path reloads only when its config differs
+//! (and keeps its connection pool unless the way targets are dialled changed), the OS is
+//! re-pointed only when what it should point at differs. The controller holds the applied
+//! settings: they are the one source of truth for the app and the CLI.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,16 +13,20 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
-use crate::config::{ProxyConfig, SystemProxyMode};
+use crate::config::{Config, ConfigErrors, Settings, SystemProxyConfig, SystemProxyMode};
+use crate::error::ProxyError;
 use crate::server::{BindError, ProxyHandle, ProxyServer};
 use crate::stats::StatsSnapshot;
 use crate::system_proxy::{Desired, SysProxyError, SystemProxy};
+use crate::target::Target;
 
 /// How long restoring the OS setting may take on the way out.
 pub const RESTORE_LIMIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
+    #[error("invalid settings: {0}")]
+    Invalid(#[from] ConfigErrors),
     #[error(transparent)]
     Bind(#[from] BindError),
     #[error("system proxy: {0}")]
@@ -52,7 +59,9 @@ struct Running {
 
 #[derive(Debug)]
 struct Inner {
-    config: ProxyConfig,
+    /// What is applied (or will be, on start): as given, and validated.
+    settings: Settings,
+    config: Config,
     running: Option<Running>,
 }
 
@@ -70,37 +79,60 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ControlError::Internal(e.to_string()))
 }
 
-/// What the OS is pointed at for `config`'s mode, given where we actually listen.
-pub fn desired_for(config: &ProxyConfig, local: SocketAddr) -> Option<Desired> {
-    match config.system_proxy.mode {
+/// What the OS is pointed at in `config`'s mode, given where we actually listen.
+pub fn desired_for(config: &SystemProxyConfig, local: SocketAddr) -> Option<Desired> {
+    match config.mode {
         SystemProxyMode::Off => None,
-        SystemProxyMode::Global => Some(Desired::global(
-            local,
-            config.system_proxy.bypass.clone(),
-            config.system_proxy.socks,
-        )),
+        SystemProxyMode::Global => {
+            Some(Desired::global(local, config.bypass.clone(), config.socks))
+        }
         SystemProxyMode::Pac => Some(Desired::pac(local)),
     }
 }
 
 impl Controller {
-    /// `system` is `None` where the desktop has no settable proxy.
-    pub fn new(config: ProxyConfig, system: Option<Arc<SystemProxy>>) -> Controller {
-        Controller {
+    /// A stopped controller for `settings`. `system` is `None` where the desktop has no
+    /// settable proxy.
+    pub fn new(
+        settings: Settings,
+        system: Option<Arc<SystemProxy>>,
+    ) -> Result<Controller, ConfigErrors> {
+        let config = settings.validate()?;
+        Ok(Controller {
             system,
             inner: tokio::sync::Mutex::new(Inner {
+                settings,
                 config,
                 running: None,
             }),
-        }
+        })
     }
 
     pub fn system_proxy(&self) -> Option<&Arc<SystemProxy>> {
         self.system.as_ref()
     }
 
-    pub async fn config(&self) -> ProxyConfig {
+    /// The applied settings, as given.
+    pub async fn settings(&self) -> Settings {
+        self.inner.lock().await.settings.clone()
+    }
+
+    /// The applied settings, validated.
+    pub async fn config(&self) -> Config {
         self.inner.lock().await.config.clone()
+    }
+
+    /// Dials `target` through the running proxy's router, as traffic would: the upstream
+    /// check. `None` when there is nothing to check (stopped, or no upstream).
+    pub async fn probe_upstream(&self, target: &Target) -> Option<Result<Duration, ProxyError>> {
+        let handle = {
+            let inner = self.inner.lock().await;
+            if inner.config.proxy.upstream.is_direct() {
+                return None;
+            }
+            inner.running.as_ref()?.handle.clone()
+        };
+        Some(handle.probe(target).await)
     }
 
     /// Starts the proxy and points the OS at it (per the config). If the OS setting cannot
@@ -110,7 +142,7 @@ impl Controller {
         if let Some(running) = &inner.running {
             return Ok(running.handle.local_addr());
         }
-        let server = ProxyServer::bind(inner.config.clone()).await?;
+        let server = ProxyServer::bind(inner.config.proxy.clone()).await?;
         let handle = server.handle();
         let local = server.local_addr();
         let task = tokio::spawn(server.run(std::future::pending()));
@@ -120,11 +152,12 @@ impl Controller {
             applied: None,
             guard: None,
         };
+        let system_proxy = &inner.config.system_proxy;
         if let Err(e) = self
             .point_os(
                 &mut running,
-                desired_for(&inner.config, local),
-                inner.config.system_proxy.guard,
+                desired_for(system_proxy, local),
+                system_proxy.guard,
             )
             .await
         {
@@ -146,26 +179,37 @@ impl Controller {
         restored
     }
 
-    /// Switches to new settings. A running proxy reloads in place (running tunnels
-    /// continue; the listener moves only if the address changed) and the OS setting is
-    /// re-pointed only if what it should point at changed.
-    pub async fn apply(&self, config: ProxyConfig) -> Result<(), ControlError> {
+    /// Switches to new settings, changing only what they change. A running proxy reloads
+    /// in place (running tunnels continue; the listener moves only if the address
+    /// changed) and the OS setting is re-pointed only if what it should point at changed.
+    /// On any failure everything stays as it was: the old settings remain applied.
+    pub async fn apply(&self, settings: Settings) -> Result<(), ControlError> {
+        let config = settings.validate()?;
         let mut inner = self.inner.lock().await;
-        let Some(mut running) = inner.running.take() else {
-            inner.config = config;
-            return Ok(());
-        };
-        if let Err(e) = running.handle.apply(config.clone()).await {
-            inner.running = Some(running);
-            return Err(e.into());
+        let inner = &mut *inner;
+        if let Some(running) = inner.running.as_mut() {
+            let old = &inner.config;
+            let reload = config.proxy != old.proxy;
+            if reload {
+                running.handle.apply(config.proxy.clone()).await?;
+            }
+            let desired = desired_for(&config.system_proxy, running.handle.local_addr());
+            if let Err(e) = self
+                .point_os(running, desired, config.system_proxy.guard)
+                .await
+            {
+                if reload {
+                    if let Err(undo) = running.handle.apply(old.proxy.clone()).await {
+                        tracing::error!("could not go back to the previous settings: {undo}");
+                    }
+                }
+                self.start_guard(running, old.system_proxy.guard);
+                return Err(e);
+            }
         }
-        let desired = desired_for(&config, running.handle.local_addr());
-        let result = self
-            .point_os(&mut running, desired, config.system_proxy.guard)
-            .await;
+        inner.settings = settings;
         inner.config = config;
-        inner.running = Some(running);
-        result
+        Ok(())
     }
 
     pub async fn status(&self) -> ControllerStatus {
@@ -174,7 +218,7 @@ impl Controller {
         ControllerStatus {
             running: running.is_some(),
             listen: running.map(|r| r.handle.local_addr()),
-            upstream: inner.config.upstream.redacted(),
+            upstream: inner.config.proxy.upstream.redacted(),
             system_proxy: match running.and_then(|r| r.applied.as_ref()) {
                 None => SystemProxyMode::Off,
                 Some(Desired::Global { .. }) => SystemProxyMode::Global,

@@ -1,42 +1,61 @@
 //! SocksBridge core: a local HTTP(S) + SOCKS mixed-port proxy that dials every target
-//! through an upstream SOCKS server, and the pieces the CLI and the tray app share.
+//! through an upstream SOCKS server, the OS proxy setting it points at itself, and the
+//! controller that moves both as one — the pieces the CLI and the tray app share.
 //!
-//! The data path, top to bottom:
+//! The data path, top to bottom (each floor imports only the floors below it):
 //!
 //! ```text
-//! server/     listener, connection cap, accept backoff, graceful shutdown, reloads
-//!   connection  first byte: 0x05/0x04 → socks/, anything else → http/
-//! http/       auth (407), CONNECT → tunnel, absolute-form → forward, origin-form → local
+//! server/     listener, connection cap, accept backoff, graceful shutdown, reloads;
+//!             the first byte sends a connection to socks/ (0x05, 0x04) or http/
+//! http/       hyper per connection; CONNECT → tunnel, absolute-form → forward,
+//!             origin-form → local (PAC file); header rules in http/headers.rs
 //! socks/      inbound SOCKS5/SOCKS4a handshake (pure parsers in socks/parse.rs)
+//! engine/     one config generation: Engine::open = loop guard + route + dial, the
+//!             pooled client for forwarding; Conn: inbound auth and error report, once
+//! auth        who must present credentials, checked in constant time
 //! loop_guard  refuse targets that are this proxy
-//! route       --direct rules: which targets skip the upstream
-//! dial/       Direct | SOCKS5 | SOCKS4(a) via tokio-socks; hyper connector for pooling
-//! pump        byte copy for tunnels: buffers that follow the traffic, half-close, idle timeout
-//! heap        give freed memory back to the OS once a burst of connections is over
+//! route/      the router: direct rules and the upstream → a Route per target
+//! dial/       Direct | SOCKS5 | SOCKS4(a) via tokio-socks, under the connect timeout
+//! pump        byte copy for tunnels: buffers that follow the traffic, half-close, idle
 //! error       one error enum → HTTP status / SOCKS reply / stats bucket
-//! config/     Settings (JSON schema) → validated ProxyConfig
 //! ```
+//!
+//! Around it: `config/` (the settings file's schema → validated [`Config`]),
+//! `system_proxy/` (snapshot, apply, exact restore of the OS setting, per desktop),
+//! `controller` (proxy + OS setting as one unit), `termination` (the signals that end
+//! the process).
 
-pub mod cli;
+mod auth;
 pub mod config;
 pub mod controller;
-pub mod dial;
-pub mod error;
-pub mod fsutil;
-pub mod heap;
-pub mod http;
+mod dial;
+mod engine;
+mod error;
+mod fsutil;
+mod heap;
+mod http;
 pub mod limits;
-pub mod loop_guard;
-pub mod metered;
-pub mod pump;
-pub mod route;
-pub mod server;
-pub mod socks;
-pub mod stats;
+mod loop_guard;
+mod metered;
+mod pump;
+mod route;
+mod server;
+mod socks;
+mod stats;
 pub mod system_proxy;
 pub mod target;
+pub mod termination;
 
-pub use config::{ProxyConfig, Settings};
-pub use error::ProxyError;
+pub use config::{Config, ProxyConfig, Settings};
+pub use dial::probe;
+pub use error::{ErrorKind, ProxyError};
 pub use server::{Applied, BindError, ProxyHandle, ProxyServer};
 pub use stats::StatsSnapshot;
+
+/// Entry points for the fuzz targets (`fuzz/`): the pure parsers that read untrusted input.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::route::DirectRules;
+    pub use crate::socks::parse;
+}

@@ -4,8 +4,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::dial::{resolve, Dialer};
+use crate::dial::resolve;
 use crate::error::ProxyError;
+use crate::route::Route;
 use crate::target::{Host, Target};
 
 /// How long a name on our own port may take to resolve before we give it the benefit of
@@ -21,10 +22,10 @@ pub fn is_own_address(ip: IpAddr, port: u16, local: SocketAddr) -> bool {
     port == local.port() && (ip.is_loopback() || ip.is_unspecified() || ip == local.ip())
 }
 
-/// Errors with [`ProxyError::Loop`] when `target` is this proxy. Names are resolved only
-/// when they carry our port and would be resolved on this machine.
-pub async fn check(target: &Target, local: SocketAddr, dialer: &Dialer) -> Result<(), ProxyError> {
-    if target.port != local.port() || !dialer.connects_from_here(target) {
+/// Errors with [`ProxyError::Loop`] when `target`, reached along `route`, is this proxy.
+/// Names are resolved only when they carry our port and would be resolved on this machine.
+pub async fn check(target: &Target, local: SocketAddr, route: Route<'_>) -> Result<(), ProxyError> {
+    if target.port != local.port() || !route.connects_from_here() {
         return Ok(());
     }
     let looping = match &target.host {

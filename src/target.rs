@@ -121,6 +121,13 @@ impl Target {
         Ok(Target::new(Host::parse(host)?, port))
     }
 
+    /// The target of an absolute-form URI (`http://host[:port]/…`); the port defaults to
+    /// `default_port`. The scheme is the caller's to check.
+    pub fn from_uri(uri: &http::Uri, default_port: u16) -> Result<Target, TargetError> {
+        let host = uri.host().ok_or(TargetError::EmptyHost)?;
+        Target::from_uri_parts(host, uri.port_u16(), default_port)
+    }
+
     /// The socket address when the host is an IP literal.
     pub fn socket_addr(&self) -> Option<SocketAddr> {
         match self.host {

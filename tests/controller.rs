@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use common::session::Session;
@@ -41,9 +42,10 @@ async fn start_apply_and_stop_move_the_os_setting_with_the_proxy() {
         let before = session.gnome_listing();
         let origin = origin().await;
         let controller = Controller::new(
-            settings(SystemProxyMode::Global).validate().unwrap(),
+            settings(SystemProxyMode::Global),
             Some(system_proxy(&session)),
-        );
+        )
+        .unwrap();
 
         let local = controller.start().await.unwrap();
         let status = controller.status().await;
@@ -64,7 +66,7 @@ async fn start_apply_and_stop_move_the_os_setting_with_the_proxy() {
         assert!(read_head(&mut tunnel).await.starts_with("HTTP/1.1 200"));
         let mut pac = settings(SystemProxyMode::Pac);
         pac.listen = local.to_string();
-        controller.apply(pac.validate().unwrap()).await.unwrap();
+        controller.apply(pac).await.unwrap();
         assert_eq!(
             session.gsettings(&["get", "org.gnome.system.proxy", "mode"]),
             "'auto'"
@@ -85,7 +87,7 @@ async fn start_apply_and_stop_move_the_os_setting_with_the_proxy() {
         let port = free_port().await;
         let mut moved = settings(SystemProxyMode::Global);
         moved.listen = format!("127.0.0.1:{port}");
-        controller.apply(moved.validate().unwrap()).await.unwrap();
+        controller.apply(moved.clone()).await.unwrap();
         assert_eq!(
             session.gsettings(&["get", "org.gnome.system.proxy", "mode"]),
             "'manual'"
@@ -98,7 +100,7 @@ async fn start_apply_and_stop_move_the_os_setting_with_the_proxy() {
         // Mode off while running: the user's setting is back, the proxy keeps serving.
         let mut off = settings(SystemProxyMode::Off);
         off.listen = format!("127.0.0.1:{port}");
-        controller.apply(off.validate().unwrap()).await.unwrap();
+        controller.apply(off).await.unwrap();
         assert_eq!(session.gnome_listing(), before);
         assert_eq!(
             curl(&[
@@ -111,7 +113,7 @@ async fn start_apply_and_stop_move_the_os_setting_with_the_proxy() {
             200
         );
 
-        controller.apply(moved.validate().unwrap()).await.unwrap();
+        controller.apply(moved).await.unwrap();
         controller.stop().await.unwrap();
         assert_eq!(session.gnome_listing(), before);
         assert!(!session.state_file().exists());
@@ -137,10 +139,7 @@ async fn a_failed_os_change_leaves_the_proxy_off_and_the_setting_untouched() {
             )),
             session.state_file(),
         ));
-        let controller = Controller::new(
-            settings(SystemProxyMode::Global).validate().unwrap(),
-            Some(broken),
-        );
+        let controller = Controller::new(settings(SystemProxyMode::Global), Some(broken)).unwrap();
         let err = controller.start().await.unwrap_err();
         assert!(
             err.to_string()
@@ -150,6 +149,90 @@ async fn a_failed_os_change_leaves_the_proxy_off_and_the_setting_untouched() {
         assert!(!controller.status().await.running);
         assert_eq!(session.gnome_listing(), before);
         assert!(!session.state_file().exists());
+    })
+    .await;
+}
+
+/// Settings with a fixed upstream and no system proxy, for the data-path tests below.
+fn via(upstream: &str) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".into(),
+        upstream: upstream.into(),
+        ..Settings::default()
+    }
+}
+
+#[tokio::test]
+async fn a_change_outside_the_data_path_keeps_pooled_upstream_connections() {
+    within(60, async {
+        let origin = origin().await;
+        let first = socks_server().await;
+        let second = socks_server().await;
+        let settings = via(&first.url("socks5h"));
+        let controller = Controller::new(settings.clone(), None).unwrap();
+        let local = controller.start().await.unwrap();
+        let client = proxied_client(&format!("http://{local}"));
+        assert_eq!(get_text(&client, &origin.url("/hello")).await, "hello");
+        assert_eq!(first.connections.load(Ordering::SeqCst), 1);
+
+        // Neither of these touches how targets are dialled: the pooled connection
+        // through the SOCKS server carries on.
+        let mut changed = settings.clone();
+        changed.app.start_at_login = true;
+        changed.app.probe_target = "example.org:443".into();
+        controller.apply(changed.clone()).await.unwrap();
+        assert_eq!(get_text(&client, &origin.url("/hello")).await, "hello");
+        changed.system_proxy.bypass.push("*.corp.example".into());
+        changed.timeouts.idle_secs = 30;
+        changed.max_connections = 100;
+        controller.apply(changed.clone()).await.unwrap();
+        assert_eq!(get_text(&client, &origin.url("/hello")).await, "hello");
+        assert_eq!(first.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(controller.settings().await, changed);
+
+        // A new upstream is a new pool.
+        changed.upstream = second.url("socks5h");
+        controller.apply(changed).await.unwrap();
+        assert_eq!(get_text(&client, &origin.url("/hello")).await, "hello");
+        assert_eq!(first.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(second.connections.load(Ordering::SeqCst), 1);
+        controller.stop().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_apply_leaves_the_previous_settings_running() {
+    within(60, async {
+        let origin = origin().await;
+        let first = socks_server().await;
+        let second = socks_server().await;
+        let settings = via(&first.url("socks5h"));
+        // No system proxy backend: asking for one fails after the data path reloaded.
+        let controller = Controller::new(settings.clone(), None).unwrap();
+        let local = controller.start().await.unwrap();
+        let mut wanted = via(&second.url("socks5h"));
+        wanted.system_proxy.mode = SystemProxyMode::Global;
+        let err = controller.apply(wanted).await.unwrap_err();
+        assert!(err.to_string().contains("no system proxy setting"), "{err}");
+        assert_eq!(controller.settings().await, settings);
+        assert_eq!(controller.status().await.system_proxy, SystemProxyMode::Off);
+
+        let mut invalid = settings.clone();
+        invalid.upstream = "socks9://nowhere".into();
+        let err = controller.apply(invalid).await.unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid settings: upstream"),
+            "{err}"
+        );
+        assert_eq!(controller.settings().await, settings);
+
+        // Traffic still takes the first upstream.
+        let reply = curl(&["-x", &format!("http://{local}"), &origin.url("/hello")]).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(first.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(second.connections.load(Ordering::SeqCst), 0);
+        controller.stop().await.unwrap();
     })
     .await;
 }

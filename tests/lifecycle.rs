@@ -41,7 +41,7 @@ async fn reload_switches_upstream_and_keeps_running_tunnels() {
         settings.timeouts.connect_ms = 2000;
         let applied = proxy
             .handle
-            .apply(settings.validate().unwrap())
+            .apply(settings.validate().unwrap().proxy)
             .await
             .unwrap();
         assert!(!applied.rebound);
@@ -79,7 +79,7 @@ async fn reload_moves_the_listener_and_a_busy_address_changes_nothing() {
         };
         let err = proxy
             .handle
-            .apply(bad.validate().unwrap())
+            .apply(bad.validate().unwrap().proxy)
             .await
             .unwrap_err();
         assert_eq!(
@@ -106,7 +106,7 @@ async fn reload_moves_the_listener_and_a_busy_address_changes_nothing() {
         assert!(
             proxy
                 .handle
-                .apply(moved.validate().unwrap())
+                .apply(moved.validate().unwrap().proxy)
                 .await
                 .unwrap()
                 .rebound
@@ -143,7 +143,7 @@ async fn shutdown_drains_then_closes_within_the_drain_time() {
             ..Settings::default()
         };
         settings.timeouts.drain_ms = 500;
-        let server = ProxyServer::bind(settings.validate().unwrap())
+        let server = ProxyServer::bind(settings.validate().unwrap().proxy)
             .await
             .unwrap();
         let addr = server.local_addr();
@@ -179,7 +179,7 @@ async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
             upstream: "direct://".into(),
             ..Settings::default()
         };
-        let server = ProxyServer::bind(settings.validate().unwrap())
+        let server = ProxyServer::bind(settings.validate().unwrap().proxy)
             .await
             .unwrap();
         let addr = server.local_addr();

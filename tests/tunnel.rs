@@ -250,13 +250,7 @@ async fn inbound_auth_for_http_and_socks() {
         ])
         .await;
         assert_eq!(out.status, 200);
-        assert!(
-            proxy
-                .handle
-                .stats()
-                .errors_of(socksbridge::error::ErrorKind::Auth)
-                >= 5
-        );
+        assert!(proxy.handle.stats().errors_of(socksbridge::ErrorKind::Auth) >= 5);
     })
     .await;
 }

@@ -1,7 +1,7 @@
 //! The --direct matcher: any list and any host, never a panic; `*` matches everything.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use socksbridge::route::DirectRules;
+use socksbridge::fuzzing::DirectRules;
 use socksbridge::target::{Host, Target};
 
 fuzz_target!(|data: &[u8]| {

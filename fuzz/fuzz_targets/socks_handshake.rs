@@ -3,7 +3,7 @@
 //! complete when more bytes follow it.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use socksbridge::socks::parse;
+use socksbridge::fuzzing::parse;
 
 fn check<T: PartialEq + std::fmt::Debug>(data: &[u8], f: fn(&[u8]) -> parse::Parsed<T>) {
     if let Ok(Some((value, used))) = f(data) {

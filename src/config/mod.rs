@@ -1,6 +1,8 @@
 //! Configuration: [`Settings`] is the JSON schema people and the app write (plain strings
-//! and numbers, every field defaulted); [`Settings::validate`] turns it into the typed
-//! [`ProxyConfig`] the engine runs on, or into field-named errors the UI can show inline.
+//! and numbers, every field defaulted); [`Settings::validate`] turns it into a typed
+//! [`Config`] — the data path's [`ProxyConfig`] and the OS setting's [`SystemProxyConfig`],
+//! kept apart so a change to one never reloads the other — or into field-named errors the
+//! UI can show inline.
 
 pub mod store;
 mod upstream;
@@ -12,9 +14,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use upstream::{Credentials, Protocol, Upstream, UpstreamError, DEFAULT_SOCKS_PORT};
+pub use upstream::{
+    Credentials, SocksServer, SocksVersion, Upstream, UpstreamError, DEFAULT_SOCKS_PORT,
+};
 
-use crate::route::DirectRules;
+pub use crate::route::DirectRules;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:1095";
 pub const DEFAULT_UPSTREAM: &str = "socks5h://127.0.0.1:1080";
@@ -65,7 +69,8 @@ impl Default for AppSettings {
 
 /// `off` never touches the OS setting; `global` points HTTP/HTTPS at us; `pac` serves
 /// `/proxy.pac` and points the OS at it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum SystemProxyMode {
     #[default]
@@ -198,7 +203,14 @@ pub struct Timeouts {
     pub drain: Duration,
 }
 
-/// What the engine runs on; only ever built by [`Settings::validate`].
+/// Validated settings, in the two parts that change independently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub proxy: ProxyConfig,
+    pub system_proxy: SystemProxyConfig,
+}
+
+/// What the data path runs on; only ever built by [`Settings::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyConfig {
     pub listen: SocketAddr,
@@ -208,7 +220,18 @@ pub struct ProxyConfig {
     pub open_proxy: bool,
     pub max_connections: usize,
     pub timeouts: Timeouts,
-    pub system_proxy: SystemProxyConfig,
+    /// The bypass list the served `/proxy.pac` carries (the system-proxy bypass list).
+    pub pac_bypass: Vec<String>,
+}
+
+impl ProxyConfig {
+    /// True when targets are dialled exactly as under `other`: same upstream, same direct
+    /// rules, same connect timeout. Pooled connections stay valid across such a change.
+    pub fn dials_like(&self, other: &ProxyConfig) -> bool {
+        self.upstream == other.upstream
+            && self.direct == other.direct
+            && self.timeouts.connect == other.timeouts.connect
+    }
 }
 
 /// Validated system-proxy settings; bypass entries are normalised (`127.0.0.1/8` →
@@ -221,12 +244,18 @@ pub struct SystemProxyConfig {
     pub socks: bool,
 }
 
-impl Default for ProxyConfig {
+impl Default for Config {
     fn default() -> Self {
         match Settings::default().validate() {
             Ok(config) => config,
             Err(e) => unreachable!("default settings are valid: {e}"),
         }
+    }
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Config::default().proxy
     }
 }
 
@@ -263,7 +292,7 @@ impl Settings {
     }
 
     /// Checks every field and builds the typed config; reports all bad fields at once.
-    pub fn validate(&self) -> Result<ProxyConfig, ConfigErrors> {
+    pub fn validate(&self) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
         let mut bad = |field: &str, message: String| {
             errors.push(FieldError {
@@ -345,18 +374,21 @@ impl Settings {
         }
 
         match (listen, upstream, direct) {
-            (Some(listen), Some(upstream), Some(direct)) if errors.is_empty() => Ok(ProxyConfig {
-                listen,
-                upstream,
-                direct,
-                auth,
-                open_proxy: self.open_proxy,
-                max_connections: self.max_connections as usize,
-                timeouts: Timeouts {
-                    connect: Duration::from_millis(t.connect_ms),
-                    header: Duration::from_millis(t.header_ms),
-                    idle: Duration::from_secs(t.idle_secs),
-                    drain: Duration::from_millis(t.drain_ms),
+            (Some(listen), Some(upstream), Some(direct)) if errors.is_empty() => Ok(Config {
+                proxy: ProxyConfig {
+                    listen,
+                    upstream,
+                    direct,
+                    auth,
+                    open_proxy: self.open_proxy,
+                    max_connections: self.max_connections as usize,
+                    timeouts: Timeouts {
+                        connect: Duration::from_millis(t.connect_ms),
+                        header: Duration::from_millis(t.header_ms),
+                        idle: Duration::from_secs(t.idle_secs),
+                        drain: Duration::from_millis(t.drain_ms),
+                    },
+                    pac_bypass: bypass.clone(),
                 },
                 system_proxy: SystemProxyConfig {
                     mode: self.system_proxy.mode,
@@ -400,7 +432,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_documented_ones() {
-        let config = Settings::default().validate().unwrap();
+        let config = Settings::default().validate().unwrap().proxy;
         assert_eq!(config.listen.to_string(), "127.0.0.1:1095");
         assert_eq!(config.upstream.to_url(), "socks5h://127.0.0.1:1080");
         assert!(config.direct.is_empty());
@@ -481,6 +513,7 @@ mod tests {
             config.system_proxy.bypass,
             vec!["127.0.0.0/8", "*.local", "::1", "<local>"]
         );
+        assert_eq!(config.proxy.pac_bypass, config.system_proxy.bypass);
         let bad = Settings::from_json(
             r#"{"system_proxy":{"bypass":["ok.example","10.0.0.0/99","bad host"]}}"#,
         )
@@ -497,6 +530,37 @@ mod tests {
             vec!["system_proxy.bypass[1]", "system_proxy.bypass[2]"]
         );
         assert_eq!(Settings::default().system_proxy.mode, SystemProxyMode::Off);
+    }
+
+    #[test]
+    fn only_upstream_rules_and_connect_timeout_change_how_targets_are_dialled() {
+        let base = Settings::default();
+        let config = |f: &dyn Fn(&mut Settings)| {
+            let mut s = base.clone();
+            f(&mut s);
+            s.validate().unwrap().proxy
+        };
+        let before = config(&|_| {});
+        let same_dials: [&dyn Fn(&mut Settings); 6] = [
+            &|s| s.timeouts.idle_secs = 5,
+            &|s| s.timeouts.header_ms = 500,
+            &|s| s.max_connections = 7,
+            &|s| s.system_proxy.bypass = vec!["*.lan".into()],
+            &|s| s.system_proxy.mode = SystemProxyMode::Global,
+            &|s| s.listen = "127.0.0.1:2000".into(),
+        ];
+        for change in same_dials {
+            assert!(before.dials_like(&config(change)));
+        }
+        let other_dials: [&dyn Fn(&mut Settings); 4] = [
+            &|s| s.upstream = "socks5://127.0.0.1:1080".into(),
+            &|s| s.upstream = "direct://".into(),
+            &|s| s.direct = vec!["*.lan".into()],
+            &|s| s.timeouts.connect_ms = 500,
+        ];
+        for change in other_dials {
+            assert!(!before.dials_like(&config(change)));
+        }
     }
 
     #[test]

@@ -2,38 +2,36 @@
 //!
 //! The scheme picks protocol and where names are resolved: `socks5h` (the SOCKS server
 //! resolves: the default, and what privacy users need), `socks5` (we resolve, send an IP),
-//! `socks4a`, `socks4`, and `direct://` for no upstream at all.
+//! `socks4a`, `socks4`, and `direct://` for no upstream at all. The URL is parsed once,
+//! here; the data path works on the typed [`Upstream`].
 
 use std::fmt;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
-use crate::target::{parse_port, split_host_port, Host};
+use crate::target::{parse_port, split_host_port, Host, Target};
 
 /// The default SOCKS port when the URL names none.
 pub const DEFAULT_SOCKS_PORT: u16 = 1080;
 
-/// Which protocol the upstream speaks.
+/// Which SOCKS version the upstream speaks, and who resolves names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub enum SocksVersion {
     /// SOCKS5; `remote_dns` sends host names to the server (`socks5h`).
     Socks5 { remote_dns: bool },
     /// SOCKS4a: names resolved by the server.
     Socks4a,
     /// SOCKS4: IPv4 only, names resolved locally.
     Socks4,
-    /// No upstream: connect to targets ourselves.
-    Direct,
 }
 
-impl Protocol {
+impl SocksVersion {
     pub fn scheme(self) -> &'static str {
         match self {
-            Protocol::Socks5 { remote_dns: true } => "socks5h",
-            Protocol::Socks5 { remote_dns: false } => "socks5",
-            Protocol::Socks4a => "socks4a",
-            Protocol::Socks4 => "socks4",
-            Protocol::Direct => "direct",
+            SocksVersion::Socks5 { remote_dns: true } => "socks5h",
+            SocksVersion::Socks5 { remote_dns: false } => "socks5",
+            SocksVersion::Socks4a => "socks4a",
+            SocksVersion::Socks4 => "socks4",
         }
     }
 }
@@ -54,14 +52,19 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// A parsed, validated upstream.
+/// A SOCKS server, its address parsed once at validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upstream {
-    pub protocol: Protocol,
-    /// Empty for `direct`.
-    pub host: String,
-    pub port: u16,
+pub struct SocksServer {
+    pub version: SocksVersion,
+    pub address: Target,
     pub credentials: Option<Credentials>,
+}
+
+/// Where targets are dialled: straight from this machine, or through a SOCKS server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    Direct,
+    Socks(SocksServer),
 }
 
 /// What is wrong with an upstream URL, in words a user can act on.
@@ -90,36 +93,21 @@ pub enum UpstreamError {
 }
 
 impl Upstream {
-    /// No upstream.
-    pub fn direct() -> Upstream {
-        Upstream {
-            protocol: Protocol::Direct,
-            host: String::new(),
-            port: 0,
-            credentials: None,
-        }
-    }
-
     pub fn parse(raw: &str) -> Result<Upstream, UpstreamError> {
         let raw = raw.trim();
         let (scheme, rest) = raw
             .split_once("://")
             .ok_or_else(|| UpstreamError::MissingScheme(raw.to_string()))?;
-        let protocol = match scheme.to_ascii_lowercase().as_str() {
-            "socks5h" => Protocol::Socks5 { remote_dns: true },
-            "socks5" => Protocol::Socks5 { remote_dns: false },
-            "socks4a" => Protocol::Socks4a,
-            "socks4" => Protocol::Socks4,
-            "direct" => Protocol::Direct,
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let version = match scheme.to_ascii_lowercase().as_str() {
+            "socks5h" => SocksVersion::Socks5 { remote_dns: true },
+            "socks5" => SocksVersion::Socks5 { remote_dns: false },
+            "socks4a" => SocksVersion::Socks4a,
+            "socks4" => SocksVersion::Socks4,
+            "direct" if rest.is_empty() => return Ok(Upstream::Direct),
+            "direct" => return Err(UpstreamError::DirectWithAddress),
             other => return Err(UpstreamError::UnknownScheme(other.to_string())),
         };
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if protocol == Protocol::Direct {
-            return match rest {
-                "" => Ok(Upstream::direct()),
-                _ => Err(UpstreamError::DirectWithAddress),
-            };
-        }
         if let Some(at) = rest.find(['/', '?', '#']) {
             return Err(UpstreamError::UnexpectedPath(rest[at..].to_string()));
         }
@@ -135,33 +123,31 @@ impl Upstream {
         if host.is_empty() {
             return Err(UpstreamError::MissingHost);
         }
-        let host = match Host::parse(host) {
-            Ok(Host::Ip(ip)) => Host::Ip(ip).to_string(),
-            Ok(Host::Domain(name)) => name,
-            Err(_) => return Err(UpstreamError::InvalidHost(host.to_string())),
-        };
+        let host = Host::parse(host).map_err(|_| UpstreamError::InvalidHost(host.to_string()))?;
         let port = match port {
             None => DEFAULT_SOCKS_PORT,
             Some(p) => parse_port(p).map_err(|_| UpstreamError::InvalidPort(p.to_string()))?,
         };
         let credentials = userinfo
-            .map(|info| parse_userinfo(info, protocol))
+            .map(|info| parse_userinfo(info, version))
             .transpose()?;
-        Ok(Upstream {
-            protocol,
-            host,
-            port,
+        Ok(Upstream::Socks(SocksServer {
+            version,
+            address: Target::new(host, port),
             credentials,
-        })
+        }))
     }
 
-    /// `host:port` of the SOCKS server, as given (IPv6 bracketed).
-    pub fn server(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+    /// The SOCKS server, unless targets are dialled directly.
+    pub fn socks(&self) -> Option<&SocksServer> {
+        match self {
+            Upstream::Direct => None,
+            Upstream::Socks(server) => Some(server),
+        }
     }
 
     pub fn is_direct(&self) -> bool {
-        self.protocol == Protocol::Direct
+        matches!(self, Upstream::Direct)
     }
 
     /// The URL for people and logs: the user name is kept, the password never shown.
@@ -175,11 +161,11 @@ impl Upstream {
     }
 
     fn render(&self, with_password: bool) -> String {
-        if self.is_direct() {
+        let Upstream::Socks(socks) = self else {
             return "direct://".to_string();
-        }
-        let mut out = format!("{}://", self.protocol.scheme());
-        if let Some(creds) = &self.credentials {
+        };
+        let mut out = format!("{}://", socks.version.scheme());
+        if let Some(creds) = &socks.credentials {
             out.push_str(&encode(&creds.username));
             if with_password && !creds.password.is_empty() {
                 out.push(':');
@@ -187,7 +173,7 @@ impl Upstream {
             }
             out.push('@');
         }
-        out.push_str(&self.server());
+        out.push_str(&socks.address.to_string());
         out
     }
 }
@@ -231,7 +217,7 @@ fn decode(s: &str) -> Result<String, UpstreamError> {
         .map_err(|_| UpstreamError::BadEncoding)
 }
 
-fn parse_userinfo(info: &str, protocol: Protocol) -> Result<Credentials, UpstreamError> {
+fn parse_userinfo(info: &str, version: SocksVersion) -> Result<Credentials, UpstreamError> {
     let (user, pass) = match info.split_once(':') {
         Some((u, p)) => (decode(u)?, decode(p)?),
         None => (decode(info)?, String::new()),
@@ -239,11 +225,11 @@ fn parse_userinfo(info: &str, protocol: Protocol) -> Result<Credentials, Upstrea
     if user.is_empty() || user.len() > 255 {
         return Err(UpstreamError::CredentialLength("user name"));
     }
-    match protocol {
-        Protocol::Socks4 | Protocol::Socks4a if !pass.is_empty() => {
+    match version {
+        SocksVersion::Socks4 | SocksVersion::Socks4a if !pass.is_empty() => {
             Err(UpstreamError::Socks4Password)
         }
-        Protocol::Socks5 { .. } if pass.is_empty() || pass.len() > 255 => {
+        SocksVersion::Socks5 { .. } if pass.is_empty() || pass.len() > 255 => {
             Err(UpstreamError::CredentialLength("password"))
         }
         _ => Ok(Credentials {
@@ -266,8 +252,8 @@ mod tests {
 
     #[test]
     fn parses_valid_urls() {
-        let remote = Protocol::Socks5 { remote_dns: true };
-        let cases: Vec<(&str, Protocol, &str, u16, Option<Credentials>)> = vec![
+        let remote = SocksVersion::Socks5 { remote_dns: true };
+        let cases: Vec<(&str, SocksVersion, &str, u16, Option<Credentials>)> = vec![
             ("socks5h://127.0.0.1:1080", remote, "127.0.0.1", 1080, None),
             ("socks5h://127.0.0.1", remote, "127.0.0.1", 1080, None),
             (
@@ -279,7 +265,7 @@ mod tests {
             ),
             (
                 "socks5://[::1]:1080",
-                Protocol::Socks5 { remote_dns: false },
+                SocksVersion::Socks5 { remote_dns: false },
                 "[::1]",
                 1080,
                 None,
@@ -301,34 +287,34 @@ mod tests {
             ("socks5h://u:p@ss@h:2", remote, "h", 2, creds("u", "p@ss")),
             (
                 "socks4a://bob@10.0.0.1:1081",
-                Protocol::Socks4a,
+                SocksVersion::Socks4a,
                 "10.0.0.1",
                 1081,
                 creds("bob", ""),
             ),
             (
                 "socks4://10.0.0.1:1081",
-                Protocol::Socks4,
+                SocksVersion::Socks4,
                 "10.0.0.1",
                 1081,
                 None,
             ),
             ("  socks5h://h:3  ", remote, "h", 3, None),
         ];
-        for (raw, protocol, host, port, credentials) in cases {
+        for (raw, version, host, port, credentials) in cases {
             let up = Upstream::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
             assert_eq!(
                 up,
-                Upstream {
-                    protocol,
-                    host: host.into(),
-                    port,
+                Upstream::Socks(SocksServer {
+                    version,
+                    address: Target::new(Host::parse(host).unwrap(), port),
                     credentials
-                },
+                }),
                 "{raw}"
             );
         }
-        assert_eq!(Upstream::parse("direct://").unwrap(), Upstream::direct());
+        assert_eq!(Upstream::parse("direct://").unwrap(), Upstream::Direct);
+        assert_eq!(Upstream::parse("DIRECT:///").unwrap(), Upstream::Direct);
     }
 
     #[test]
@@ -394,6 +380,6 @@ mod tests {
             Upstream::parse("socks5://[::1]:9").unwrap().to_url(),
             "socks5://[::1]:9"
         );
-        assert_eq!(Upstream::direct().to_url(), "direct://");
+        assert_eq!(Upstream::Direct.to_url(), "direct://");
     }
 }

@@ -1,10 +1,9 @@
-//! Opening a TCP stream to a target: directly, or through the upstream SOCKS server.
+//! Opening a TCP stream to a target along a [`Route`]: directly, or through a SOCKS server.
 //!
 //! Every dial resolves names asynchronously, tries each address in turn under the connect
 //! timeout, and sets `TCP_NODELAY`; SOCKS handshakes run on a socket we connected ourselves
 //! (tokio-socks' own connect resolves with blocking calls and tries one address only).
 
-mod connector;
 mod socks;
 
 use std::net::SocketAddr;
@@ -12,74 +11,48 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-pub use connector::{uri_target, SocksConnector};
-
-use crate::config::{ProxyConfig, Upstream};
+use crate::config::Upstream;
 use crate::error::ProxyError;
-use crate::route::DirectRules;
+use crate::route::Route;
 use crate::target::{Host, Target};
 
-/// Dials targets according to one config: upstream, `--direct` rules and timeout.
-#[derive(Debug, Clone)]
-pub struct Dialer {
-    upstream: Upstream,
-    direct: DirectRules,
-    connect_timeout: Duration,
+/// A stream to `target` along `route`, within `limit` per step.
+pub(crate) async fn open(
+    route: Route<'_>,
+    target: &Target,
+    limit: Duration,
+) -> Result<TcpStream, ProxyError> {
+    match route {
+        Route::Socks(server) => socks::dial(server, target, limit).await,
+        Route::Direct => {
+            let addrs = resolve(target, limit).await?;
+            connect_any(&addrs, limit).await.map_err(|e| {
+                e.into_error(
+                    |source| ProxyError::TargetUnreachable {
+                        target: target.to_string(),
+                        source,
+                    },
+                    || format!("connecting to {target}"),
+                )
+            })
+        }
+    }
 }
 
-impl Dialer {
-    pub fn new(config: &ProxyConfig) -> Dialer {
-        Dialer {
-            upstream: config.upstream.clone(),
-            direct: config.direct.clone(),
-            connect_timeout: config.timeouts.connect,
-        }
-    }
-
-    pub fn upstream(&self) -> &Upstream {
-        &self.upstream
-    }
-
-    /// True when `target` skips the upstream.
-    pub fn is_direct(&self, target: &Target) -> bool {
-        self.upstream.is_direct() || self.direct.matches(target)
-    }
-
-    /// True when the host of `target` is resolved and connected on this machine, so a
-    /// loopback target would come back to us.
-    pub fn connects_from_here(&self, target: &Target) -> bool {
-        self.is_direct(target)
-            || Host::parse(&self.upstream.host)
-                .map(|h| h.is_loopback())
-                .unwrap_or(false)
-    }
-
-    pub async fn dial(&self, target: &Target) -> Result<TcpStream, ProxyError> {
-        if self.is_direct(target) {
-            let addrs = resolve(target, self.connect_timeout).await?;
-            connect_any(&addrs, self.connect_timeout)
-                .await
-                .map_err(|e| {
-                    e.into_error(
-                        |source| ProxyError::TargetUnreachable {
-                            target: target.to_string(),
-                            source,
-                        },
-                        || format!("connecting to {target}"),
-                    )
-                })
-        } else {
-            socks::dial(&self.upstream, target, self.connect_timeout).await
-        }
-    }
-
-    /// Connects to the SOCKS server and completes a handshake for `target`, measuring how
-    /// long it took: the settings window's Test button.
-    pub async fn probe(&self, target: &Target) -> Result<Duration, ProxyError> {
-        let start = std::time::Instant::now();
-        self.dial(target).await?;
-        Ok(start.elapsed())
-    }
+/// Dials `target` through `upstream` (saved or not) and measures how long it took: the
+/// settings window's Test button.
+pub async fn probe(
+    upstream: &Upstream,
+    target: &Target,
+    limit: Duration,
+) -> Result<Duration, ProxyError> {
+    let route = match upstream {
+        Upstream::Direct => Route::Direct,
+        Upstream::Socks(server) => Route::Socks(server),
+    };
+    let start = std::time::Instant::now();
+    open(route, target, limit).await?;
+    Ok(start.elapsed())
 }
 
 /// Resolves a target's host (IP literals skip DNS) under a timeout.

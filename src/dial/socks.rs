@@ -8,17 +8,17 @@ use tokio_socks::tcp::{Socks4Stream, Socks5Stream};
 use tokio_socks::TargetAddr;
 
 use super::{connect_any, resolve};
-use crate::config::{Protocol, Upstream};
+use crate::config::{SocksServer, SocksVersion};
 use crate::error::{socks5_reply_reason, ProxyError};
 use crate::target::{Host, Target};
 
 pub(super) async fn dial(
-    upstream: &Upstream,
+    upstream: &SocksServer,
     target: &Target,
     limit: Duration,
 ) -> Result<TcpStream, ProxyError> {
-    let server = upstream.server();
-    let server_addrs = resolve_server(upstream, limit).await?;
+    let server = upstream.address.to_string();
+    let server_addrs = resolve(&upstream.address, limit).await?;
     let socket = connect_any(&server_addrs, limit).await.map_err(|e| {
         e.into_error(
             |source| ProxyError::UpstreamUnreachable {
@@ -38,28 +38,17 @@ pub(super) async fn dial(
     }
 }
 
-async fn resolve_server(
-    upstream: &Upstream,
-    limit: Duration,
-) -> Result<Vec<SocketAddr>, ProxyError> {
-    let host = Host::parse(&upstream.host).map_err(|e| ProxyError::Resolve {
-        host: upstream.host.clone(),
-        detail: e.to_string(),
-    })?;
-    resolve(&Target::new(host, upstream.port), limit).await
-}
-
 async fn handshake(
-    upstream: &Upstream,
+    upstream: &SocksServer,
     socket: TcpStream,
     target: &Target,
     limit: Duration,
 ) -> Result<TcpStream, ProxyError> {
-    let server = upstream.server();
+    let server = upstream.address.to_string();
     let map = |e| map_error(e, &server, target);
     let creds = upstream.credentials.as_ref();
-    match upstream.protocol {
-        Protocol::Socks5 { remote_dns } => {
+    match upstream.version {
+        SocksVersion::Socks5 { remote_dns } => {
             let addr = socks_target(target, remote_dns, false, limit).await?;
             let stream = match creds {
                 Some(c) => {
@@ -75,8 +64,8 @@ async fn handshake(
             };
             Ok(stream.map_err(map)?.into_inner())
         }
-        Protocol::Socks4a | Protocol::Socks4 => {
-            let remote_dns = upstream.protocol == Protocol::Socks4a;
+        SocksVersion::Socks4a | SocksVersion::Socks4 => {
+            let remote_dns = upstream.version == SocksVersion::Socks4a;
             let addr = socks_target(target, remote_dns, true, limit).await?;
             let stream = match creds {
                 Some(c) => {
@@ -86,7 +75,6 @@ async fn handshake(
             };
             Ok(stream.map_err(map)?.into_inner())
         }
-        Protocol::Direct => Ok(socket),
     }
 }
 

@@ -1,53 +1,37 @@
-//! A hyper-util connector that dials through a [`Dialer`], so the pooled HTTP client keeps
-//! one pool per target and every new pooled connection goes through the SOCKS server.
+//! The hyper-util connector behind the engine's pooled client: each new pooled connection
+//! is routed and dialled like any other (the loop guard already ran in `Engine::admit`).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::Uri;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::Dialer;
+use crate::dial;
 use crate::error::ProxyError;
+use crate::route::Router;
 use crate::target::Target;
 
 #[derive(Debug, Clone)]
-pub struct SocksConnector {
-    dialer: Arc<Dialer>,
+pub(crate) struct RouteConnector {
+    router: Arc<Router>,
+    connect_timeout: Duration,
 }
 
-impl SocksConnector {
-    pub fn new(dialer: Arc<Dialer>) -> SocksConnector {
-        SocksConnector { dialer }
-    }
-}
-
-/// The target a forwarded absolute-form URI points at (`http` only; port defaults to 80).
-pub fn uri_target(uri: &Uri) -> Result<Target, ProxyError> {
-    match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") => {}
-        Some(other) => {
-            return Err(ProxyError::BadRequest(format!(
-                "cannot forward '{other}' URLs; use CONNECT for HTTPS"
-            )))
-        }
-        None => {
-            return Err(ProxyError::BadRequest(
-                "request target has no scheme".into(),
-            ))
+impl RouteConnector {
+    pub fn new(router: Arc<Router>, connect_timeout: Duration) -> RouteConnector {
+        RouteConnector {
+            router,
+            connect_timeout,
         }
     }
-    let host = uri
-        .host()
-        .ok_or_else(|| ProxyError::BadRequest("request target has no host".into()))?;
-    Target::from_uri_parts(host, uri.port_u16(), 80)
-        .map_err(|e| ProxyError::BadRequest(format!("request target: {e}")))
 }
 
-impl tower_service::Service<Uri> for SocksConnector {
+impl tower_service::Service<Uri> for RouteConnector {
     type Response = TokioIo<TcpStream>;
     type Error = ProxyError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ProxyError>> + Send>>;
@@ -57,10 +41,13 @@ impl tower_service::Service<Uri> for SocksConnector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let dialer = Arc::clone(&self.dialer);
+        let router = Arc::clone(&self.router);
+        let limit = self.connect_timeout;
         Box::pin(async move {
-            let target = uri_target(&uri)?;
-            Ok(TokioIo::new(dialer.dial(&target).await?))
+            let target = Target::from_uri(&uri, 80)
+                .map_err(|e| ProxyError::BadRequest(format!("request target: {e}")))?;
+            let stream = dial::open(router.route(&target), &target, limit).await?;
+            Ok(TokioIo::new(stream))
         })
     }
 }

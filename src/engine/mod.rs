@@ -1,128 +1,101 @@
-//! The state connections share: the current config generation ([`Engine`]) behind a
-//! lock that is only written on reload, live stats, and the shutdown tokens.
+//! The engine room: what every protocol handler calls once it knows where a client wants
+//! to go. [`Engine::open`] is the one way out of the proxy — loop guard, route, dial — and
+//! [`Engine::admit`] is its first half for the pooled forwarder, whose connector dials.
+//!
+//! An [`Engine`] is one config generation: new requests take the newest, running tunnels
+//! keep the one they started with. [`Shared`] and [`Conn`] are the proxy-wide and
+//! per-connection context handlers run in.
+
+mod connector;
+mod context;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::net::TcpStream;
+
+pub(crate) use context::{Conn, Shared};
 
 use crate::config::ProxyConfig;
-use crate::dial::{Dialer, SocksConnector};
-use crate::stats::Stats;
+use crate::error::ProxyError;
+use crate::route::{Route, Router};
+use crate::target::Target;
+use crate::{dial, loop_guard};
+use connector::RouteConnector;
 
-pub(crate) type HttpClient = Client<SocksConnector, Incoming>;
+pub(crate) type HttpClient = Client<RouteConnector, Incoming>;
 
 /// How long an unused pooled connection to an origin is kept. The pool checks once per
 /// this period, so one lives at most twice as long.
 pub(crate) const POOL_IDLE: Duration = Duration::from_secs(90);
 
-/// Everything derived from one config: new requests take the newest; running tunnels
-/// keep the one they started with.
+/// Everything derived from one config.
 #[derive(Debug)]
 pub(crate) struct Engine {
     pub config: ProxyConfig,
-    pub dialer: Arc<Dialer>,
+    router: Arc<Router>,
     /// Pooled keep-alive connections to origins, one pool per target, dialled through
-    /// the upstream.
+    /// the router.
     pub client: HttpClient,
 }
 
 impl Engine {
-    pub fn new(config: ProxyConfig) -> Engine {
-        let dialer = Arc::new(Dialer::new(&config));
+    /// The engine for `config`. When `previous` dials the same way (same upstream, rules
+    /// and connect timeout), its router and connection pool carry over: a change elsewhere
+    /// (auth, timeouts, the PAC bypass list) costs no reconnects.
+    pub fn new(config: ProxyConfig, previous: Option<&Engine>) -> Engine {
+        if let Some(previous) = previous.filter(|p| p.config.dials_like(&config)) {
+            return Engine {
+                config,
+                router: Arc::clone(&previous.router),
+                client: previous.client.clone(),
+            };
+        }
+        let router = Arc::new(Router::new(config.upstream.clone(), config.direct.clone()));
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE)
             .pool_max_idle_per_host(64)
             .set_host(false)
-            .build(SocksConnector::new(Arc::clone(&dialer)));
+            .build(RouteConnector::new(
+                Arc::clone(&router),
+                config.timeouts.connect,
+            ));
         Engine {
             config,
-            dialer,
+            router,
             client,
         }
     }
-}
 
-#[derive(Debug)]
-pub(crate) struct Shared {
-    engine: RwLock<Arc<Engine>>,
-    local_addr: RwLock<SocketAddr>,
-    pub stats: Arc<Stats>,
-    /// Every connection and tunnel task, so shutdown can wait for them.
-    pub tasks: TaskTracker,
-    /// Stop accepting; let connections finish.
-    pub graceful: CancellationToken,
-    /// Drain time is over: close what is left.
-    pub hard_stop: CancellationToken,
-    pub permits: Arc<Semaphore>,
-    pub limit: std::sync::atomic::AtomicUsize,
-    /// Serialises reloads.
-    pub apply_lock: tokio::sync::Mutex<()>,
-}
-
-impl Shared {
-    pub fn new(engine: Engine, local_addr: SocketAddr) -> Shared {
-        let limit = engine.config.max_connections;
-        Shared {
-            engine: RwLock::new(Arc::new(engine)),
-            local_addr: RwLock::new(local_addr),
-            stats: Arc::new(Stats::default()),
-            tasks: TaskTracker::new(),
-            graceful: CancellationToken::new(),
-            hard_stop: CancellationToken::new(),
-            permits: Arc::new(Semaphore::new(limit)),
-            limit: limit.into(),
-            apply_lock: tokio::sync::Mutex::new(()),
-        }
+    /// Where `target` goes, unless it is this proxy itself (reached on `local`).
+    pub async fn admit(&self, target: &Target, local: SocketAddr) -> Result<Route<'_>, ProxyError> {
+        let route = self.router.route(target);
+        loop_guard::check(target, local, route).await?;
+        Ok(route)
     }
 
-    pub fn engine(&self) -> Arc<Engine> {
-        match self.engine.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+    /// A stream to `target`: refused if it loops back to us, else routed and dialled.
+    pub async fn open(&self, target: &Target, local: SocketAddr) -> Result<TcpStream, ProxyError> {
+        let route = self.admit(target, local).await?;
+        dial::open(route, target, self.config.timeouts.connect).await
     }
 
-    pub fn set_engine(&self, engine: Engine) {
-        let engine = Arc::new(engine);
-        match self.engine.write() {
-            Ok(mut guard) => *guard = engine,
-            Err(poisoned) => *poisoned.into_inner() = engine,
-        }
+    /// Dials `target` the way real traffic would and measures how long that took: the
+    /// app's upstream check, through the running router.
+    pub async fn probe(&self, target: &Target) -> Result<Duration, ProxyError> {
+        let start = std::time::Instant::now();
+        dial::open(
+            self.router.route(target),
+            target,
+            self.config.timeouts.connect,
+        )
+        .await?;
+        Ok(start.elapsed())
     }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        match self.local_addr.read() {
-            Ok(guard) => *guard,
-            Err(poisoned) => *poisoned.into_inner(),
-        }
-    }
-
-    pub fn set_local_addr(&self, addr: SocketAddr) {
-        match self.local_addr.write() {
-            Ok(mut guard) => *guard = addr,
-            Err(poisoned) => *poisoned.into_inner() = addr,
-        }
-    }
-}
-
-/// One accepted client connection. It counts as active, and holds its slot under the
-/// connection cap, until the last task serving it (the HTTP connection, or a tunnel or
-/// upgrade it turned into) drops its reference.
-#[derive(Debug)]
-pub(crate) struct Conn {
-    pub shared: Arc<Shared>,
-    pub peer: SocketAddr,
-    /// The address the client reached us on: requests for it would loop.
-    pub local: SocketAddr,
-    pub _permit: tokio::sync::OwnedSemaphorePermit,
-    pub _active: crate::stats::ActiveGuard,
 }

@@ -4,18 +4,19 @@
 use std::error::Error as _;
 use std::sync::Arc;
 
-use http::{HeaderValue, Request, Response, StatusCode, Version};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::headers::{prepare_request, prepare_response, upgrade_protocol};
 use super::response::Body;
-use crate::dial::uri_target;
+use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
-use crate::loop_guard;
-use crate::server::engine::{Conn, Engine};
 use crate::target::Target;
+
+/// The port of `http://` URLs that name none.
+const HTTP_PORT: u16 = 80;
 
 pub(super) async fn forward(
     mut req: Request<Incoming>,
@@ -23,13 +24,14 @@ pub(super) async fn forward(
     engine: &Arc<Engine>,
 ) -> Result<Response<Body>, ProxyError> {
     let target = uri_target(req.uri())?;
-    loop_guard::check(&target, conn.local, &engine.dialer).await?;
     let upgrade = upgrade_protocol(req.headers());
-    prepare_request(req.headers_mut(), &target, 80, upgrade.clone());
+    prepare_request(req.headers_mut(), &target, HTTP_PORT, upgrade.clone());
     *req.version_mut() = Version::HTTP_11;
     if let Some(protocol) = upgrade {
         return forward_upgrade(req, target, protocol, conn, engine).await;
     }
+    // The pool dials along the same route; only the loop guard must run first.
+    engine.admit(&target, conn.local).await?;
     let response = engine
         .client
         .request(req)
@@ -38,6 +40,25 @@ pub(super) async fn forward(
     let (mut parts, body) = response.into_parts();
     prepare_response(&mut parts.headers, None);
     Ok(Response::from_parts(parts, body.boxed()))
+}
+
+/// The target a forwarded absolute-form URI points at (`http` only).
+fn uri_target(uri: &Uri) -> Result<Target, ProxyError> {
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") => {}
+        Some(other) => {
+            return Err(ProxyError::BadRequest(format!(
+                "cannot forward '{other}' URLs; use CONNECT for HTTPS"
+            )))
+        }
+        None => {
+            return Err(ProxyError::BadRequest(
+                "request target has no scheme".into(),
+            ))
+        }
+    }
+    Target::from_uri(uri, HTTP_PORT)
+        .map_err(|e| ProxyError::BadRequest(format!("request target: {e}")))
 }
 
 /// Turns a pooled-client failure into our error: a dial failure carries its own
@@ -69,7 +90,7 @@ async fn forward_upgrade(
     conn: &Arc<Conn>,
     engine: &Engine,
 ) -> Result<Response<Body>, ProxyError> {
-    let stream = engine.dialer.dial(&target).await?;
+    let stream = engine.open(&target, conn.local).await?;
     let origin_error = |e: hyper::Error| ProxyError::Origin {
         target: target.to_string(),
         detail: e.to_string(),
@@ -112,4 +133,37 @@ async fn forward_upgrade(
     let (mut parts, body) = response.into_parts();
     prepare_response(&mut parts.headers, Some(protocol));
     Ok(Response::from_parts(parts, body.boxed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_targets_table() {
+        let ok = [
+            ("http://example.com/", "example.com:80"),
+            ("http://example.com", "example.com:80"),
+            ("HTTP://Example.com:8080/x?y", "example.com:8080"),
+            ("http://127.0.0.1/", "127.0.0.1:80"),
+            ("http://[::1]/", "[::1]:80"),
+            ("http://[::1]:81/", "[::1]:81"),
+        ];
+        for (uri, expected) in ok {
+            let uri: Uri = uri.parse().unwrap();
+            assert_eq!(uri_target(&uri).unwrap().to_string(), expected, "{uri}");
+        }
+        for bad in [
+            "https://example.com/",
+            "ftp://example.com/",
+            "/path",
+            "http://exa_mple..com/",
+        ] {
+            let uri: Uri = bad.parse().unwrap();
+            assert!(
+                matches!(uri_target(&uri), Err(ProxyError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -5,8 +5,8 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::response::{full, text, Body};
+use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
-use crate::server::engine::{Conn, Engine};
 use crate::system_proxy::pac::{pac_file, PAC_PATH};
 
 pub(super) fn serve(
@@ -17,10 +17,7 @@ pub(super) fn serve(
     let readable = req.method() == Method::GET || req.method() == Method::HEAD;
     match req.uri().path() {
         PAC_PATH if readable => {
-            let mut response = Response::new(full(pac_file(
-                conn.local,
-                &engine.config.system_proxy.bypass,
-            )));
+            let mut response = Response::new(full(pac_file(conn.local, &engine.config.pac_bypass)));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/x-ns-proxy-autoconfig"),

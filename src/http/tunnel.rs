@@ -10,11 +10,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::response::{empty, Body};
+use crate::engine::{Conn, Engine, Shared};
 use crate::error::ProxyError;
-use crate::loop_guard;
 use crate::metered::Metered;
 use crate::pump::{pump, write_all};
-use crate::server::engine::{Conn, Engine, Shared};
 use crate::target::Target;
 
 pub(super) async fn connect(
@@ -28,8 +27,7 @@ pub(super) async fn connect(
         .ok_or_else(|| ProxyError::BadRequest("CONNECT needs host:port".into()))?;
     let target = Target::parse_authority(authority.as_str())
         .map_err(|e| ProxyError::BadRequest(format!("CONNECT {authority}: {e}")))?;
-    loop_guard::check(&target, conn.local, &engine.dialer).await?;
-    let upstream = engine.dialer.dial(&target).await?;
+    let upstream = engine.open(&target, conn.local).await?;
     let on_upgrade = hyper::upgrade::on(req);
     let tunnel_conn = Arc::clone(conn);
     let idle = engine.config.timeouts.idle;

@@ -1,5 +1,5 @@
-//! Which targets skip the upstream: the `--direct` list of hosts, `*.suffix` patterns and
-//! CIDRs. Pure matching, no DNS: a name is matched as a name, an IP literal as an address.
+//! The `--direct` list: hosts, `*.suffix` patterns and CIDRs whose targets skip the
+//! upstream. Pure matching, no DNS: a name is matched as a name, an IP literal as an address.
 
 use std::net::IpAddr;
 

@@ -11,34 +11,39 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::connection::serve_connection;
-use super::engine::{Conn, Shared};
+use super::{Listener, Rebind};
+use crate::engine::Conn;
 use crate::error::{ErrorKind, ProxyError};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 pub(super) async fn accept_loop(
     mut listener: TcpListener,
-    mut rebind: mpsc::UnboundedReceiver<TcpListener>,
-    shared: Arc<Shared>,
+    mut rebind: mpsc::UnboundedReceiver<Rebind>,
+    state: Arc<Listener>,
 ) {
+    let shared = &state.shared;
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            Some(new_listener) = rebind.recv() => {
-                tracing::info!("now listening on {}", shared.local_addr());
+            Some((new_listener, done)) = rebind.recv() => {
+                tracing::info!("now listening on {}", state.local_addr());
+                // The old socket closes here, before the reload returns: its port is free
+                // for whoever asks next (a reload back to it, another program).
                 listener = new_listener;
+                let _ = done.send(());
                 continue;
             }
         };
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
-                match Arc::clone(&shared.permits).try_acquire_owned() {
+                match Arc::clone(&state.permits).try_acquire_owned() {
                     Ok(permit) => {
-                        let local = stream.local_addr().unwrap_or_else(|_| shared.local_addr());
+                        let local = stream.local_addr().unwrap_or_else(|_| state.local_addr());
                         let conn = Conn {
-                            shared: Arc::clone(&shared),
+                            shared: Arc::clone(shared),
                             peer,
                             local,
                             _permit: permit,
@@ -48,7 +53,7 @@ pub(super) async fn accept_loop(
                     }
                     Err(_) => {
                         shared.stats.error(ErrorKind::Overloaded);
-                        let limit = shared.limit.load(Ordering::Relaxed);
+                        let limit = state.limit.load(Ordering::Relaxed);
                         tracing::warn!(%peer, "refusing connection: {limit} connections open");
                         shared.tasks.spawn(refuse_overloaded(stream, limit));
                     }

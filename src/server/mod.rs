@@ -1,23 +1,55 @@
 //! The listener and its lifecycle: `ProxyServer::bind` → `local_addr()` → `run(shutdown)`,
-//! with a cloneable [`ProxyHandle`] for live stats, reloads and shutdown.
+//! with a cloneable [`ProxyHandle`] for live stats, reloads and shutdown. Accepted
+//! connections go to the protocol handlers (`http/`, `socks/`) by their first byte.
 
 mod accept;
 mod connection;
-pub(crate) mod engine;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::config::ProxyConfig;
+use crate::engine::{Engine, Shared, POOL_IDLE};
+use crate::error::ProxyError;
 use crate::stats::StatsSnapshot;
-use engine::{Engine, Shared};
+use crate::target::Target;
+
+/// A new listening socket for the accept loop, and the signal that the old one is closed.
+type Rebind = (TcpListener, tokio::sync::oneshot::Sender<()>);
+
+/// The listener's own state next to what connections share: where it listens, the
+/// connection cap, and the lock that serialises reloads.
+#[derive(Debug)]
+struct Listener {
+    shared: Arc<Shared>,
+    local_addr: RwLock<SocketAddr>,
+    permits: Arc<Semaphore>,
+    limit: AtomicUsize,
+    apply_lock: tokio::sync::Mutex<()>,
+}
+
+impl Listener {
+    fn local_addr(&self) -> SocketAddr {
+        match self.local_addr.read() {
+            Ok(guard) => *guard,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    fn set_local_addr(&self, addr: SocketAddr) {
+        match self.local_addr.write() {
+            Ok(mut guard) => *guard = addr,
+            Err(poisoned) => *poisoned.into_inner() = addr,
+        }
+    }
+}
 
 /// The listen address could not be bound.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +79,9 @@ pub(crate) async fn bind_listener(addr: SocketAddr) -> Result<TcpListener, BindE
 #[derive(Debug)]
 pub struct ProxyServer {
     listener: TcpListener,
-    shared: Arc<Shared>,
-    rebind_tx: mpsc::UnboundedSender<TcpListener>,
-    rebind_rx: mpsc::UnboundedReceiver<TcpListener>,
+    state: Arc<Listener>,
+    rebind_tx: mpsc::UnboundedSender<Rebind>,
+    rebind_rx: mpsc::UnboundedReceiver<Rebind>,
 }
 
 impl ProxyServer {
@@ -69,21 +101,29 @@ impl ProxyServer {
             }
         }
         let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
+        let limit = config.max_connections;
+        let state = Listener {
+            shared: Arc::new(Shared::new(Engine::new(config, None))),
+            local_addr: RwLock::new(local),
+            permits: Arc::new(Semaphore::new(limit)),
+            limit: limit.into(),
+            apply_lock: tokio::sync::Mutex::new(()),
+        };
         Ok(ProxyServer {
             listener,
-            shared: Arc::new(Shared::new(Engine::new(config), local)),
+            state: Arc::new(state),
             rebind_tx,
             rebind_rx,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr()
+        self.state.local_addr()
     }
 
     pub fn handle(&self) -> ProxyHandle {
         ProxyHandle {
-            shared: Arc::clone(&self.shared),
+            state: Arc::clone(&self.state),
             rebind_tx: self.rebind_tx.clone(),
         }
     }
@@ -91,11 +131,11 @@ impl ProxyServer {
     /// Serves until `shutdown` completes or [`ProxyHandle::shutdown`] is called, then stops
     /// accepting, lets connections finish for the drain time, and closes the rest.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let shared = Arc::clone(&self.shared);
+        let shared = Arc::clone(&self.state.shared);
         let stats = Arc::clone(&shared.stats);
         tokio::select! {
-            () = accept::accept_loop(self.listener, self.rebind_rx, Arc::clone(&shared)) => {}
-            () = stats.bursts.trim_after_bursts(|| stats.active(), 2 * engine::POOL_IDLE + Duration::from_secs(5)) => {}
+            () = accept::accept_loop(self.listener, self.rebind_rx, Arc::clone(&self.state)) => {}
+            () = stats.bursts.trim_after_bursts(|| stats.active(), POOL_IDLE * 2 + Duration::from_secs(5)) => {}
             () = shutdown => {}
             () = shared.graceful.cancelled() => {}
         }
@@ -128,49 +168,57 @@ pub struct Applied {
 /// Control of a running proxy, cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ProxyHandle {
-    shared: Arc<Shared>,
-    rebind_tx: mpsc::UnboundedSender<TcpListener>,
+    state: Arc<Listener>,
+    rebind_tx: mpsc::UnboundedSender<Rebind>,
 }
 
 impl ProxyHandle {
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.snapshot()
+        self.state.shared.stats.snapshot()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr()
+        self.state.local_addr()
     }
 
     pub fn config(&self) -> ProxyConfig {
-        self.shared.engine().config.clone()
+        self.state.shared.engine().config.clone()
+    }
+
+    /// Dials `target` through the running router, as traffic would, and returns how long
+    /// it took (the app's upstream check).
+    pub async fn probe(&self, target: &Target) -> Result<Duration, ProxyError> {
+        self.state.shared.engine().probe(target).await
     }
 
     /// Switches to a new config. New requests use it at once; running tunnels and
     /// in-flight requests finish on the old one. A new listen address is bound first, so a
     /// busy port leaves everything as it was.
     pub async fn apply(&self, config: ProxyConfig) -> Result<Applied, BindError> {
-        let _serial = self.shared.apply_lock.lock().await;
-        let old = self.shared.engine();
-        let moved = config.listen != old.config.listen && config.listen != self.shared.local_addr();
+        let state = &self.state;
+        let _serial = state.apply_lock.lock().await;
+        let old = state.shared.engine();
+        let moved = config.listen != old.config.listen && config.listen != state.local_addr();
         let listener = if moved {
             Some(bind_listener(config.listen).await?)
         } else {
             None
         };
         let new_limit = config.max_connections;
-        self.shared.set_engine(Engine::new(config));
-        let old_limit = self.shared.limit.swap(new_limit, Ordering::SeqCst);
+        state.shared.set_engine(Engine::new(config, Some(&old)));
+        let old_limit = state.limit.swap(new_limit, Ordering::SeqCst);
         if new_limit > old_limit {
-            self.shared.permits.add_permits(new_limit - old_limit);
+            state.permits.add_permits(new_limit - old_limit);
         } else {
-            self.shared.permits.forget_permits(old_limit - new_limit);
+            state.permits.forget_permits(old_limit - new_limit);
         }
         let rebound = match listener {
             Some(listener) => {
                 if let Ok(addr) = listener.local_addr() {
-                    self.shared.set_local_addr(addr);
+                    state.set_local_addr(addr);
                 }
-                self.rebind_tx.send(listener).is_ok()
+                let (done, closed) = tokio::sync::oneshot::channel();
+                self.rebind_tx.send((listener, done)).is_ok() && closed.await.is_ok()
             }
             None => false,
         };
@@ -179,11 +227,11 @@ impl ProxyHandle {
 
     /// Starts a graceful shutdown; [`ProxyServer::run`] returns once it is done.
     pub fn shutdown(&self) {
-        self.shared.graceful.cancel();
+        self.state.shared.graceful.cancel();
     }
 
     /// Resolves when the server has stopped accepting.
     pub async fn stopped(&self) {
-        self.shared.graceful.cancelled().await;
+        self.state.shared.graceful.cancelled().await;
     }
 }

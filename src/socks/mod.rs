@@ -8,11 +8,10 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::auth::credentials_match;
+use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
-use crate::http::auth::credentials_match;
-use crate::loop_guard;
 use crate::pump::{pump, write_all};
-use crate::server::engine::{Conn, Engine};
 use crate::target::Target;
 use parse::{ParseError, Parsed, CMD_CONNECT, MAX_MESSAGE, NO_AUTH, USER_PASS};
 
@@ -35,21 +34,16 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
     let handshake = match tokio::time::timeout(limit, handshake(&mut stream, &conn, &engine)).await
     {
         Ok(Ok(handshake)) => handshake,
-        Ok(Err(error)) => return fail(&conn, "SOCKS handshake", &error),
+        Ok(Err(error)) => return conn.report("SOCKS handshake", &error),
         Err(_) => {
-            return fail(
-                &conn,
+            return conn.report(
                 "SOCKS handshake",
                 &ProxyError::BadRequest("handshake timed out".into()),
             )
         }
     };
     let target = handshake.target;
-    let dialed = match loop_guard::check(&target, conn.local, &engine.dialer).await {
-        Ok(()) => engine.dialer.dial(&target).await,
-        Err(e) => Err(e),
-    };
-    let upstream = match dialed {
+    let upstream = match engine.open(&target, conn.local).await {
         Ok(upstream) => upstream,
         Err(error) => {
             let reply = match handshake.version {
@@ -57,7 +51,7 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
                 Version::V4 => parse::reply4(false).to_vec(),
             };
             let _ = stream.write_all(&reply).await;
-            return fail(&conn, &format!("SOCKS CONNECT {target}"), &error);
+            return conn.report(format_args!("SOCKS CONNECT {target}"), &error);
         }
     };
     let reply = match handshake.version {
@@ -84,15 +78,6 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
     tracing::debug!("SOCKS tunnel to {target} ended ({end:?}): {up} bytes up, {down} down");
 }
 
-fn fail(conn: &Conn, what: &str, error: &ProxyError) {
-    conn.shared.stats.error(error.kind());
-    if error.status().is_server_error() {
-        tracing::warn!(peer = %conn.peer, "{what}: {error}");
-    } else {
-        tracing::info!(peer = %conn.peer, "{what}: {error}");
-    }
-}
-
 async fn handshake(
     stream: &mut TcpStream,
     conn: &Conn,
@@ -100,8 +85,7 @@ async fn handshake(
 ) -> Result<Handshake, ProxyError> {
     let mut buf = Vec::with_capacity(64);
     let auth = engine.config.auth.as_ref();
-    let must_authenticate =
-        auth.is_some_and(|a| !(a.exempt_loopback && conn.peer.ip().is_loopback()));
+    let must_authenticate = conn.required_auth(engine).is_some();
     let mut first = [0u8; 1];
     stream.peek(&mut first).await.map_err(io_error)?;
     if first[0] == 0x04 {

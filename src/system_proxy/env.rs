@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use super::bypass::for_env;
 use super::pac::reachable;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Shell {
     Bash,
     Zsh,

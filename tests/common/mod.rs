@@ -454,7 +454,7 @@ pub async fn proxy(json: serde_json::Value) -> Proxy {
         }
     }
     let settings: Settings = serde_json::from_value(base).unwrap();
-    let config = settings.validate().unwrap();
+    let config = settings.validate().unwrap().proxy;
     let server = ProxyServer::bind(config).await.unwrap();
     let addr = server.local_addr();
     let handle = server.handle();

@@ -1,0 +1,180 @@
+//! The command line: flags laid over an optional settings file, and the one-line errors
+//! with exit codes (2 for usage, 1 for everything else).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use socksbridge::config::{ConfigErrors, InboundAuthSettings, Settings, SystemProxyMode};
+use socksbridge::system_proxy::env::Shell;
+
+const EXAMPLES: &str = "\
+Examples:
+  socksbridge                                   # 127.0.0.1:1095 -> socks5h://127.0.0.1:1080
+  socksbridge --upstream socks5h://user:pass@10.0.0.2:1080
+  socksbridge --upstream socks5://127.0.0.1:9050 --direct 'localhost,*.lan,10.0.0.0/8'
+  socksbridge --listen 0.0.0.0:1095 --auth alice:secret
+  socksbridge --config ~/.config/socksbridge/settings.json --log-level debug
+  socksbridge --system-proxy                    # point the desktop at it while it runs
+  socksbridge --system-proxy=pac                # ... through http://127.0.0.1:1095/proxy.pac
+  socksbridge system-proxy status               # what the OS setting is, and whether it is ours
+  socksbridge system-proxy restore              # put back what a crashed run left behind
+  eval \"$(socksbridge env)\"                     # point this shell at the proxy
+
+Then point clients at it:
+  curl -x http://127.0.0.1:1095 https://example.com/
+  curl --socks5-hostname 127.0.0.1:1095 https://example.com/
+  export http_proxy=http://127.0.0.1:1095 https_proxy=http://127.0.0.1:1095";
+
+/// Run every app on this machine through a SOCKS server: a local HTTP(S) + SOCKS5 proxy.
+#[derive(Debug, Parser)]
+#[command(name = "socksbridge", version, after_help = EXAMPLES, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub args: Args,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show or repair the operating system's proxy setting
+    #[command(subcommand)]
+    SystemProxy(SystemProxyCommand),
+    /// Print the commands that point a terminal at the proxy
+    Env {
+        /// bash, zsh, fish, powershell or cmd [default: from $SHELL]
+        #[arg(long, value_enum)]
+        shell: Option<Shell>,
+        /// The proxy's address [default: from --config, else 127.0.0.1:1095]
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: Option<String>,
+        /// Settings file to read the address and bypass list from
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemProxyCommand {
+    /// Print the current setting and whether it points at socksbridge
+    Status,
+    /// Put back the setting a crashed or killed run left pointing at itself (idempotent)
+    Restore,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (HTTP and SOCKS on one port) [default: 127.0.0.1:1095]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Upstream: socks5h://, socks5://, socks4a://, socks4:// or direct:// [default: socks5h://127.0.0.1:1080]
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Settings file (JSON, the app's schema); flags override it
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Comma-separated hosts, *.suffix patterns and CIDRs that skip the upstream
+    #[arg(long, value_name = "LIST")]
+    pub direct: Option<String>,
+    /// Require clients to authenticate (HTTP Basic and SOCKS5 user/pass)
+    #[arg(
+        long,
+        value_name = "USER:PASS",
+        env = "SOCKSBRIDGE_AUTH",
+        hide_env_values = true
+    )]
+    pub auth: Option<String>,
+    /// Allow a non-loopback --listen without --auth: anyone who reaches the port can use it
+    #[arg(long)]
+    pub open_proxy: bool,
+    /// error, warn, info, debug or trace (or a tracing filter such as socksbridge=debug)
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Point the OS proxy setting at the listener while running: global (HTTP/HTTPS) or pac
+    #[arg(long, value_name = "MODE", value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "global")]
+    pub system_proxy: Option<SystemProxyMode>,
+    /// With --system-proxy: re-apply when another program changes the setting
+    #[arg(long)]
+    pub guard: bool,
+}
+
+/// A failure the CLI reports as one line and an exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+            code: 2,
+        }
+    }
+}
+
+impl Args {
+    /// Settings from `--config` (or defaults) with the flags laid over them.
+    pub fn settings(&self) -> Result<Settings, CliError> {
+        let mut settings = match &self.config {
+            Some(path) => Settings::load(path).map_err(|e| CliError::usage(e.to_string()))?,
+            None => Settings::default(),
+        };
+        if let Some(listen) = &self.listen {
+            settings.listen = listen.clone();
+        }
+        if let Some(upstream) = &self.upstream {
+            settings.upstream = upstream.clone();
+        }
+        if let Some(direct) = &self.direct {
+            settings.direct = direct
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+        if let Some(auth) = &self.auth {
+            let (username, password) = auth
+                .split_once(':')
+                .ok_or_else(|| CliError::usage("--auth: expected USER:PASS"))?;
+            settings.auth = Some(InboundAuthSettings {
+                username: username.to_string(),
+                password: password.to_string(),
+                exempt_loopback: false,
+            });
+        }
+        if self.open_proxy {
+            settings.open_proxy = true;
+        }
+        if let Some(mode) = self.system_proxy {
+            settings.system_proxy.mode = mode;
+        }
+        if self.guard {
+            settings.system_proxy.guard = true;
+        }
+        Ok(settings)
+    }
+
+    /// Names a bad field by the flag that set it, when a flag did.
+    pub fn describe(&self, errors: &ConfigErrors) -> String {
+        let flag_for = |field: &str| -> Option<&'static str> {
+            match field {
+                "listen" if self.listen.is_some() => Some("--listen"),
+                "upstream" if self.upstream.is_some() => Some("--upstream"),
+                "direct" if self.direct.is_some() => Some("--direct"),
+                f if f.starts_with("auth.") && self.auth.is_some() => Some("--auth"),
+                _ => None,
+            }
+        };
+        let parts: Vec<String> = errors
+            .0
+            .iter()
+            .map(|e| match flag_for(&e.field) {
+                Some(flag) => format!("{flag}: {}", e.message),
+                None => format!("{}: {}", e.field, e.message),
+            })
+            .collect();
+        parts.join("; ")
+    }
+}
