@@ -139,14 +139,6 @@ function coreErrors(error) {
   return { form: error?.message ?? String(error) };
 }
 
-async function refresh() {
-  try {
-    renderStatus(await invoke("get_state"));
-  } catch (e) {
-    showErrors({ form: e?.message ?? String(e) });
-  }
-}
-
 async function refreshLogs() {
   const lines = await invoke("get_logs");
   const pre = $("logs");
@@ -223,7 +215,8 @@ async function init() {
     if (event.key === "Escape" && !event.defaultPrevented) invoke("close_window");
   });
 
-  setInterval(refresh, 1000);
+  // The app announces every change (and, while on, the speed each second) as a `view`.
+  await window.__TAURI__.event.listen("view", (event) => renderStatus(event.payload));
   setInterval(refreshLogs, 2000);
   refreshLogs();
   document.body.dataset.ready = "true";

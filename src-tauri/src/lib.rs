@@ -1,14 +1,18 @@
 //! SocksBridge's tray app: a thin Tauri shell over the core library. It owns no proxy
-//! logic; [`commands`] and the [`tray`] call the core's `Controller`.
+//! logic. One way for actions to flow: the tray and the window's commands call
+//! [`actions`]; actions change state through the core's controller and announce it; the
+//! tray and the window redraw from the announcement.
 //!
-//! - `state`: the controller, the saved settings, speed and upstream health
-//! - `commands`: what the settings window may invoke
-//! - `tray`: icon (off / on / upstream down) and menu, typed ids
+//! - `actions`: everything a person can do (toggle, save, mode, copy, test, check)
+//! - `commands`: what the settings window may invoke, each over an action
+//! - `tray`: icon (off / on / upstream down) and menu with typed ids
 //! - `window`: the settings window, created on demand, destroyed on close
 //! - `monitor`: speed every second, upstream health every 15 s
+//! - `state`: the controller, measurements, and the change announcements
 //! - `logs`: the last log lines for the window
 //! - `autostart`: start at login
 
+pub mod actions;
 pub mod autostart;
 pub mod commands;
 pub mod logs;
@@ -17,14 +21,15 @@ pub mod state;
 pub mod tray;
 pub mod window;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use socksbridge::config::store;
-use socksbridge::controller::{repair_leftover, restore_on_panic, Controller};
+use socksbridge::controller::{repair_leftover, restore_on_panic};
 use socksbridge::system_proxy::SystemProxy;
-use socksbridge::Settings;
-use tauri::{Builder, Manager, RunEvent, Runtime};
+use socksbridge::termination::termination;
+use tauri::{App, AppHandle, Builder, Context, Manager, RunEvent, Runtime};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -49,9 +54,114 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
     ])
 }
 
-/// The controller for saved settings (they were validated on load).
-pub fn controller_for(settings: &Settings, system: Option<Arc<SystemProxy>>) -> Controller {
-    Controller::new(settings.validate().unwrap_or_default(), system)
+/// What the app starts from: the real environment's in [`run`], a test's own otherwise.
+#[derive(Debug)]
+pub struct Launch {
+    pub settings_path: PathBuf,
+    /// The desktop's proxy setting, where it has one SocksBridge can change.
+    pub system: Option<Arc<SystemProxy>>,
+    pub logs: LogBuffer,
+    /// Open the settings window at start (`--settings`).
+    pub open_settings: bool,
+}
+
+/// Builds the app on any runtime (the real one, or `tauri::test`'s mock): state,
+/// commands, and the setup that repairs a crash leftover, draws the tray, starts the
+/// monitors and, if the settings ask for it, turns the proxy on.
+pub fn build_app<R: Runtime>(
+    builder: Builder<R>,
+    context: Context<R>,
+    launch: Launch,
+) -> tauri::Result<App<R>> {
+    let Launch {
+        settings_path,
+        system,
+        logs,
+        open_settings,
+    } = launch;
+    let state = AppState::load(settings_path, system.clone(), logs);
+    with_commands(builder)
+        .manage(state)
+        .setup(move |app| {
+            setup(app.handle(), system.as_ref(), open_settings);
+            Ok(())
+        })
+        .build(context)
+}
+
+fn setup<R: Runtime>(app: &AppHandle<R>, system: Option<&Arc<SystemProxy>>, open_settings: bool) {
+    // Before anything touches the OS setting: from here on a signal ends in a restore.
+    #[allow(clippy::async_yields_async)]
+    let signalled = tauri::async_runtime::block_on(async { termination() });
+    let on_signal = app.clone();
+    tauri::async_runtime::spawn(async move {
+        signalled.await;
+        on_signal.exit(0);
+    });
+    if let Some(system) = system {
+        restore_on_panic(Arc::clone(system));
+    }
+    // A crash leftover is repaired before the tray appears.
+    tauri::async_runtime::block_on(repair_leftover(system));
+    if let Err(e) = tray::build(app) {
+        tracing::error!("cannot show the tray icon: {e}");
+    }
+    tauri::async_runtime::spawn(redraw_on_change(app.clone()));
+    tauri::async_runtime::spawn(monitor::speed_loop(app.clone()));
+    tauri::async_runtime::spawn(monitor::health_loop(app.clone()));
+    let state = app.state::<AppState>();
+    let settings = tauri::async_runtime::block_on(state.controller.settings());
+    autostart::sync(app, settings.app.start_at_login);
+    if settings.app.enable_on_launch {
+        let launch = app.clone();
+        tauri::async_runtime::spawn(async move {
+            if let Err(e) = actions::set_enabled(&launch, true).await {
+                tracing::error!("could not turn the proxy on at launch: {e}");
+            }
+        });
+    }
+    if open_settings || state.notice().is_some() {
+        window::open(app);
+    }
+}
+
+/// The tray and the window follow every announced change.
+async fn redraw_on_change<R: Runtime>(app: AppHandle<R>) {
+    let state = app.state::<AppState>();
+    let mut changes = state.subscribe();
+    loop {
+        let view = state.view().await;
+        tray::redraw(&app, &view);
+        window::redraw(&app, &view);
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The app's event loop handling: closing the last window keeps the app in the tray;
+/// Quit and signals pass a code and end in [`quit`].
+pub fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: RunEvent) {
+    match event {
+        RunEvent::ExitRequested {
+            api, code: None, ..
+        } => api.prevent_exit(),
+        RunEvent::Exit => quit(app),
+        _ => {}
+    }
+}
+
+/// Every exit path ends here: the system proxy is restored, connections drain, bounded.
+fn quit<R: Runtime>(app: &AppHandle<R>) {
+    let state = app.state::<AppState>();
+    let stopped = tauri::async_runtime::block_on(async {
+        tokio::time::timeout(QUIT_LIMIT, state.controller.stop()).await
+    });
+    match stopped {
+        Ok(Ok(())) => tracing::info!("stopped"),
+        Ok(Err(e)) => tracing::error!("while quitting: {e}"),
+        Err(_) => tracing::error!("quitting took longer than {} s", QUIT_LIMIT.as_secs()),
+    }
 }
 
 fn init_tracing(logs: &LogBuffer) {
@@ -68,7 +178,25 @@ fn init_tracing(logs: &LogBuffer) {
         .try_init();
 }
 
+/// True when a graphical session is there to show a tray and a window in.
+fn has_display() -> bool {
+    if !cfg!(all(unix, not(target_os = "macos"))) {
+        return true;
+    }
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+}
+
+/// The real app: the desktop's environment, plugins, and the event loop.
 pub fn run() {
+    if !has_display() {
+        eprintln!(
+            "socksbridge-app: no graphical session (DISPLAY and WAYLAND_DISPLAY are unset); \
+             the tray app needs one. Without a desktop, run the headless proxy: socksbridge --help"
+        );
+        std::process::exit(1);
+    }
     let logs = LogBuffer::default();
     init_tracing(&logs);
     let _ = socksbridge::limits::raise_fd_limit();
@@ -79,13 +207,12 @@ pub fn run() {
             None
         }
     };
-    let open_settings = std::env::args().any(|a| a == "--settings");
-    let state = AppState::load(
-        store::default_path(),
-        |s| controller_for(s, system.clone()),
+    let launch = Launch {
+        settings_path: store::default_path(),
+        system,
         logs,
-    );
-
+        open_settings: std::env::args().any(|a| a == "--settings"),
+    };
     let builder = Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             window::open(app)
@@ -96,70 +223,9 @@ pub fn run() {
         ))
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init());
-    let app = with_commands(builder)
-        .manage(state)
-        .setup(move |app| {
-            let handle = app.handle().clone();
-            // A crash leftover is repaired before the tray appears.
-            tauri::async_runtime::block_on(repair_leftover(system.as_ref()));
-            if let Some(system) = &system {
-                restore_on_panic(Arc::clone(system));
-            }
-            tray::build(&handle)?;
-            tauri::async_runtime::block_on(tray::refresh(&handle));
-            tauri::async_runtime::spawn(monitor::speed_loop(handle.clone()));
-            tauri::async_runtime::spawn(monitor::health_loop(handle.clone()));
-            let on_signal = handle.clone();
-            // Installed now, inside the runtime, not when first polled.
-            #[allow(clippy::async_yields_async)]
-            let signalled =
-                tauri::async_runtime::block_on(async { socksbridge::cli::termination() });
-            tauri::async_runtime::spawn(async move {
-                signalled.await;
-                on_signal.exit(0);
-            });
-            let state = handle.state::<AppState>();
-            let settings = state.settings();
-            autostart::sync(&handle, settings.app.start_at_login);
-            if settings.app.enable_on_launch {
-                let launch = handle.clone();
-                tauri::async_runtime::spawn(async move {
-                    let state = launch.state::<AppState>();
-                    if let Err(e) = commands::enable(&launch, &state, true).await {
-                        tracing::error!("could not turn the proxy on at launch: {e}");
-                    }
-                });
-            }
-            if open_settings || state.view_notice().is_some() {
-                window::open(&handle);
-            }
-            Ok(())
-        })
-        .build(tauri::generate_context!())
-        .unwrap_or_else(|e| {
-            eprintln!("socksbridge-app: cannot start: {e}");
-            std::process::exit(1);
-        });
-
-    app.run(|app, event| match event {
-        // Closing the last window keeps the app in the tray; Quit and signals pass a code.
-        RunEvent::ExitRequested {
-            api, code: None, ..
-        } => api.prevent_exit(),
-        RunEvent::Exit => quit(app),
-        _ => {}
+    let app = build_app(builder, tauri::generate_context!(), launch).unwrap_or_else(|e| {
+        eprintln!("socksbridge-app: cannot start: {e}");
+        std::process::exit(1);
     });
-}
-
-/// Every exit path ends here: the system proxy is restored, connections drain, bounded.
-fn quit<R: Runtime>(app: &tauri::AppHandle<R>) {
-    let state = app.state::<AppState>();
-    let stopped = tauri::async_runtime::block_on(async {
-        tokio::time::timeout(QUIT_LIMIT, state.controller.stop()).await
-    });
-    match stopped {
-        Ok(Ok(())) => tracing::info!("stopped"),
-        Ok(Err(e)) => tracing::error!("while quitting: {e}"),
-        Err(_) => tracing::error!("quitting took longer than {} s", QUIT_LIMIT.as_secs()),
-    }
+    app.run(on_run_event);
 }

@@ -1,12 +1,11 @@
-//! Background measurements: transfer speed every second (from the core's byte
-//! counters) and upstream health every 15 s through the configured probe target, with a
-//! notification when the upstream goes down.
+//! Background measurements: transfer speed every second (from the core's byte counters)
+//! and an upstream check every 15 s. Each result goes into the state and is announced.
 
 use std::time::{Duration, Instant};
 
 use tauri::{AppHandle, Manager, Runtime};
 
-use crate::state::{AppState, Health, Speed};
+use crate::state::{AppState, Speed};
 
 const TICK: Duration = Duration::from_secs(1);
 const HEALTH_EVERY: Duration = Duration::from_secs(15);
@@ -30,50 +29,16 @@ pub async fn speed_loop<R: Runtime>(app: AppHandle<R>) {
             _ => Speed::default(),
         };
         last = status.running.then_some((now, up, down));
-        state.set_speed(speed);
-        crate::tray::refresh(&app).await;
+        // Running, the counters (connections, bytes) move even at zero speed.
+        if state.set_speed(speed) != speed || status.running {
+            state.announce();
+        }
     }
 }
 
 pub async fn health_loop<R: Runtime>(app: AppHandle<R>) {
     loop {
-        check_health(app.clone()).await;
+        crate::actions::check_health(app.clone()).await;
         tokio::time::sleep(HEALTH_EVERY).await;
     }
-}
-
-/// One upstream check; notifies on the transition to down.
-pub async fn check_health<R: Runtime>(app: AppHandle<R>) {
-    let app = &app;
-    let state = app.state::<AppState>();
-    let status = state.controller.status().await;
-    if !status.running || status.upstream == "direct://" {
-        state.set_health(Health::Unknown);
-        return;
-    }
-    let config = state.controller.config().await;
-    let settings = state.settings();
-    let health =
-        match crate::commands::probe(&config.upstream.to_url(), &settings.app.probe_target).await {
-            Ok(latency) => Health::Ok {
-                latency_ms: latency.as_secs_f64() * 1000.0,
-            },
-            Err(e) => Health::Down {
-                error: e.to_string(),
-            },
-        };
-    let previous = state.set_health(health.clone());
-    if let (Health::Down { error }, false) = (&health, matches!(previous, Health::Down { .. })) {
-        tracing::warn!("upstream unreachable: {error}");
-        if settings.app.notify_upstream_down {
-            use tauri_plugin_notification::NotificationExt;
-            let _ = app
-                .notification()
-                .builder()
-                .title("SocksBridge: upstream unreachable")
-                .body(error)
-                .show();
-        }
-    }
-    crate::tray::refresh(app).await;
 }

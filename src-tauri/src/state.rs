@@ -1,5 +1,6 @@
-//! The app's state: the core controller (which owns the proxy and the OS setting), the
-//! settings as saved, and what the monitor measured (speed, upstream health).
+//! The app's state: the core controller (which owns the proxy, the OS setting and the
+//! applied settings), what the monitor measured (speed, upstream health), and the one
+//! channel every change is announced on: the tray and the window redraw from it.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -8,6 +9,7 @@ use serde::Serialize;
 use socksbridge::config::store;
 use socksbridge::controller::{Controller, ControllerStatus};
 use socksbridge::Settings;
+use tokio::sync::watch;
 
 use crate::logs::LogBuffer;
 
@@ -35,15 +37,17 @@ pub enum Health {
 pub struct AppState {
     pub controller: Controller,
     pub settings_path: PathBuf,
-    pub settings: Mutex<Settings>,
     /// Shown in the window until the next save: e.g. a corrupt settings file was set aside.
-    pub notice: Mutex<Option<String>>,
-    pub speed: Mutex<Speed>,
-    pub health: Mutex<Health>,
+    notice: Mutex<Option<String>>,
+    speed: Mutex<Speed>,
+    health: Mutex<Health>,
     pub logs: LogBuffer,
+    changes: watch::Sender<()>,
+    /// Saves run one at a time: apply, write, and any undo are one step.
+    pub(crate) saving: tokio::sync::Mutex<()>,
 }
 
-/// Everything the settings window renders, returned by most commands.
+/// Everything the settings window and the tray render.
 #[derive(Debug, Clone, Serialize)]
 pub struct AppView {
     pub settings: Settings,
@@ -58,61 +62,74 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl AppState {
-    /// Loads the settings file (setting a damaged one aside) and builds the controller.
+    /// Loads the settings file (a damaged one is set aside and defaults used, with a
+    /// notice) and builds the controller over them.
     pub fn load(
         settings_path: PathBuf,
-        controller_for: impl FnOnce(&Settings) -> Controller,
+        system: Option<std::sync::Arc<socksbridge::system_proxy::SystemProxy>>,
         logs: LogBuffer,
     ) -> AppState {
         let loaded = store::load(&settings_path);
-        let controller = controller_for(&loaded.settings);
+        let (controller, notice) = match Controller::new(loaded.settings, system.clone()) {
+            Ok(controller) => (controller, loaded.notice),
+            // `store::load` hands back only valid settings; this is a last resort.
+            Err(e) => (
+                Controller::new(Settings::default(), system)
+                    .unwrap_or_else(|e| unreachable!("default settings are valid: {e}")),
+                Some(format!("the settings were invalid ({e}); using defaults")),
+            ),
+        };
         AppState {
             controller,
             settings_path,
-            settings: Mutex::new(loaded.settings),
-            notice: Mutex::new(loaded.notice),
+            notice: Mutex::new(notice),
             speed: Mutex::new(Speed::default()),
             health: Mutex::new(Health::Unknown),
             logs,
+            changes: watch::channel(()).0,
+            saving: tokio::sync::Mutex::new(()),
         }
     }
 
-    pub fn settings(&self) -> Settings {
-        lock(&self.settings).clone()
+    /// Tells the tray and the window to redraw. Announcements made while they are still
+    /// drawing the last one fold into one.
+    pub fn announce(&self) {
+        self.changes.send_replace(());
     }
 
-    pub fn set_settings(&self, settings: Settings) {
-        *lock(&self.settings) = settings;
-        *lock(&self.notice) = None;
+    /// A receiver that wakes on every announcement after this call.
+    pub fn subscribe(&self) -> watch::Receiver<()> {
+        self.changes.subscribe()
     }
 
     pub fn health(&self) -> Health {
         lock(&self.health).clone()
     }
 
+    /// Records a check's result and returns the previous one.
     pub fn set_health(&self, health: Health) -> Health {
         std::mem::replace(&mut *lock(&self.health), health)
     }
 
-    pub fn speed(&self) -> Speed {
-        *lock(&self.speed)
+    pub fn set_speed(&self, speed: Speed) -> Speed {
+        std::mem::replace(&mut *lock(&self.speed), speed)
     }
 
-    pub fn set_speed(&self, speed: Speed) {
-        *lock(&self.speed) = speed;
-    }
-
-    pub fn view_notice(&self) -> Option<String> {
+    pub fn notice(&self) -> Option<String> {
         lock(&self.notice).clone()
+    }
+
+    pub fn clear_notice(&self) {
+        *lock(&self.notice) = None;
     }
 
     pub async fn view(&self) -> AppView {
         AppView {
-            settings: self.settings(),
+            settings: self.controller.settings().await,
             status: self.controller.status().await,
-            speed: self.speed(),
+            speed: *lock(&self.speed),
             health: self.health(),
-            notice: lock(&self.notice).clone(),
+            notice: self.notice(),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The tray icon and its menu. Menu ids are a typed enum; the menu and icon are redrawn
-//! from the real state after every change, wherever it came from (menu, window, monitor).
+//! The tray icon and its menu. Menu ids are a typed enum; a menu click runs an action,
+//! and the menu and icon are redrawn from the announced state, whatever changed it.
 
 use socksbridge::config::SystemProxyMode;
 use tauri::image::Image;
@@ -7,7 +7,8 @@ use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, 
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager, Runtime};
 
-use crate::state::{AppState, Health};
+use crate::actions;
+use crate::state::{AppView, Health};
 
 /// The tray's id; on Linux the menu is published on the session bus at
 /// `/org/ayatana/NotificationItem/tray_icon_tray_app_socksbridge/Menu`.
@@ -165,26 +166,10 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
 }
 
 async fn on_menu<R: Runtime>(app: &AppHandle<R>, id: MenuId) {
-    let state = app.state::<AppState>();
     let result = match id {
-        MenuId::Enable => {
-            let on = !state.controller.status().await.running;
-            crate::commands::enable(app, &state, on).await.map(|_| ())
-        }
-        MenuId::SystemProxy(mode) => {
-            let mut settings = state.settings();
-            settings.system_proxy.mode = mode;
-            crate::commands::save(app, &state, settings)
-                .await
-                .map(|_| ())
-        }
-        MenuId::CopyCommand => {
-            use tauri_plugin_clipboard_manager::ClipboardExt;
-            let text = crate::commands::terminal_text(&state).await;
-            app.clipboard()
-                .write_text(text.trim_end())
-                .map_err(crate::commands::CommandError::failed)
-        }
+        MenuId::Enable => actions::toggle(app).await,
+        MenuId::SystemProxy(mode) => actions::set_system_proxy_mode(app, mode).await,
+        MenuId::CopyCommand => actions::copy_terminal_command(app).await,
         MenuId::Settings => {
             crate::window::open(app);
             Ok(())
@@ -198,29 +183,19 @@ async fn on_menu<R: Runtime>(app: &AppHandle<R>, id: MenuId) {
     if let Err(e) = result {
         tracing::error!("{e}");
     }
-    refresh(app).await;
 }
 
-/// Redraws check marks, the upstream line, the icon and the tooltip from the real state.
-pub async fn refresh<R: Runtime>(app: &AppHandle<R>) {
+/// Redraws check marks, the upstream line, the icon and the tooltip from `view`.
+pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
     let Some(tray) = app.try_state::<Tray<R>>() else {
         return;
     };
-    let view = app.state::<AppState>().view().await;
     let running = view.status.running;
     let _ = tray.enable.set_checked(running);
     for (mode, item) in &tray.modes {
         let _ = item.set_checked(*mode == view.settings.system_proxy.mode);
     }
-    let latency = match &view.health {
-        Health::Ok { latency_ms } if *latency_ms < 10.0 => format!(" · {latency_ms:.1} ms"),
-        Health::Ok { latency_ms } => format!(" · {latency_ms:.0} ms"),
-        Health::Down { .. } => " · unreachable".to_string(),
-        Health::Unknown => String::new(),
-    };
-    let _ = tray
-        .upstream
-        .set_text(format!("via {}{latency}", view.status.upstream));
+    let _ = tray.upstream.set_text(upstream_line(view));
     let state = IconState::of(running, &view.health);
     let mut shown = tray.shown.lock().unwrap_or_else(|p| p.into_inner());
     if *shown != Some(state) {
@@ -229,15 +204,28 @@ pub async fn refresh<R: Runtime>(app: &AppHandle<R>) {
             *shown = Some(state);
         }
     }
-    let tooltip = match (running, view.status.listen) {
+    let _ = tray.icon.set_tooltip(Some(tooltip(view)));
+}
+
+fn upstream_line(view: &AppView) -> String {
+    let latency = match &view.health {
+        Health::Ok { latency_ms } if *latency_ms < 10.0 => format!(" · {latency_ms:.1} ms"),
+        Health::Ok { latency_ms } => format!(" · {latency_ms:.0} ms"),
+        Health::Down { .. } => " · unreachable".to_string(),
+        Health::Unknown => String::new(),
+    };
+    format!("via {}{latency}", view.status.upstream)
+}
+
+fn tooltip(view: &AppView) -> String {
+    match (view.status.running, view.status.listen) {
         (true, Some(listen)) => format!(
             "SocksBridge: on · {listen} · ↑ {} ↓ {}",
             speed(view.speed.up_bps),
             speed(view.speed.down_bps)
         ),
         _ => "SocksBridge: off".to_string(),
-    };
-    let _ = tray.icon.set_tooltip(Some(tooltip));
+    }
 }
 
 fn speed(bps: f64) -> String {

@@ -1,9 +1,15 @@
 //! The settings window, created on demand and destroyed when closed, so the WebKit web
-//! process (most of the app's memory) exists only while the window is open.
+//! process (most of the app's memory) exists only while the window is open. While open it
+//! is sent every announced view as a `view` event.
 
-use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
+use tauri::{AppHandle, Emitter, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
+
+use crate::state::AppView;
 
 pub const LABEL: &str = "settings";
+
+/// The event the page listens for to redraw.
+pub const VIEW_EVENT: &str = "view";
 
 pub fn open<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = app.get_webview_window(LABEL) {
@@ -19,5 +25,14 @@ pub fn open<R: Runtime>(app: &AppHandle<R>) {
         .build();
     if let Err(e) = built {
         tracing::error!("cannot open the settings window: {e}");
+    }
+}
+
+/// Sends `view` to the settings window, if it is open.
+pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
+    if app.get_webview_window(LABEL).is_some() {
+        if let Err(e) = app.emit_to(LABEL, VIEW_EVENT, view) {
+            tracing::debug!("cannot send the view to the window: {e}");
+        }
     }
 }

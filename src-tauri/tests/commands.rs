@@ -7,9 +7,9 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 
 use serde_json::{json, Value};
-use socksbridge::config::store;
+use socksbridge::config::{store, SystemProxyMode};
 use socksbridge_app::logs::LogBuffer;
-use socksbridge_app::state::AppState;
+use socksbridge_app::Launch;
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
@@ -30,15 +30,15 @@ impl Fixture {
         if let Some(text) = settings_file {
             std::fs::write(&path, text).unwrap();
         }
-        // No system proxy backend: these tests never touch the OS setting.
-        let state = AppState::load(
-            path,
-            |s| socksbridge_app::controller_for(s, None),
-            LogBuffer::default(),
-        );
-        let app = socksbridge_app::with_commands(mock_builder())
-            .manage(state)
-            .build(mock_context(noop_assets()))
+        // The app's own setup on the mock runtime. No system proxy backend: these tests
+        // never touch the OS setting.
+        let launch = Launch {
+            settings_path: path,
+            system: None,
+            logs: LogBuffer::default(),
+            open_settings: false,
+        };
+        let app = socksbridge_app::build_app(mock_builder(), mock_context(noop_assets()), launch)
             .unwrap();
         let window = WebviewWindowBuilder::new(&app, "settings", Default::default())
             .build()
@@ -211,10 +211,41 @@ fn system_proxy_mode_without_a_desktop_is_a_clear_error() {
             .contains("no system proxy setting"),
         "{err}"
     );
+    // Nothing half-done: the file, the app and the proxy all keep mode off.
+    let saved = store::load(&f.settings_path()).settings;
+    assert_eq!(saved.system_proxy.mode, SystemProxyMode::Off);
+    let state = f.call("get_state", json!({})).unwrap();
+    assert_eq!(state["settings"]["system_proxy"]["mode"], "off");
+    assert_eq!(state["status"]["running"], true);
     let err = f
         .call("set_system_proxy_mode", json!({ "mode": "sideways" }))
         .unwrap_err();
     assert!(err.to_string().contains("sideways"), "{err}");
+    f.call("set_enabled", json!({ "on": false })).unwrap();
+}
+
+#[test]
+fn a_settings_file_that_cannot_be_written_keeps_the_previous_settings_running() {
+    let f = Fixture::new(None);
+    let (first, second) = (free_port(), free_port());
+    let settings = |port: u16| json!({ "settings": { "listen": format!("127.0.0.1:{port}"), "upstream": "direct://" } });
+    f.call("save_settings", settings(first)).unwrap();
+    f.call("set_enabled", json!({ "on": true })).unwrap();
+    // A directory where the file should be: the atomic rename onto it fails.
+    let path = f.settings_path();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    let err = f.call("save_settings", settings(second)).unwrap_err();
+    assert_eq!(err["kind"], "failed");
+    let message = err["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("cannot save settings") && message.contains("previous settings"),
+        "{err}"
+    );
+    let state = f.call("get_state", json!({})).unwrap();
+    assert_eq!(state["settings"]["listen"], format!("127.0.0.1:{first}"));
+    assert_eq!(state["status"]["listen"], format!("127.0.0.1:{first}"));
+    assert!(TcpListener::bind(("127.0.0.1", second)).is_ok());
     f.call("set_enabled", json!({ "on": false })).unwrap();
 }
 
