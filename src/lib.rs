@@ -14,7 +14,7 @@
 //!             pooled client for forwarding; Conn: inbound auth and error report, once
 //! auth        who must present credentials, checked in constant time
 //! loop_guard  refuse targets that are this proxy
-//! route/      the router: direct rules and the upstream → a Route per target
+//! route       the router: direct rules and the upstream → a Route per target
 //! dial/       Direct | SOCKS5 | SOCKS4(a) via tokio-socks, under the connect timeout
 //! pump        byte copy for tunnels: buffers that follow the traffic, half-close, idle
 //! error       one error enum → HTTP status / SOCKS reply / stats bucket
@@ -56,6 +56,6 @@ pub use stats::StatsSnapshot;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::route::DirectRules;
+    pub use crate::config::DirectRules;
     pub use crate::socks::parse;
 }

@@ -4,6 +4,7 @@
 //! kept apart so a change to one never reloads the other — or into field-named errors the
 //! UI can show inline.
 
+mod direct;
 pub mod store;
 mod upstream;
 
@@ -18,7 +19,7 @@ pub use upstream::{
     Credentials, SocksServer, SocksVersion, Upstream, UpstreamError, DEFAULT_SOCKS_PORT,
 };
 
-pub use crate::route::DirectRules;
+pub use direct::{DirectRules, RuleError};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:1095";
 pub const DEFAULT_UPSTREAM: &str = "socks5h://127.0.0.1:1080";

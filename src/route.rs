@@ -1,11 +1,7 @@
 //! The router: for each target, the way out — straight from this machine, or through the
 //! upstream SOCKS server. Decided once per dial from typed config; no I/O here.
 
-mod rules;
-
-pub use rules::DirectRules;
-
-use crate::config::{SocksServer, Upstream};
+use crate::config::{DirectRules, SocksServer, Upstream};
 use crate::target::Target;
 
 /// The routing table of one config: the upstream and the targets that skip it.
