@@ -42,7 +42,7 @@ pub enum ProxyError {
     Origin { target: String, detail: String },
 }
 
-/// Error buckets counted in [`crate::stats::Stats`].
+/// Error buckets, counted per kind in [`crate::StatsSnapshot::errors`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {

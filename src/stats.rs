@@ -19,7 +19,7 @@ pub struct Stats {
     pub(crate) bursts: BurstWatch,
 }
 
-/// A point-in-time copy of [`Stats`].
+/// A point-in-time copy of the live counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StatsSnapshot {
     /// Bytes received from clients.

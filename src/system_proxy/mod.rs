@@ -10,11 +10,11 @@ pub mod bypass;
 mod command;
 pub mod env;
 pub mod gnome;
-pub mod gvariant;
+mod gvariant;
 pub mod kde;
 #[cfg(target_os = "macos")]
 mod macos;
-pub mod pac;
+pub(crate) mod pac;
 mod state;
 #[cfg(windows)]
 mod windows;
