@@ -9,7 +9,8 @@
 //!                                   # the ceiling for any HTTP proxy in front of it
 //! loadgen requests PROXY URL COUNT  # COUNT keep-alive GETs on one connection (profiling)
 //! loadgen tunnel-count PROXY TARGET PATH COUNT  # COUNT tunnels, one after another (profiling)
-//! loadgen idle PROXY TARGET COUNT PID                 # RSS idle → COUNT idle tunnels → closed
+//! loadgen idle PROXY TARGET COUNT PID [AT_ONCE]       # RSS idle → COUNT idle tunnels → closed;
+//!                                   # AT_ONCE handshakes in flight together (default 1)
 //! loadgen startup BIN RUNS ARGS...                    # ms from spawn to the ready line
 //! ```
 
@@ -179,18 +180,39 @@ async fn requests(proxy: SocketAddr, url: String, count: usize) {
     println!("requests={count} ok={ok}");
 }
 
-async fn idle(proxy: SocketAddr, target: String, count: usize, pid: u32) {
+/// RSS before, with `count` idle tunnels held (sampled 2 s after the last handshake), and
+/// 3 s after they closed; `at_once` tunnels are being opened concurrently.
+async fn idle(proxy: SocketAddr, target: String, count: usize, pid: u32, at_once: usize) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = socksbridge::limits::rss_kib(pid);
-    let mut held = Vec::with_capacity(count);
-    let mut failed = 0;
-    for _ in 0..count {
-        match tokio::time::timeout(Duration::from_secs(5), connect_tunnel(proxy, &target)).await {
-            Ok(Ok(s)) => held.push(s),
-            _ => failed += 1,
-        }
+    let at_once = at_once.clamp(1, count.max(1));
+    let openers: Vec<_> = (0..at_once)
+        .map(|i| {
+            let target = target.clone();
+            let share = count / at_once + usize::from(i < count % at_once);
+            tokio::spawn(async move {
+                let (mut held, mut failed) = (Vec::with_capacity(share), 0);
+                for _ in 0..share {
+                    let opened = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        connect_tunnel(proxy, &target),
+                    );
+                    match opened.await {
+                        Ok(Ok(s)) => held.push(s),
+                        _ => failed += 1,
+                    }
+                }
+                (held, failed)
+            })
+        })
+        .collect();
+    let (mut held, mut failed) = (Vec::with_capacity(count), 0);
+    for opener in openers {
+        let (streams, f) = opener.await.expect("opener");
+        held.extend(streams);
+        failed += f;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let loaded = socksbridge::limits::rss_kib(pid);
     let opened = held.len();
     drop(held);
@@ -275,6 +297,8 @@ async fn main() {
                 arg(2),
                 arg(3).parse().expect("count"),
                 arg(4).parse().expect("pid"),
+                args.get(5)
+                    .map_or(1, |n| n.parse().expect("handshakes at once")),
             )
             .await
         }

@@ -128,3 +128,23 @@ for w in ("W1", "W2"):
             f"{ceiling / direct:.2f}× of direct, and reaching 0.5× leaves a proxy {budget:.1f} µs per "
             f"request; we reach {rps / direct:.2f}×."
         )
+
+
+# Runtime choice, contention and before/after, all from this run.
+VARIANTS = [("socksbridge", "socksbridge, 1 thread"), ("socksbridge-2t", "socksbridge, 2 threads")]
+if "before" in results:
+    VARIANTS.append(("before", "socksbridge before this change"))
+print("\nW1 (req/s) and W4 (tunnels/s), idle and contended (one busy-loop process per core running")
+print("alongside, as on a busy desktop); the ratio is the best socksbridge figure to the best peer.\n")
+print("| workload | " + " | ".join(label for _, label in VARIANTS) + " | Privoxy | tinyproxy | hpts | ours ÷ best peer |")
+print("|---|" + "---|" * (len(VARIANTS) + 4))
+for key, label in [("W1.rps", "W1 idle"), ("W1c.rps", "W1 contended"), ("W4.tps", "W4 idle"), ("W4c.tps", "W4 contended")]:
+    row = [label] + [cell(who, key) for who, _ in VARIANTS]
+    row += [cell(who, key) if key in results[who] else "–" for who in PEERS]
+    ours = max((num(who, key) or 0) for who, _ in VARIANTS[:2])
+    row.append(ratio(ours, best_peer(key)))
+    print("| " + " | ".join(row) + " |")
+print("\n| idle-tunnel memory (KiB per tunnel, 2 s after the last handshake) | " + " | ".join(label for _, label in VARIANTS) + " |")
+print("|---|" + "---|" * len(VARIANTS))
+for key, label in [("W5.per_tunnel_kib", "1,000 opened one at a time"), ("W5burst.per_tunnel_kib", "1,000 opened 100 at a time")]:
+    print("| " + " | ".join([label] + [cell(who, key) for who, _ in VARIANTS]) + " |")

@@ -4,8 +4,13 @@
 # same nginx origin, plus the direct baselines. Prints absolute figures and our ratio to
 # the best peer. Every run is bounded; the whole thing stops by itself.
 #
-#   bench/run.sh            # ~4 minutes
-#   bench/run.sh --quick    # ~1 minute, shorter runs
+# W1 and W4 also run contended (one busy-loop process per core alongside, as on a busy
+# desktop), for socksbridge on one thread and on two, and for an older build when
+# SOCKSBRIDGE_BEFORE names its binary (before/after in the same run).
+#
+#   bench/run.sh            # ~7 minutes
+#   bench/run.sh --quick    # ~2 minutes, shorter runs
+#   SOCKSBRIDGE_BEFORE=/path/to/old/socksbridge bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +29,18 @@ HPTS=$PWD/bench/node_modules/.bin/hpts
 . bench/topology.sh
 # ---- the proxies under test
 P_SB=$(free_port); P_PRIVOXY=$(free_port); P_TINY=$(free_port); P_HPTS=$(free_port)
-start "$SB" --listen "127.0.0.1:$P_SB" --upstream "socks5h://127.0.0.1:$SOCKS" --log-level error >/dev/null
+start "$SB" --listen "127.0.0.1:$P_SB" --upstream "socks5h://127.0.0.1:$SOCKS" --log-level error --threads 1 >/dev/null
 SB_PID=${PIDS[-1]}
+P_SB2=$(free_port)
+start "$SB" --listen "127.0.0.1:$P_SB2" --upstream "socks5h://127.0.0.1:$SOCKS" --log-level error --threads 2 >/dev/null
+SB2_PID=${PIDS[-1]}
+VARIANTS=(socksbridge-2t)
+if [ -n "${SOCKSBRIDGE_BEFORE:-}" ]; then
+  P_BEFORE=$(free_port)
+  start "$SOCKSBRIDGE_BEFORE" --listen "127.0.0.1:$P_BEFORE" --upstream "socks5h://127.0.0.1:$SOCKS" --log-level error >/dev/null
+  BEFORE_PID=${PIDS[-1]}
+  VARIANTS+=(before)
+fi
 fill bench/conf/privoxy.conf "$RUN/privoxy.conf" PORT=$P_PRIVOXY SOCKS=$SOCKS RUN="$RUN"
 start privoxy --no-daemon "$RUN/privoxy.conf" >/dev/null 2>&1
 PRIVOXY_PID=${PIDS[-1]}
@@ -34,11 +49,11 @@ start tinyproxy -d -c "$RUN/tinyproxy.conf" >/dev/null 2>&1
 TINY_PID=${PIDS[-1]}
 start node "$HPTS" -s "127.0.0.1:$SOCKS" -p "$P_HPTS" >/dev/null 2>&1
 HPTS_PID=${PIDS[-1]}
-for p in $ORIGIN $TLS $SOCKS $P_SB $P_PRIVOXY $P_TINY $P_HPTS; do wait_port "$p"; done
+for p in $ORIGIN $TLS $SOCKS $P_SB $P_SB2 ${P_BEFORE:-} $P_PRIVOXY $P_TINY $P_HPTS; do wait_port "$p"; done
 
 NAMES=(socksbridge privoxy tinyproxy hpts)
-declare -A PORT=([socksbridge]=$P_SB [privoxy]=$P_PRIVOXY [tinyproxy]=$P_TINY [hpts]=$P_HPTS)
-declare -A PID=([socksbridge]=$SB_PID [privoxy]=$PRIVOXY_PID [tinyproxy]=$TINY_PID [hpts]=$HPTS_PID)
+declare -A PORT=([socksbridge]=$P_SB [socksbridge-2t]=$P_SB2 [before]=${P_BEFORE:-} [privoxy]=$P_PRIVOXY [tinyproxy]=$P_TINY [hpts]=$P_HPTS)
+declare -A PID=([socksbridge]=$SB_PID [socksbridge-2t]=$SB2_PID [before]=${BEFORE_PID:-} [privoxy]=$PRIVOXY_PID [tinyproxy]=$TINY_PID [hpts]=$HPTS_PID)
 declare -A R
 RESULTS="$RUN/results.tsv"
 : > "$RESULTS"
@@ -95,14 +110,29 @@ wrk_run() { # wrk_run NAME WORKLOAD PATH [PROXYPORT]
   put "$1" "$2.errors" "$(( ${errs:-0} + ${non2xx:-0} ))"
 }
 
+# Background CPU load from other processes: one busy loop per core, bounded.
+HOGS=()
+hogs_start() {
+  local i
+  for i in $(seq 1 "$(nproc)"); do
+    timeout $((SECS + 30)) sh -c 'while :; do :; done' &
+    HOGS+=($!)
+  done
+}
+hogs_stop() { kill "${HOGS[@]}" 2>/dev/null || true; wait "${HOGS[@]}" 2>/dev/null || true; HOGS=(); }
+
 # W5 first, on fresh processes: idle RSS means before any load.
 echo "== W5: RSS idle → 1,000 idle tunnels → after they close" >&2
-for n in "${NAMES[@]}"; do
-  out=$("$LOADGEN" idle "127.0.0.1:${PORT[$n]}" "127.0.0.1:$ORIGIN" 1000 "${PID[$n]}")
+w5() { # w5 NAME KEY AT_ONCE
+  local out k
+  out=$("$LOADGEN" idle "127.0.0.1:${PORT[$1]}" "127.0.0.1:$ORIGIN" 1000 "${PID[$1]}" "$3")
   for k in rss_idle_kib rss_loaded_kib rss_after_kib per_tunnel_kib failed; do
-    put "$n" "W5.$k" "$(sed -n "s/.*$k=\([0-9.]*\).*/\1/p" <<<"$out")"
+    put "$1" "$2.$k" "$(sed -n "s/.*$k=\([0-9.]*\).*/\1/p" <<<"$out")"
   done
-done
+}
+for n in "${NAMES[@]}" "${VARIANTS[@]}"; do w5 "$n" W5 1; done
+# The same 1,000 tunnels, 100 handshakes at a time: memory must not depend on arrival.
+for n in socksbridge "${VARIANTS[@]}"; do w5 "$n" W5burst 100; done
 
 echo "== startup to the ready line" >&2
 out=$("$LOADGEN" startup "$SB" 20 --listen 127.0.0.1:0 --upstream "socks5h://127.0.0.1:$SOCKS")
@@ -114,6 +144,11 @@ for w in "W1 /1k" "W2 /100k"; do
   wrk_run direct "$1" "$2"
   for n in socksbridge privoxy tinyproxy; do wrk_run "$n" "$1" "$2" "${PORT[$n]}"; done
   put hpts "$1.rps" "n/a"; put hpts "$1.mbs" "n/a"; put hpts "$1.p99" "-"; put hpts "$1.errors" "crashes"
+done
+for n in "${VARIANTS[@]}"; do wrk_run "$n" W1 /1k "${PORT[$n]}"; done
+echo "== W1 contended: the same, with one busy-loop process per core alongside" >&2
+for n in socksbridge "${VARIANTS[@]}" privoxy tinyproxy; do
+  hogs_start; wrk_run "$n" W1c /1k "${PORT[$n]}"; hogs_stop
 done
 
 echo "== W3: 256 MiB through a CONNECT tunnel, plain and TLS" >&2
@@ -140,10 +175,17 @@ w4_put() { # w4_put NAME OUTPUT
 # The ceiling for any HTTP proxy in front of Dante: the same loop speaking SOCKS5 to it.
 cpu_begin socks5-direct
 w4_put socks5-direct "$("$LOADGEN" socks-tunnels "127.0.0.1:$SOCKS" "127.0.0.1:$ORIGIN" /1k 8 "$SECS")"
-for n in "${NAMES[@]}"; do
-  cpu_begin "$n"
-  w4_put "$n" "$("$LOADGEN" tunnels "127.0.0.1:${PORT[$n]}" "127.0.0.1:$ORIGIN" /1k 8 "$SECS")"
-done
+w4_run() { # w4_run NAME WORKLOAD
+  local out
+  cpu_begin "$1"
+  out=$("$LOADGEN" tunnels "127.0.0.1:${PORT[$1]}" "127.0.0.1:$ORIGIN" /1k 8 "$SECS")
+  put "$1" "$2.tps" "$(sed -n 's/.*tunnels_per_sec=\([0-9]*\).*/\1/p' <<<"$out")"
+  put "$1" "$2.failed" "$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$out")"
+  cpu_end "$1" "$2" "$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$out")"
+}
+for n in "${NAMES[@]}" "${VARIANTS[@]}"; do w4_run "$n" W4; done
+echo "== W4 contended" >&2
+for n in "${NAMES[@]}" "${VARIANTS[@]}"; do hogs_start; w4_run "$n" W4c; hogs_stop; done
 
 mkdir -p target && cp "$RESULTS" target/bench-results.tsv
 python3 bench/report.py "$RESULTS" "$(nproc)" "$(date -u +%Y-%m-%d)" "$(nproc) cores, $(uname -m), $(. /etc/os-release; echo "$PRETTY_NAME")"

@@ -4,9 +4,12 @@
 //! arena, so a proxy that once held a thousand tunnels stays at that size long after they
 //! closed, although the memory is free. `malloc_trim(0)` walks every arena and hands free
 //! pages back with `madvise`. It briefly locks each arena (under a millisecond after a
-//! thousand tunnels), so it runs once a burst is over, and once more when what outlives a
+//! thousand tunnels), so it runs once a burst has settled — many connections arrived, or
+//! many closed, and then nothing moved for a second — and once more when what outlives a
 //! burst (pooled upstream connections and their buffers) has expired; an idle proxy never
-//! wakes up for it.
+//! wakes up for it. Trimming after arrivals too, not only after closes, makes the memory of
+//! connections that stay open independent of how they arrived: a thousand tunnels opened
+//! at once leave as little behind as a thousand opened one by one.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -15,15 +18,21 @@ use tokio::sync::Notify;
 
 /// Bursts smaller than this leave too little behind to be worth a trim.
 const MIN_BURST: u64 = 32;
-/// Closing connections come in waves; trim once the wave is over.
+/// Connections come and go in waves; trim once nothing has moved for this long.
 const SETTLE: Duration = Duration::from_secs(1);
+/// Under a steady stream of connections nothing ever settles: trim after this anyway.
+const MAX_SETTLE: Duration = Duration::from_secs(10);
 
-/// Watches the number of open connections and asks for a trim when it has fallen to half
-/// of its peak since the last trim (a burst ended).
+/// Watches connections open and close, and asks for a trim after a burst: at least
+/// [`MIN_BURST`] arrivals since the last trim, or the open count fallen to half its peak.
 #[derive(Debug, Default)]
 pub struct BurstWatch {
     peak: AtomicU64,
-    /// A trim is already asked for: later closes of the same burst need not ask again.
+    /// Connections opened since the last trim.
+    arrivals: AtomicU64,
+    /// Every open and close: a burst has settled when this stops moving.
+    events: AtomicU64,
+    /// A trim is already asked for: the rest of the same burst need not ask again.
     asked: AtomicBool,
     ended: Notify,
     trims: AtomicU64,
@@ -33,12 +42,35 @@ impl BurstWatch {
     /// A connection opened; `open` is the count including it.
     pub fn opened(&self, open: u64) {
         self.peak.fetch_max(open, Relaxed);
+        self.events.fetch_add(1, Relaxed);
+        if self.arrivals.fetch_add(1, Relaxed) + 1 >= MIN_BURST {
+            self.ask();
+        }
     }
 
     /// A connection closed; `open` is the count without it.
     pub fn closed(&self, open: u64) {
-        if burst_ended(self.peak.load(Relaxed), open) && !self.asked.swap(true, Relaxed) {
+        self.events.fetch_add(1, Relaxed);
+        if burst_ended(self.peak.load(Relaxed), open) {
+            self.ask();
+        }
+    }
+
+    fn ask(&self) {
+        if !self.asked.swap(true, Relaxed) {
             self.ended.notify_one();
+        }
+    }
+
+    /// Waits until no connection opened or closed for [`SETTLE`], at most [`MAX_SETTLE`].
+    async fn settled(&self) {
+        let deadline = tokio::time::Instant::now() + MAX_SETTLE;
+        loop {
+            let seen = self.events.load(Relaxed);
+            tokio::time::sleep(SETTLE).await;
+            if self.events.load(Relaxed) == seen || tokio::time::Instant::now() >= deadline {
+                return;
+            }
         }
     }
 
@@ -58,8 +90,9 @@ impl BurstWatch {
                 }
             };
             if burst {
-                tokio::time::sleep(SETTLE).await;
+                self.settled().await;
                 self.peak.store(open(), Relaxed);
+                self.arrivals.store(0, Relaxed);
                 self.asked.store(false, Relaxed);
                 follow_up = Some(tokio::time::Instant::now() + linger);
             } else {
@@ -175,6 +208,53 @@ mod tests {
             tokio::time::sleep(SETTLE * 2).await;
             assert_eq!(watch.trims.load(Relaxed), trims, "after a burst of {peak}");
         }
+        trimmer.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connections_that_arrive_together_and_stay_get_one_trim_once_they_settle() {
+        let watch = std::sync::Arc::new(BurstWatch::default());
+        let trimmer = {
+            let watch = watch.clone();
+            tokio::spawn(async move { watch.trim_after_bursts(|| 40, LINGER).await })
+        };
+        // 40 tunnels arrive in waves half a second apart, and stay open.
+        for wave in 0..4 {
+            for n in 1..=10 {
+                watch.opened(wave * 10 + n);
+            }
+            tokio::time::sleep(SETTLE / 2).await;
+        }
+        assert_eq!(watch.trims.load(Relaxed), 0, "not while they still arrive");
+        tokio::time::sleep(SETTLE * 2).await;
+        assert_eq!(
+            watch.trims.load(Relaxed),
+            1,
+            "once nothing moved for a second"
+        );
+        // A few more later are not a burst.
+        for n in 41..=50 {
+            watch.opened(n);
+        }
+        tokio::time::sleep(SETTLE * 5).await;
+        assert_eq!(watch.trims.load(Relaxed), 1);
+
+        // A stream that never settles still gets its trim, bounded.
+        let stream_start = tokio::time::Instant::now();
+        let stream = {
+            let watch = watch.clone();
+            tokio::spawn(async move {
+                for n in 0..10_000u64 {
+                    watch.opened(60 + n);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        };
+        while watch.trims.load(Relaxed) < 2 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(stream_start.elapsed() <= MAX_SETTLE + SETTLE * 2);
+        stream.abort();
         trimmer.abort();
     }
 }

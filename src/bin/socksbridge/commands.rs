@@ -62,6 +62,7 @@ pub fn env_command(
         log_level: "info".into(),
         system_proxy: None,
         guard: false,
+        threads: crate::args::DEFAULT_THREADS,
     };
     let config = args
         .settings()?
