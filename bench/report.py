@@ -131,7 +131,7 @@ for w in ("W1", "W2"):
 
 
 # Runtime choice, contention and before/after, all from this run.
-VARIANTS = [("socksbridge", "socksbridge, 1 thread"), ("socksbridge-2t", "socksbridge, 2 threads")]
+VARIANTS = [("socksbridge", "socksbridge (2 threads, the default)"), ("socksbridge-1t", "socksbridge, 1 thread")]
 if "before" in results:
     VARIANTS.append(("before", "socksbridge before this change"))
 print("\nW1 (req/s) and W4 (tunnels/s), idle and contended (one busy-loop process per core running")

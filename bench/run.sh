@@ -5,7 +5,7 @@
 # the best peer. Every run is bounded; the whole thing stops by itself.
 #
 # W1 and W4 also run contended (one busy-loop process per core alongside, as on a busy
-# desktop), for socksbridge on one thread and on two, and for an older build when
+# desktop), for socksbridge as shipped (two threads) and on one, and for an older build when
 # SOCKSBRIDGE_BEFORE names its binary (before/after in the same run).
 #
 #   bench/run.sh            # ~7 minutes
@@ -29,12 +29,13 @@ HPTS=$PWD/bench/node_modules/.bin/hpts
 . bench/topology.sh
 # ---- the proxies under test
 P_SB=$(free_port); P_PRIVOXY=$(free_port); P_TINY=$(free_port); P_HPTS=$(free_port)
-start "$SB" --listen "127.0.0.1:$P_SB" --upstream "socks5h://127.0.0.1:$SOCKS" --log-level error --threads 1 >/dev/null
+start "$SB" --listen "127.0.0.1:$P_SB" --upstream "socks5h://127.0.0.1:$SOCKS" --log-level error >/dev/null
 SB_PID=${PIDS[-1]}
-P_SB2=$(free_port)
-start "$SB" --listen "127.0.0.1:$P_SB2" --upstream "socks5h://127.0.0.1:$SOCKS" --log-level error --threads 2 >/dev/null
-SB2_PID=${PIDS[-1]}
-VARIANTS=(socksbridge-2t)
+# The runtime the default was chosen against: everything on one thread.
+P_SB1=$(free_port)
+start "$SB" --listen "127.0.0.1:$P_SB1" --upstream "socks5h://127.0.0.1:$SOCKS" --log-level error --threads 1 >/dev/null
+SB1_PID=${PIDS[-1]}
+VARIANTS=(socksbridge-1t)
 if [ -n "${SOCKSBRIDGE_BEFORE:-}" ]; then
   P_BEFORE=$(free_port)
   start "$SOCKSBRIDGE_BEFORE" --listen "127.0.0.1:$P_BEFORE" --upstream "socks5h://127.0.0.1:$SOCKS" --log-level error >/dev/null
@@ -49,11 +50,11 @@ start tinyproxy -d -c "$RUN/tinyproxy.conf" >/dev/null 2>&1
 TINY_PID=${PIDS[-1]}
 start node "$HPTS" -s "127.0.0.1:$SOCKS" -p "$P_HPTS" >/dev/null 2>&1
 HPTS_PID=${PIDS[-1]}
-for p in $ORIGIN $TLS $SOCKS $P_SB $P_SB2 ${P_BEFORE:-} $P_PRIVOXY $P_TINY $P_HPTS; do wait_port "$p"; done
+for p in $ORIGIN $TLS $SOCKS $P_SB $P_SB1 ${P_BEFORE:-} $P_PRIVOXY $P_TINY $P_HPTS; do wait_port "$p"; done
 
 NAMES=(socksbridge privoxy tinyproxy hpts)
-declare -A PORT=([socksbridge]=$P_SB [socksbridge-2t]=$P_SB2 [before]=${P_BEFORE:-} [privoxy]=$P_PRIVOXY [tinyproxy]=$P_TINY [hpts]=$P_HPTS)
-declare -A PID=([socksbridge]=$SB_PID [socksbridge-2t]=$SB2_PID [before]=${BEFORE_PID:-} [privoxy]=$PRIVOXY_PID [tinyproxy]=$TINY_PID [hpts]=$HPTS_PID)
+declare -A PORT=([socksbridge]=$P_SB [socksbridge-1t]=$P_SB1 [before]=${P_BEFORE:-} [privoxy]=$P_PRIVOXY [tinyproxy]=$P_TINY [hpts]=$P_HPTS)
+declare -A PID=([socksbridge]=$SB_PID [socksbridge-1t]=$SB1_PID [before]=${BEFORE_PID:-} [privoxy]=$PRIVOXY_PID [tinyproxy]=$TINY_PID [hpts]=$HPTS_PID)
 declare -A R
 RESULTS="$RUN/results.tsv"
 : > "$RESULTS"

@@ -5,6 +5,16 @@ pub fn raise_fd_limit() -> std::io::Result<u64> {
     rlimit::increase_nofile_limit(u64::MAX)
 }
 
+/// Threads serving connections, for the CLI and the app: a small fixed pool of two (one
+/// on a one-core machine). Measured on 2 cores (bench/run.sh, README): one thread serves
+/// keep-alive requests up to ~10 % faster, but two open new tunnels 10–18 % faster and,
+/// with other processes busy on every core, keep socksbridge ahead of every peer in both
+/// workloads where one thread fell behind on tunnels. More threads only add wake-ups
+/// between them: a proxy's time is mostly the kernel's.
+pub fn proxy_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+}
+
 /// Resident memory of process `pid` in KiB (`VmRSS` from `/proc`; 0 where unavailable).
 /// For the benchmark, the soak and the fault tests.
 pub fn rss_kib(pid: u32) -> u64 {

@@ -54,8 +54,10 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
     ])
 }
 
+/// Resolves when a termination signal arrived (see `socksbridge::termination`).
+pub type Signalled = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// What the app starts from: the real environment's in [`run`], a test's own otherwise.
-#[derive(Debug)]
 pub struct Launch {
     pub settings_path: PathBuf,
     /// The desktop's proxy setting, where it has one SocksBridge can change.
@@ -63,6 +65,20 @@ pub struct Launch {
     pub logs: LogBuffer,
     /// Open the settings window at start (`--settings`).
     pub open_settings: bool,
+    /// The termination signals, their handlers installed before anything else ran; the
+    /// app quits (restoring the system proxy) when this resolves. `None` in tests.
+    pub signalled: Option<Signalled>,
+}
+
+impl std::fmt::Debug for Launch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launch")
+            .field("settings_path", &self.settings_path)
+            .field("system", &self.system)
+            .field("open_settings", &self.open_settings)
+            .field("signalled", &self.signalled.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Builds the app on any runtime (the real one, or `tauri::test`'s mock): state,
@@ -78,26 +94,33 @@ pub fn build_app<R: Runtime>(
         system,
         logs,
         open_settings,
+        signalled,
     } = launch;
     let state = AppState::load(settings_path, system.clone(), logs);
     with_commands(builder)
         .manage(state)
         .setup(move |app| {
-            setup(app.handle(), system.as_ref(), open_settings);
+            setup(app.handle(), system.as_ref(), open_settings, signalled);
             Ok(())
         })
         .build(context)
 }
 
-fn setup<R: Runtime>(app: &AppHandle<R>, system: Option<&Arc<SystemProxy>>, open_settings: bool) {
-    // Before anything touches the OS setting: from here on a signal ends in a restore.
-    #[allow(clippy::async_yields_async)]
-    let signalled = tauri::async_runtime::block_on(async { termination() });
-    let on_signal = app.clone();
-    tauri::async_runtime::spawn(async move {
-        signalled.await;
-        on_signal.exit(0);
-    });
+fn setup<R: Runtime>(
+    app: &AppHandle<R>,
+    system: Option<&Arc<SystemProxy>>,
+    open_settings: bool,
+    signalled: Option<Signalled>,
+) {
+    // A signal that came while the app was being built is acted on now, before anything
+    // touches the OS setting; one that comes later ends in the same quit.
+    if let Some(signalled) = signalled {
+        let on_signal = app.clone();
+        tauri::async_runtime::spawn(async move {
+            signalled.await;
+            on_signal.exit(0);
+        });
+    }
     if let Some(system) = system {
         restore_on_panic(Arc::clone(system));
     }
@@ -155,7 +178,7 @@ pub fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: RunEvent) {
 fn quit<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
     let stopped = tauri::async_runtime::block_on(async {
-        tokio::time::timeout(QUIT_LIMIT, state.controller.stop()).await
+        tokio::time::timeout(QUIT_LIMIT, state.controller.close()).await
     });
     match stopped {
         Ok(Ok(())) => tracing::info!("stopped"),
@@ -197,6 +220,23 @@ pub fn run() {
         );
         std::process::exit(1);
     }
+    // The proxy runs on Tauri's runtime: give it the pool the benchmark chose for the CLI
+    // (multi-threaded either way: Tauri calls made from the runtime wait on the main thread).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(socksbridge::limits::proxy_threads().max(2))
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("socksbridge-app: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        });
+    tauri::async_runtime::set(runtime.handle().clone());
+    // First thing with a runtime: from here on SIGINT/SIGTERM/SIGHUP are ours, even while
+    // GTK and the webview start up, and even where the shell started us ignoring SIGINT.
+    let signalled: Signalled = {
+        let _runtime = runtime.enter();
+        Box::pin(termination())
+    };
     let logs = LogBuffer::default();
     init_tracing(&logs);
     let _ = socksbridge::limits::raise_fd_limit();
@@ -212,6 +252,7 @@ pub fn run() {
         system,
         logs,
         open_settings: std::env::args().any(|a| a == "--settings"),
+        signalled: Some(signalled),
     };
     let builder = Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
@@ -228,4 +269,5 @@ pub fn run() {
         std::process::exit(1);
     });
     app.run(on_run_event);
+    drop(runtime);
 }

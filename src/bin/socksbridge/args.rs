@@ -96,14 +96,11 @@ pub struct Args {
     /// With --system-proxy: re-apply when another program changes the setting
     #[arg(long)]
     pub guard: bool,
-    /// Threads serving connections (1: all on one thread)
-    #[arg(long, value_name = "N", env = "SOCKSBRIDGE_THREADS", default_value_t = DEFAULT_THREADS,
+    /// Threads serving connections (1: all on one thread) [default: 2, or 1 on one core]
+    #[arg(long, value_name = "N", env = "SOCKSBRIDGE_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=512))]
-    pub threads: u16,
+    pub threads: Option<u16>,
 }
-
-/// Chosen by the benchmark (bench/run.sh): see the README's Benchmark section.
-pub const DEFAULT_THREADS: u16 = 1;
 
 /// A failure the CLI reports as one line and an exit code.
 #[derive(Debug)]

@@ -62,7 +62,7 @@ pub fn env_command(
         log_level: "info".into(),
         system_proxy: None,
         guard: false,
-        threads: crate::args::DEFAULT_THREADS,
+        threads: None,
     };
     let config = args
         .settings()?

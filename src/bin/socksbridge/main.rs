@@ -78,7 +78,7 @@ async fn serve_until_signal(
     }
     signalled.await;
     // The desktop stops routing through us first; then connections drain.
-    let result = controller.stop().await;
+    let result = controller.close().await;
     tracing::info!("stopped");
     result.map_err(|e| CliError {
         message: e.to_string(),
@@ -88,12 +88,12 @@ async fn serve_until_signal(
 
 /// The runtime for `threads` threads. With one, every connection runs on the main thread
 /// (name lookups and OS proxy commands still go to the blocking pool).
-fn runtime(threads: u16) -> std::io::Result<tokio::runtime::Runtime> {
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.worker_threads(usize::from(threads));
+        builder.worker_threads(threads);
         builder
     };
     builder.enable_all().build()
@@ -108,7 +108,11 @@ fn main() -> ExitCode {
             listen,
             config,
         }) => commands::env_command(shell, listen, config),
-        None => match runtime(cli.args.threads) {
+        None => match runtime(
+            cli.args
+                .threads
+                .map_or_else(socksbridge::limits::proxy_threads, usize::from),
+        ) {
             Ok(runtime) => runtime.block_on(run_proxy(cli.args)),
             Err(e) => Err(CliError {
                 message: format!("cannot start the async runtime: {e}"),
