@@ -33,6 +33,8 @@ pub enum ControlError {
     SystemProxy(#[from] SysProxyError),
     #[error("system proxy: this desktop has no system proxy setting SocksBridge can change")]
     NoSystemProxy,
+    #[error("shutting down")]
+    Closed,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -63,6 +65,8 @@ struct Inner {
     settings: Settings,
     config: Config,
     running: Option<Running>,
+    /// Set by [`Controller::close`]: the process is on its way out, nothing starts again.
+    closed: bool,
 }
 
 #[derive(Debug)]
@@ -104,6 +108,7 @@ impl Controller {
                 settings,
                 config,
                 running: None,
+                closed: false,
             }),
         })
     }
@@ -139,6 +144,9 @@ impl Controller {
     /// be applied the proxy is stopped again and the error returned.
     pub async fn start(&self) -> Result<SocketAddr, ControlError> {
         let mut inner = self.inner.lock().await;
+        if inner.closed {
+            return Err(ControlError::Closed);
+        }
         if let Some(running) = &inner.running {
             return Ok(running.handle.local_addr());
         }
@@ -171,6 +179,19 @@ impl Controller {
     /// Restores the OS setting, then stops accepting and drains connections.
     pub async fn stop(&self) -> Result<(), ControlError> {
         let mut inner = self.inner.lock().await;
+        self.stop_locked(&mut inner).await
+    }
+
+    /// Stops for good, on the way out of the process: a start still queued behind this
+    /// (an "enable on launch" racing a signal, say) is refused rather than pointing the
+    /// desktop at a proxy about to exit.
+    pub async fn close(&self) -> Result<(), ControlError> {
+        let mut inner = self.inner.lock().await;
+        inner.closed = true;
+        self.stop_locked(&mut inner).await
+    }
+
+    async fn stop_locked(&self, inner: &mut Inner) -> Result<(), ControlError> {
         let Some(mut running) = inner.running.take() else {
             return Ok(());
         };

@@ -2,7 +2,9 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use common::*;
 use serde_json::{json, Value};
@@ -110,6 +112,26 @@ async fn rewrites_to_origin_form_with_host_and_strips_hop_by_hop_both_ways() {
         assert!(
             !head.contains("x-hop") && !head.contains("keep-alive: timeout"),
             "{head}"
+        );
+
+        // An upgrade the origin does not grant is an ordinary response: the same rules.
+        let out = curl(&[
+            "-x",
+            &proxy.url(),
+            "-D",
+            "/dev/stderr",
+            "-H",
+            "Connection: Upgrade",
+            "-H",
+            "Upgrade: websocket",
+            &origin.url("/hop"),
+        ])
+        .await;
+        let head = out.stderr.to_ascii_lowercase();
+        assert!(head.contains("x-end: kept"), "{head}");
+        assert!(
+            !head.contains("x-hop") && !head.contains("keep-alive: timeout"),
+            "refused upgrade: {head}"
         );
     })
     .await;
@@ -256,22 +278,94 @@ async fn microsocks_with_username_and_password() {
     .await;
 }
 
+async fn read_nul_terminated(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut field = Vec::new();
+    loop {
+        match stream.read_u8().await.unwrap() {
+            0 => return String::from_utf8(field).unwrap(),
+            b => field.push(b),
+        }
+    }
+}
+
+/// A SOCKS4/4a server that records what each request named (`4a host:port` or `4 ip:port`)
+/// and then connects and relays.
+async fn recording_socks4() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let addr = serve_each(move |mut client| {
+        let record = Arc::clone(&record);
+        async move {
+            let mut head = [0u8; 8];
+            client.read_exact(&mut head).await.unwrap();
+            assert_eq!(&head[..2], [4, 1], "SOCKS4 CONNECT");
+            let port = u16::from_be_bytes([head[2], head[3]]);
+            let ip = std::net::Ipv4Addr::new(head[4], head[5], head[6], head[7]);
+            let _user = read_nul_terminated(&mut client).await;
+            // 0.0.0.x with x != 0: SOCKS4a, the name follows.
+            let (named, connect_to) = if ip.octets()[..3] == [0, 0, 0] && ip.octets()[3] != 0 {
+                let host = read_nul_terminated(&mut client).await;
+                (format!("4a {host}:{port}"), format!("{host}:{port}"))
+            } else {
+                (format!("4 {ip}:{port}"), format!("{ip}:{port}"))
+            };
+            record.lock().unwrap().push(named);
+            match tokio::net::TcpStream::connect(connect_to).await {
+                Ok(mut target) => {
+                    client
+                        .write_all(&[0, 0x5a, 0, 0, 0, 0, 0, 0])
+                        .await
+                        .unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut target).await;
+                }
+                Err(_) => {
+                    let _ = client.write_all(&[0, 0x5b, 0, 0, 0, 0, 0, 0]).await;
+                }
+            }
+        }
+    })
+    .await;
+    (addr, seen)
+}
+
 #[tokio::test]
-async fn socks4a_and_socks4_upstreams() {
+async fn socks4a_sends_the_name_and_socks4_an_address_it_resolved() {
     within(30, async {
-        // dante speaks SOCKS4 too, but microsocks does not: our own mixed port does, so
-        // chain a second socksbridge (direct) as the SOCKS4(a) server.
         let origin = origin().await;
-        let inner = proxy_via("direct://").await;
-        for scheme in ["socks4a", "socks4"] {
-            let outer = proxy_via(&format!("{scheme}://{}", inner.addr)).await;
-            let out = curl(&["-x", &outer.url(), &origin.url("/hello")]).await;
-            assert_eq!(
-                (out.status, out.text().as_str()),
-                (200, "hello"),
-                "{scheme}: {}",
-                out.stderr
-            );
+        let (server, seen) = recording_socks4().await;
+        // Port-less URLs too: the default port 80 must be what the server is asked for.
+        let port_less = "http://localhost/hello";
+        for (scheme, url, expected) in [
+            (
+                "socks4a",
+                origin.url("/hello"),
+                format!("4a localhost:{}", origin.port()),
+            ),
+            (
+                "socks4",
+                origin.url("/hello"),
+                format!("4 127.0.0.1:{}", origin.port()),
+            ),
+            (
+                "socks4a",
+                port_less.to_string(),
+                "4a localhost:80".to_string(),
+            ),
+        ] {
+            let proxy = proxy_via(&format!("{scheme}://{server}")).await;
+            let out = curl(&["-x", &proxy.url(), &url]).await;
+            // Whatever port 80 holds on this machine, only what the server was asked counts.
+            if url != port_less {
+                assert_eq!(
+                    (out.status, out.text().as_str()),
+                    (200, "hello"),
+                    "{scheme}: {}",
+                    out.stderr
+                );
+            }
+            assert_eq!(seen.lock().unwrap().pop(), Some(expected), "{scheme} {url}");
         }
     })
     .await;

@@ -37,6 +37,7 @@ impl Fixture {
             system: None,
             logs: LogBuffer::default(),
             open_settings: false,
+            signalled: None,
         };
         let app = socksbridge_app::build_app(mock_builder(), mock_context(noop_assets()), launch)
             .unwrap();

@@ -27,7 +27,7 @@ struct App {
 }
 
 impl App {
-    /// The app's own pid (xvfb-run's child is a shell that waits for it).
+    /// The app's pid while it runs (xvfb-run's child, which execs into the app).
     fn app_pid(&self) -> Option<String> {
         let pid = std::fs::read_to_string(&self.pid_file)
             .ok()?
@@ -227,7 +227,15 @@ fn fetch_through(proxy: u16, origin: u16) -> Option<String> {
     Some(reply)
 }
 
-/// Starts the app under Xvfb in `session`; the app's own pid is written to `app.pid`.
+/// An X display number of this test process's own: `xvfb-run -a` in tests that start
+/// together races for the same free number.
+fn display_number() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let own = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    200 + (std::process::id() % 200) * 32 + own % 32
+}
+
+/// Starts the app under Xvfb in `session`; the app's pid is written to `app.pid`.
 fn start_app(session: &Session) -> App {
     let pid_file = session.dir.path().join("app.pid");
     let log_path = session.dir.path().join("app.log");
@@ -238,7 +246,10 @@ fn start_app(session: &Session) -> App {
         .unwrap();
     let child = session
         .command("xvfb-run")
-        .args(["-a", "sh", "-c", "\"$0\" & echo $! > \"$1\"; wait $!"])
+        // The shell writes its pid and becomes the app: a foreground program, so SIGINT is
+        // not ignored as it would be for a `&` job of a non-interactive shell.
+        .args(["-n", &display_number().to_string()])
+        .args(["sh", "-c", "echo $$ > \"$1\"; exec \"$0\""])
         .arg(env!("CARGO_BIN_EXE_socksbridge-app"))
         .arg(&pid_file)
         .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -442,7 +453,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The X display the app runs on (xvfb-run picks a free one), as `DISPLAY`/`XAUTHORITY`.
+/// The X display the app runs on, as `DISPLAY`/`XAUTHORITY`.
 fn display_of(pid: &str) -> Vec<(String, String)> {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     environ
@@ -619,4 +630,71 @@ fn start_at_login_writes_and_removes_the_autostart_entry() {
         // Quitting leaves the entry alone: only the setting removes it.
         assert_eq!(entries().is_empty(), !start_at_login);
     }
+}
+
+#[test]
+fn a_signal_at_any_instant_of_an_enable_on_launch_start_leaves_the_users_setting() {
+    let session = Session::start("GNOME");
+    for (schema, key, value) in [
+        ("org.gnome.system.proxy.http", "host", "corp-proxy.example"),
+        ("org.gnome.system.proxy.http", "port", "3128"),
+        ("org.gnome.system.proxy", "mode", "manual"),
+    ] {
+        session.gsettings(&["set", schema, key, value]);
+    }
+    let before = session.gnome_listing();
+    // From before the handlers exist, through setup and the launch-time enable, to serving.
+    let delays = [0, 30, 100, 200, 350, 500, 800, 1200, 2000, 3000];
+    let signals = ["TERM", "INT", "HUP"];
+    for (run, delay) in delays.into_iter().enumerate() {
+        let signal = signals[run % signals.len()];
+        let _ = std::fs::remove_file(session.dir.path().join("app.pid"));
+        write_settings(&session, true);
+        let app = start_app(&session);
+        let pid = app_pid(&session);
+        std::thread::sleep(Duration::from_millis(delay));
+        assert!(std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap()
+            .success());
+        eventually(
+            &format!("the app to exit after SIG{signal} at {delay} ms"),
+            Duration::from_secs(30),
+            || {
+                std::fs::metadata(format!("/proc/{pid}"))
+                    .is_err()
+                    .then_some(())
+            },
+        );
+        assert_eq!(
+            session.gnome_listing(),
+            before,
+            "SIG{signal} {delay} ms after launch left the setting changed"
+        );
+        assert!(
+            !session.state_file().exists(),
+            "SIG{signal} {delay} ms after launch left a state file"
+        );
+        drop(app);
+    }
+}
+
+#[test]
+fn without_a_display_it_says_so_in_one_line_and_points_at_the_cli() {
+    let session = Session::start("GNOME");
+    let out = session
+        .command(env!("CARGO_BIN_EXE_socksbridge-app"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no graphical session") && stderr.contains("socksbridge --help"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -431,3 +431,72 @@ fn describe(desired: &Desired) -> String {
         Desired::Pac { url } => format!("PAC {url}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current(mode: &str, http: Option<&str>, https: Option<&str>, pac: &str) -> Current {
+        Current {
+            mode: mode.into(),
+            http: http.map(String::from),
+            https: https.map(String::from),
+            socks: None,
+            bypass: Vec::new(),
+            pac_url: pac.into(),
+        }
+    }
+
+    /// "Still ours" decides whether recovery restores and whether the guard re-applies:
+    /// anything the user set since, their own PAC URL included, must read as not ours.
+    #[test]
+    fn points_at_only_our_own_setting() {
+        let listen: SocketAddr = "127.0.0.1:1095".parse().unwrap();
+        let global = Desired::global(listen, Vec::new(), false);
+        let pac = Desired::pac(listen);
+        let ours = Some("127.0.0.1:1095");
+        let ours_pac = "http://127.0.0.1:1095/proxy.pac";
+        let cases = [
+            (current("manual", ours, ours, ""), true, false),
+            (current("manual", ours, ours, ours_pac), true, false),
+            (
+                current("manual", ours, Some("127.0.0.1:3128"), ""),
+                false,
+                false,
+            ),
+            (
+                current("manual", Some("corp:3128"), Some("corp:3128"), ""),
+                false,
+                false,
+            ),
+            (
+                current("manual", Some("127.0.0.1:1096"), Some("127.0.0.1:1096"), ""),
+                false,
+                false,
+            ),
+            (current("none", ours, ours, ours_pac), false, false),
+            (current("auto", None, None, ours_pac), false, true),
+            (current("auto", ours, ours, ours_pac), false, true),
+            (
+                current("auto", None, None, "http://wpad.corp/proxy.pac"),
+                false,
+                false,
+            ),
+            (
+                current("auto", None, None, "http://127.0.0.1:1096/proxy.pac"),
+                false,
+                false,
+            ),
+            (current("auto", None, None, ""), false, false),
+            (current("manual", None, None, ours_pac), false, false),
+        ];
+        for (setting, is_global, is_pac) in cases {
+            assert_eq!(
+                setting.points_at(&global),
+                is_global,
+                "{setting:?} vs global"
+            );
+            assert_eq!(setting.points_at(&pac), is_pac, "{setting:?} vs pac");
+        }
+    }
+}
