@@ -250,6 +250,65 @@ fn pac_mode_serves_the_pac_file_and_sigint_restores() {
 }
 
 #[test]
+fn a_damaged_state_file_is_kept_aside_and_the_proxy_still_enables() {
+    let session = Session::start("GNOME");
+    previous_settings(&session, "manual");
+    let before = session.gnome_listing();
+    let state = session.state_file();
+    std::fs::create_dir_all(state.parent().unwrap()).unwrap();
+    std::fs::write(&state, b"{\"version\": 1, \"backe").unwrap();
+    let running = start(&session, &["--system-proxy"]);
+    assert_ours_global(&session, running.port);
+    let damaged = state.with_file_name("system-proxy.json.damaged");
+    assert_eq!(
+        std::fs::read(&damaged).unwrap(),
+        b"{\"version\": 1, \"backe"
+    );
+    running.signal("TERM");
+    let stderr = running.stderr();
+    assert_eq!(running.wait(), 0);
+    assert!(
+        stderr.contains("was damaged") && stderr.contains("system-proxy.json.damaged"),
+        "{stderr}"
+    );
+    assert_eq!(session.gnome_listing(), before);
+    assert!(!state.exists());
+}
+
+#[test]
+fn a_restore_that_does_not_take_keeps_the_state_file_for_the_next_login() {
+    let mut session = Session::start("GNOME");
+    previous_settings(&session, "manual");
+    let before = session.gnome_listing();
+    let running = start(&session, &["--system-proxy"]);
+    assert_ours_global(&session, running.port);
+    // Logout: the bus goes first, then the session's processes get SIGTERM. gsettings
+    // writes without a bus exit 0 and are lost; only the read-back can tell.
+    session.end_bus();
+    running.signal("TERM");
+    let log = std::sync::Arc::clone(&running.stderr);
+    assert_eq!(running.wait(), 1);
+    // The reader thread drains the pipe's last lines just after the exit.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !log.lock().unwrap().contains("did not take") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stderr = log.lock().unwrap().clone();
+    assert!(stderr.contains("did not take"), "{stderr}");
+    assert!(
+        session.state_file().exists(),
+        "the only record of the user's setting"
+    );
+    // The next login: the leftover is repaired exactly.
+    session.new_bus();
+    let (code, out, err) = cli(&session, &["system-proxy", "restore"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("restored"), "{out}");
+    assert_eq!(session.gnome_listing(), before);
+    assert!(!session.state_file().exists());
+}
+
+#[test]
 fn sighup_restores_too() {
     let session = Session::start("GNOME");
     let before = session.gnome_listing();

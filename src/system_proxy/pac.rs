@@ -1,5 +1,7 @@
 //! The PAC file served at `/proxy.pac`: bypass entries go DIRECT, everything else to us.
 //! CIDR rules only test IP-literal hosts, so the PAC never triggers a DNS lookup of its own.
+//! Plain host names (no dot) go DIRECT, but never an IPv6 literal: older browsers'
+//! `isPlainHostName` looks only for a dot, and `2001:db8::1` has none.
 
 use std::net::SocketAddr;
 
@@ -64,7 +66,7 @@ pub fn pac_file(proxy: SocketAddr, bypass: &[String]) -> String {
         "// socksbridge: everything through {proxy} except the bypass list.\n\
          function isIPv4(host) {{ return /^\\d+\\.\\d+\\.\\d+\\.\\d+$/.test(host); }}\n\
          function FindProxyForURL(url, host) {{\n  \
-           if (isPlainHostName(host) ||\n      {bypass_test})\n    return \"DIRECT\";\n  \
+           if ((isPlainHostName(host) && host.indexOf(\":\") < 0) ||\n      {bypass_test})\n    return \"DIRECT\";\n  \
            return \"PROXY {proxy}\";\n\
          }}\n"
     )

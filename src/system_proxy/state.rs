@@ -37,17 +37,38 @@ fn err(path: &Path, source: std::io::Error) -> SysProxyError {
     }
 }
 
+/// Where a damaged state file is kept for the user.
+pub fn damaged_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".damaged");
+    path.with_file_name(name)
+}
+
+/// The state file, if there is one. A damaged one (truncated, edited, from a future
+/// version) would otherwise stop every enable and every recovery: it is moved aside with a
+/// message that says what that means, and reads as absent.
 pub fn read(path: &Path) -> Result<Option<StateFile>, SysProxyError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            err(
-                path,
-                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(err(path, e)),
-    }
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(path, e)),
+    };
+    let problem = match serde_json::from_slice::<StateFile>(&bytes) {
+        Ok(state) if state.version == VERSION => return Ok(Some(state)),
+        Ok(state) => format!("version {} is not {VERSION}", state.version),
+        Err(e) => e.to_string(),
+    };
+    let aside = damaged_path(path);
+    std::fs::rename(path, &aside).map_err(|e| err(path, e))?;
+    tracing::error!(
+        "the system-proxy state file {} was damaged ({problem}); it is kept as {}. The \
+         setting it saved cannot be put back automatically: check your proxy setting \
+         (`socksbridge system-proxy status`) and set it by hand if it still points at a \
+         socksbridge that is not running",
+        path.display(),
+        aside.display()
+    );
+    Ok(None)
 }
 
 pub fn write(path: &Path, state: &StateFile) -> Result<(), SysProxyError> {
@@ -71,5 +92,51 @@ pub fn owner_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
         Ok(comm) => comm.trim().starts_with("socksbridge"),
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> StateFile {
+        StateFile {
+            version: VERSION,
+            backend: "test".into(),
+            pid: 42,
+            applied: Desired::Pac {
+                url: "http://127.0.0.1:1095/proxy.pac".into(),
+            },
+            snapshot: Snapshot::from([("mode".to_string(), "'none'".to_string())]),
+        }
+    }
+
+    #[test]
+    fn a_damaged_state_file_is_kept_aside_and_reads_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("system-proxy.json");
+        write(&path, &state()).unwrap();
+        assert_eq!(read(&path).unwrap(), Some(state()));
+
+        let newer = serde_json::to_string(&StateFile {
+            version: VERSION + 1,
+            ..state()
+        })
+        .unwrap();
+        for damaged in [
+            &b"{\"version\": 1, \"backend\": \"tr"[..],
+            b"",
+            newer.as_bytes(),
+        ] {
+            std::fs::write(&path, damaged).unwrap();
+            assert_eq!(read(&path).unwrap(), None);
+            assert!(!path.exists());
+            assert_eq!(std::fs::read(damaged_path(&path)).unwrap(), damaged);
+            assert_eq!(read(&path).unwrap(), None);
+        }
+        assert_eq!(
+            damaged_path(&path).file_name().unwrap(),
+            "system-proxy.json.damaged"
+        );
     }
 }

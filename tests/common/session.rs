@@ -32,36 +32,28 @@ impl Session {
         for sub in ["home", "config", "state"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
-        let mut runner = Command::new("dbus-run-session")
-            .args([
-                "--",
-                "sh",
-                "-c",
-                "echo \"$$ $DBUS_SESSION_BUS_ADDRESS\"; exec sleep 600",
-            ])
-            .env("HOME", dir.path().join("home"))
-            .env("XDG_CONFIG_HOME", dir.path().join("config"))
-            .env("XDG_STATE_HOME", dir.path().join("state"))
-            .env_remove("GSETTINGS_BACKEND")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-run-session is not installed: run scripts/install-test-deps.sh");
-        let mut line = String::new();
-        BufReader::new(runner.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let (pid, bus) = line
-            .trim()
-            .split_once(' ')
-            .expect("no bus address from dbus-run-session");
+        let (runner, holder_pid, bus) = spawn_bus(dir.path());
         Session {
-            bus: bus.to_string(),
-            holder_pid: pid.parse().unwrap(),
+            bus,
+            holder_pid,
             desktop: desktop.to_string(),
             runner,
             dir,
         }
+    }
+
+    /// Ends the session bus, as a logout does; the home and its settings stay.
+    pub fn end_bus(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.holder_pid.to_string())
+            .status();
+        let _ = self.runner.wait();
+    }
+
+    /// A new session bus over the same home, as the next login has.
+    pub fn new_bus(&mut self) {
+        let (runner, holder_pid, bus) = spawn_bus(self.dir.path());
+        (self.runner, self.holder_pid, self.bus) = (runner, holder_pid, bus);
     }
 
     pub fn env(&self) -> Vec<(String, String)> {
@@ -146,4 +138,33 @@ impl Session {
     pub fn state_file(&self) -> PathBuf {
         self.dir.path().join("state/socksbridge/system-proxy.json")
     }
+}
+
+/// Starts `dbus-run-session` over the session's directories: its runner, the pid of the
+/// process that keeps it alive, and the bus address.
+fn spawn_bus(dir: &std::path::Path) -> (Child, u32, String) {
+    let mut runner = Command::new("dbus-run-session")
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "echo \"$$ $DBUS_SESSION_BUS_ADDRESS\"; exec sleep 600",
+        ])
+        .env("HOME", dir.join("home"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env_remove("GSETTINGS_BACKEND")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-run-session is not installed: run scripts/install-test-deps.sh");
+    let mut line = String::new();
+    BufReader::new(runner.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let (pid, bus) = line
+        .trim()
+        .split_once(' ')
+        .expect("no bus address from dbus-run-session");
+    (runner, pid.parse().unwrap(), bus.to_string())
 }
