@@ -209,8 +209,11 @@ async fn five_hundred_slowloris_clients_do_not_starve_a_normal_one() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         latencies.sort();
+        // Starved, a request would wait for the slowloris connections to be cut at the
+        // header timeout (3 s); served, it takes a small part of that however loaded the
+        // machine is.
         assert!(
-            latencies[10] < Duration::from_millis(100),
+            latencies[10] < Duration::from_millis(3000) / 4,
             "median {:?} with 500 slowloris clients",
             latencies[10]
         );

@@ -174,11 +174,13 @@ async fn shutdown_drains_then_closes_within_the_drain_time() {
 async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
     within(30, async {
         let origin = origin().await;
-        let settings = Settings {
+        let mut settings = Settings {
             listen: "127.0.0.1:0".into(),
             upstream: "direct://".into(),
             ..Settings::default()
         };
+        // A drain time far longer than the test may take: only not waiting for it passes.
+        settings.timeouts.drain_ms = 300_000;
         let server = ProxyServer::bind(settings.validate().unwrap().proxy)
             .await
             .unwrap();
@@ -189,15 +191,14 @@ async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
         }));
         let client = proxied_client(&format!("http://{addr}"));
         assert_eq!(get_text(&client, &origin.url("/hello")).await, "hello");
-        let start = Instant::now();
         tx.send(()).unwrap();
-        task.await.unwrap();
-        // Graceful shutdown closes idle keep-alive connections at once, no drain wait.
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "{:?}",
-            start.elapsed()
-        );
+        // Graceful shutdown closes idle keep-alive connections at once, no drain wait:
+        // the client's connection is still open, and the 300 s drain would outlast this.
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("shutdown waited for an idle keep-alive connection")
+            .unwrap();
+        drop(client);
     })
     .await;
 }

@@ -520,7 +520,11 @@ fn a_write_that_does_not_take_is_an_error_and_leaves_nothing_behind() {
 fn unsupported_desktops_get_a_clear_message_and_the_shell_command() {
     let session = Session::start("XFCE");
     let running = start(&session, &["--system-proxy"]);
-    std::thread::sleep(Duration::from_millis(100));
+    // The warning comes right after the ready line: wait for it, bounded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !running.stderr().contains("http_proxy=") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let err = running.stderr();
     assert!(
         err.contains("this desktop (XFCE) has no system proxy setting SocksBridge can change"),

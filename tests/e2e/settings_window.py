@@ -10,6 +10,7 @@ Everything stays on 127.0.0.1.
 import http.server
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -111,14 +112,33 @@ def set_field(driver, element_id, value):
     field.send_keys(value)
 
 
+def app_process(pid):
+    try:
+        return os.path.realpath(f"/proc/{pid}/exe") == os.path.realpath(APP)
+    except OSError:
+        return False
+
+
 def quit_app(driver):
     try:
         driver.quit()
     except WebDriverException:
         pass
-    # The app lives in the tray after its window goes: end it like the session would.
-    subprocess.run(["pkill", "-TERM", "-f", APP], check=False)
-    time.sleep(0.5)
+    # The app lives in the tray after its window goes: end it like the session would, by
+    # pid, and wait until it is gone, so the next launch cannot hand over to it.
+    found = subprocess.run(["pgrep", "-f", APP], capture_output=True, text=True, check=False)
+    pids = [int(p) for p in found.stdout.split() if app_process(int(p))]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in pids):
+        time.sleep(0.05)
+    for pid in pids:
+        if os.path.exists(f"/proc/{pid}"):
+            os.kill(pid, signal.SIGKILL)
 
 
 class SettingsWindow(unittest.TestCase):
