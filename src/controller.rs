@@ -45,6 +45,8 @@ pub struct ControllerStatus {
     pub running: bool,
     pub listen: Option<SocketAddr>,
     pub upstream: String,
+    /// No upstream: targets are dialled from this machine.
+    pub direct: bool,
     /// The mode the OS is pointed at us with right now (`off` when not applied).
     pub system_proxy: SystemProxyMode,
     pub stats: StatsSnapshot,
@@ -240,6 +242,7 @@ impl Controller {
             running: running.is_some(),
             listen: running.map(|r| r.handle.local_addr()),
             upstream: inner.config.proxy.upstream.redacted(),
+            direct: inner.config.proxy.upstream.is_direct(),
             system_proxy: match running.and_then(|r| r.applied.as_ref()) {
                 None => SystemProxyMode::Off,
                 Some(Desired::Global { .. }) => SystemProxyMode::Global,

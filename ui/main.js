@@ -114,6 +114,8 @@ function renderStatus(state) {
   const view = statusView(state);
   $("enabled").checked = view.running;
   $("headline").textContent = view.headline;
+  $("scope").textContent = view.scope;
+  $("enabled").setAttribute("aria-label", view.switchLabel);
   $("st-listen").textContent = view.listen;
   $("st-up").textContent = view.up;
   $("st-down").textContent = view.down;

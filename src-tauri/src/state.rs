@@ -69,7 +69,12 @@ impl AppState {
         system: Option<std::sync::Arc<socksbridge::system_proxy::SystemProxy>>,
         logs: LogBuffer,
     ) -> AppState {
-        let loaded = store::load(&settings_path);
+        let first_run = !settings_path.exists();
+        let mut loaded = store::load(&settings_path);
+        if first_run && system.is_none() {
+            // No settable system proxy here: the first click must still turn the proxy on.
+            loaded.settings.system_proxy.mode = socksbridge::config::SystemProxyMode::Off;
+        }
         let (controller, notice) = match Controller::new(loaded.settings, system.clone()) {
             Ok(controller) => (controller, loaded.notice),
             // `store::load` hands back only valid settings; this is a last resort.

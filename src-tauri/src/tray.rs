@@ -104,7 +104,7 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let item = |id: MenuId, text: &str, enabled: bool| {
         MenuItem::with_id(app, id.id(), text, enabled, None::<&str>)
     };
-    let enable = check(MenuId::Enable, "Enable proxy")?;
+    let enable = check(MenuId::Enable, enable_label(SystemProxyMode::Off))?;
     let off = check(MenuId::SystemProxy(SystemProxyMode::Off), "Off")?;
     let global = check(MenuId::SystemProxy(SystemProxyMode::Global), "Global")?;
     let pac = check(MenuId::SystemProxy(SystemProxyMode::Pac), "PAC")?;
@@ -192,6 +192,9 @@ pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
     };
     let running = view.status.running;
     let _ = tray.enable.set_checked(running);
+    let _ = tray
+        .enable
+        .set_text(enable_label(view.settings.system_proxy.mode));
     for (mode, item) in &tray.modes {
         let _ = item.set_checked(*mode == view.settings.system_proxy.mode);
     }
@@ -205,6 +208,16 @@ pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
         }
     }
     let _ = tray.icon.set_tooltip(Some(tooltip(view)));
+}
+
+/// The toggle says what one click does: with a system-proxy mode the whole desktop goes
+/// through the proxy, without one only what is pointed at its port.
+pub fn enable_label(mode: SystemProxyMode) -> &'static str {
+    match mode {
+        SystemProxyMode::Global => "Enable proxy (system-wide)",
+        SystemProxyMode::Pac => "Enable proxy (system-wide, PAC)",
+        SystemProxyMode::Off => "Enable proxy (local port only)",
+    }
 }
 
 fn upstream_line(view: &AppView) -> String {
@@ -275,6 +288,14 @@ mod tests {
             let image = icon(state).unwrap();
             assert_eq!((image.width(), image.height()), (64, 64));
         }
+        assert_eq!(
+            enable_label(SystemProxyMode::Global),
+            "Enable proxy (system-wide)"
+        );
+        assert_ne!(
+            enable_label(SystemProxyMode::Off),
+            enable_label(SystemProxyMode::Global)
+        );
         assert_eq!(speed(512.0), "512 B/s");
         assert_eq!(speed(1500.0), "1.5 KB/s");
         assert_eq!(speed(2_500_000.0), "2.5 MB/s");

@@ -74,6 +74,9 @@ fn get_state_reports_defaults_and_a_damaged_file_notice() {
     let fresh = Fixture::new(None);
     let state = fresh.call("get_state", json!({})).unwrap();
     assert_eq!(state["settings"]["listen"], "127.0.0.1:1095");
+    // First run on a desktop without a settable system proxy (these fixtures have none):
+    // the mode is off, so the first click still turns the proxy on.
+    assert_eq!(state["settings"]["system_proxy"]["mode"], "off");
     assert_eq!(state["status"]["running"], false);
     assert_eq!(state["health"]["state"], "unknown");
     assert_eq!(state["notice"], Value::Null);

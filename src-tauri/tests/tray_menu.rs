@@ -379,7 +379,7 @@ fn tray_menu_toggles_the_proxy_and_quit_restores_the_system_proxy() {
         || layout(&session).filter(|(_, m)| m.contains("via direct://")),
     );
     for label in [
-        "Enable proxy",
+        "Enable proxy (system-wide)",
         "System proxy",
         "Off",
         "Global",
@@ -394,11 +394,11 @@ fn tray_menu_toggles_the_proxy_and_quit_restores_the_system_proxy() {
         );
     }
     assert!(menu.contains("via direct://"), "{menu}");
-    assert_eq!(toggle_state(&menu, "Enable proxy"), 0);
+    assert_eq!(toggle_state(&menu, "Enable proxy (system-wide)"), 0);
     assert_eq!(toggle_state(&menu, "Global"), 1, "{menu}");
 
     // Enable from the menu: the port serves and the desktop points at it.
-    click(&session, &bus, item_id(&menu, "Enable proxy"));
+    click(&session, &bus, item_id(&menu, "Enable proxy (system-wide)"));
     let reply = eventually("the proxy to serve", Duration::from_secs(20), || {
         fetch_through(port, origin)
     });
@@ -414,11 +414,11 @@ fn tray_menu_toggles_the_proxy_and_quit_restores_the_system_proxy() {
     let menu = eventually("the check mark", Duration::from_secs(10), || {
         layout(&session)
             .map(|(_, m)| m)
-            .filter(|m| toggle_state(m, "Enable proxy") == 1)
+            .filter(|m| toggle_state(m, "Enable proxy (system-wide)") == 1)
     });
 
     // Disable: port closed, the user's setting back.
-    click(&session, &bus, item_id(&menu, "Enable proxy"));
+    click(&session, &bus, item_id(&menu, "Enable proxy (system-wide)"));
     eventually("the port to close", Duration::from_secs(20), || {
         TcpStream::connect(("127.0.0.1", port))
             .is_err()
@@ -427,7 +427,7 @@ fn tray_menu_toggles_the_proxy_and_quit_restores_the_system_proxy() {
     assert_eq!(session.gnome_listing(), before);
 
     // Enable again, then Quit: the app exits and restores the system proxy.
-    click(&session, &bus, item_id(&menu, "Enable proxy"));
+    click(&session, &bus, item_id(&menu, "Enable proxy (system-wide)"));
     eventually("the proxy to serve again", Duration::from_secs(20), || {
         fetch_through(port, origin)
     });
@@ -697,4 +697,33 @@ fn without_a_display_it_says_so_in_one_line_and_points_at_the_cli() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn on_a_first_run_one_click_routes_the_whole_desktop() {
+    let session = Session::start("GNOME");
+    let before = session.gnome_listing();
+    // No settings file: the defaults of a first run (listening on 127.0.0.1:1095).
+    let _app = start_app(&session);
+    let (bus, menu) = eventually(
+        "the tray menu on the session bus",
+        Duration::from_secs(60),
+        || layout(&session).filter(|(_, m)| m.contains("Enable proxy (system-wide)")),
+    );
+    assert_eq!(toggle_state(&menu, "Global"), 1, "{menu}");
+    click(&session, &bus, item_id(&menu, "Enable proxy (system-wide)"));
+    eventually(
+        "the desktop to point at the proxy",
+        Duration::from_secs(20),
+        || {
+            let manual =
+                session.gsettings(&["get", "org.gnome.system.proxy", "mode"]) == "'manual'";
+            let ours = session.gsettings(&["get", "org.gnome.system.proxy.http", "port"]) == "1095";
+            (manual && ours).then_some(())
+        },
+    );
+    click(&session, &bus, item_id(&menu, "Enable proxy (system-wide)"));
+    eventually("the user's setting back", Duration::from_secs(20), || {
+        (session.gnome_listing() == before).then_some(())
+    });
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Settings;
+use super::{Settings, SystemProxyMode};
 
 /// `~/.config/socksbridge/settings.json` (the OS config dir elsewhere).
 pub fn default_path() -> PathBuf {
@@ -29,7 +29,7 @@ pub fn load(path: &Path) -> Loaded {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Loaded {
-                settings: Settings::default(),
+                settings: first_run(),
                 notice: None,
             }
         }
@@ -59,9 +59,18 @@ fn set_aside(path: &Path, why: &str) -> Loaded {
     );
     tracing::warn!("{notice}");
     Loaded {
-        settings: Settings::default(),
+        settings: first_run(),
         notice: Some(notice),
     }
+}
+
+/// The app's settings before the user saved any: enabling the proxy also points the
+/// desktop at it, which is what the tray's one click promises. (The CLI's default, and a
+/// saved file's own choice, stay as they are.)
+pub fn first_run() -> Settings {
+    let mut settings = Settings::default();
+    settings.system_proxy.mode = SystemProxyMode::Global;
+    settings
 }
 
 pub fn backup_path(path: &Path) -> PathBuf {
@@ -88,20 +97,28 @@ mod tests {
     fn missing_valid_corrupt_and_invalid_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.json");
+        // No file yet: enabling will point the desktop at the proxy.
+        let fresh = load(&path);
+        assert_eq!(fresh.notice, None);
+        assert_eq!(fresh.settings.system_proxy.mode, SystemProxyMode::Global);
         assert_eq!(
-            load(&path),
-            Loaded {
-                settings: Settings::default(),
-                notice: None
-            }
+            Settings {
+                system_proxy: Settings::default().system_proxy,
+                ..fresh.settings
+            },
+            Settings::default()
         );
 
+        // A saved file keeps its own mode, off included.
         let settings = Settings {
             upstream: "socks5h://u:p@10.0.0.2:1080".into(),
             ..Settings::default()
         };
         save(&path, &settings).unwrap();
         assert_eq!(load(&path).settings, settings);
+        std::fs::write(&path, r#"{"upstream": "socks5h://127.0.0.1:9050"}"#).unwrap();
+        assert_eq!(load(&path).settings.system_proxy.mode, SystemProxyMode::Off);
+        save(&path, &settings).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -118,7 +135,7 @@ mod tests {
         ] {
             std::fs::write(&path, broken).unwrap();
             let loaded = load(&path);
-            assert_eq!(loaded.settings, Settings::default(), "{broken}");
+            assert_eq!(loaded.settings, first_run(), "{broken}");
             let notice = loaded.notice.unwrap();
             assert!(
                 notice.contains("was damaged") && notice.contains("settings.json.bak"),

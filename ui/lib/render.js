@@ -9,7 +9,7 @@ export function statusView(state) {
   const running = Boolean(status.running);
   let upstreamText = "Not checked yet";
   let upstreamClass = "unknown";
-  if (status.upstream === "direct://") {
+  if (status.direct) {
     upstreamText = "Direct connections (no upstream)";
     upstreamClass = "ok";
   } else if (health.state === "ok") {
@@ -19,9 +19,14 @@ export function statusView(state) {
     upstreamText = `Unreachable: ${health.error ?? "no answer"}`;
     upstreamClass = "down";
   }
+  const mode = state?.settings?.system_proxy?.mode ?? "off";
+  const scope = { global: "system-wide", pac: "system-wide, PAC" }[mode] ?? "local port only";
   return {
     running,
     headline: running ? "Proxy on" : "Proxy off",
+    // What one flip of the switch does, as the tray's toggle says it.
+    scope,
+    switchLabel: `Enable proxy (${scope})`,
     listen: running && status.listen ? status.listen : "–",
     up: running ? formatSpeed(state?.speed?.up_bps ?? 0) : "–",
     down: running ? formatSpeed(state?.speed?.down_bps ?? 0) : "–",

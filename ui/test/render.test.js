@@ -4,6 +4,7 @@ import { filterLogs, statusView, testResultText } from "../lib/render.js";
 
 test("status when off and on", () => {
   const off = statusView({ status: { running: false, upstream: "socks5h://127.0.0.1:1080", system_proxy: "off" }, health: { state: "unknown" } });
+  assert.equal(off.switchLabel, "Enable proxy (local port only)");
   assert.equal(off.headline, "Proxy off");
   assert.equal(off.up, "–");
   assert.equal(off.upstreamText, "Not checked yet");
@@ -19,6 +20,15 @@ test("status when off and on", () => {
   const down = statusView({ status: { running: true, upstream: "socks5h://h:1" }, health: { state: "down", error: "SOCKS server h:1 is unreachable" } });
   assert.equal(down.upstreamText, "Unreachable: SOCKS server h:1 is unreachable");
   assert.equal(down.upstreamClass, "down");
+});
+
+test("the switch says what it does, and direct needs no check", () => {
+  const global = statusView({ settings: { system_proxy: { mode: "global" } }, status: { running: false } });
+  assert.deepEqual([global.scope, global.switchLabel], ["system-wide", "Enable proxy (system-wide)"]);
+  const pac = statusView({ settings: { system_proxy: { mode: "pac" } }, status: { running: true } });
+  assert.equal(pac.switchLabel, "Enable proxy (system-wide, PAC)");
+  const direct = statusView({ status: { running: true, upstream: "direct://", direct: true }, health: { state: "unknown" } });
+  assert.deepEqual([direct.upstreamText, direct.upstreamClass], ["Direct connections (no upstream)", "ok"]);
 });
 
 test("test results and logs", () => {
