@@ -8,4 +8,5 @@ apt_install_missing \
   dante-server `# a second real SOCKS5 server (benchmarks)` \
   dbus `# dbus-run-session: a private session bus for system-proxy tests` \
   dconf-gsettings-backend gsettings-desktop-schemas libglib2.0-bin `# real gsettings` \
-  libkf5config-bin `# kwriteconfig5 / kreadconfig5 for the KDE path`
+  libkf5config-bin `# kwriteconfig5 / kreadconfig5 for the KDE path` \
+  iproute2 `# network namespaces: LAN clients in tests/lan_clients.rs`

@@ -309,6 +309,50 @@ fn a_restore_that_does_not_take_keeps_the_state_file_for_the_next_login() {
 }
 
 #[test]
+fn a_second_instance_never_takes_over_the_first_ones_setting() {
+    let session = Session::start("GNOME");
+    previous_settings(&session, "manual");
+    let before = session.gnome_listing();
+    let first = start(&session, &["--system-proxy"]);
+    assert_ours_global(&session, first.port);
+    let state = std::fs::read(session.state_file()).unwrap();
+
+    // A second proxy that also wants the system proxy is refused, and changes nothing.
+    let (code, _, err) = cli(
+        &session,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "direct://",
+            "--system-proxy",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    let pid = first.child.id();
+    assert!(
+        err.contains(&format!(
+            "another socksbridge (pid {pid}) manages the system proxy"
+        )),
+        "{err}"
+    );
+    // `restore` while the owner runs leaves it alone.
+    let (code, out, _) = cli(&session, &["system-proxy", "restore"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!("socksbridge pid {pid} is running")),
+        "{out}"
+    );
+    assert_ours_global(&session, first.port);
+    assert_eq!(std::fs::read(session.state_file()).unwrap(), state);
+
+    first.signal("TERM");
+    assert_eq!(first.wait(), 0);
+    assert_eq!(session.gnome_listing(), before);
+    assert!(!session.state_file().exists());
+}
+
+#[test]
 fn sighup_restores_too() {
     let session = Session::start("GNOME");
     let before = session.gnome_listing();
