@@ -656,3 +656,35 @@ fn env_prints_shell_commands() {
         "{fish}"
     );
 }
+
+#[test]
+fn a_kde_apply_whose_gnome_half_does_not_take_rolls_the_kde_half_back() {
+    let session = Session::start("KDE");
+    session.set_kio("ProxyType", "2");
+    session.set_kio("Proxy Config Script", "http://wpad.corp/proxy.pac");
+    session.set_kio("NoProxyFor", "corp.lan");
+    previous_settings(&session, "manual");
+    let gnome_before = session.gnome_listing();
+    let kio_file = session.dir.path().join("config/kioslaverc");
+    let kio_before = std::fs::read_to_string(&kio_file).unwrap();
+    // kioslaverc is a file and takes every write; the GNOME keys go through a bus that is
+    // not there, so their writes are lost and the read-back fails after KIO was switched.
+    let out = session
+        .command(bin_path())
+        .args(["--listen", "127.0.0.1:0", "--upstream", "direct://"])
+        .args(["--system-proxy"])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("did not take"), "{stderr}");
+    assert_eq!(session.kio("ProxyType"), "2");
+    assert_eq!(
+        std::fs::read_to_string(&kio_file).unwrap(),
+        kio_before,
+        "kioslaverc not rolled back"
+    );
+    assert_eq!(session.gnome_listing(), gnome_before);
+    assert!(!session.state_file().exists());
+}
