@@ -8,5 +8,6 @@ apt_install_missing \
   dante-server `# a second real SOCKS5 server (benchmarks)` \
   dbus `# dbus-run-session: a private session bus for system-proxy tests` \
   dconf-gsettings-backend gsettings-desktop-schemas libglib2.0-bin `# real gsettings` \
+  dconf-cli `# dconf dump: which keys are at their defaults, so restore resets them` \
   libkf5config-bin `# kwriteconfig5 / kreadconfig5 for the KDE path` \
   iproute2 `# network namespaces: LAN clients in tests/lan_clients.rs`

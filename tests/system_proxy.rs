@@ -195,6 +195,7 @@ fn global_mode_applies_then_sigterm_restores_each_previous_mode_exactly() {
         let session = Session::start("GNOME");
         previous_settings(&session, kind);
         let before = session.gnome_listing();
+        let set_before = session.dconf_dump();
         let running = start(&session, &["--system-proxy"]);
         assert_ours_global(&session, running.port);
         assert!(session.state_file().exists());
@@ -215,6 +216,8 @@ fn global_mode_applies_then_sigterm_restores_each_previous_mode_exactly() {
             before,
             "previous '{kind}' setting not restored exactly"
         );
+        // Keys that followed their defaults follow them again: reset, not written.
+        assert_eq!(session.dconf_dump(), set_before, "'{kind}'");
         assert!(!session.state_file().exists());
     }
 }

@@ -1,5 +1,11 @@
 //! GNOME and GNOME-based desktops (Cinnamon, MATE, Budgie, Pantheon): the
 //! `org.gnome.system.proxy*` keys through `gsettings`, which Firefox and GTK apps read too.
+//!
+//! Restore is exact in kind as well as value: a key that was at its default (never set by
+//! the user, as `dconf dump` shows) is reset, not written with the default's value, so it
+//! keeps following the desktop's default. Without the `dconf` tool values are written.
+
+use std::collections::BTreeSet;
 
 use super::command::CommandEnv;
 use super::{bypass, gvariant, Backend, Current, Desired, Snapshot, SysProxyError};
@@ -26,6 +32,19 @@ const KEYS: [(&str, &str); 16] = [
 
 const MODE: &str = "org.gnome.system.proxy mode";
 
+/// Snapshot entry listing the keys that were at their defaults (comma-separated "schema
+/// key" names). Absent when that is unknown: no `dconf` tool, or an older state file.
+const AT_DEFAULT: &str = "dconf at-default";
+
+/// One step of a restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `gsettings set` to this GVariant text.
+    Set(String),
+    /// `gsettings reset`: back to following the default.
+    Reset,
+}
+
 fn key(schema: &str, name: &str) -> String {
     format!("{schema} {name}")
 }
@@ -47,11 +66,26 @@ impl Gnome {
             .map(|_| ())
     }
 
+    fn reset(&self, entry: &str) -> Result<(), SysProxyError> {
+        let (schema, name) = entry.split_once(' ').unwrap_or((entry, ""));
+        self.env
+            .run("gsettings", &["reset", schema, name])
+            .map(|_| ())
+    }
+
     fn read_all(&self) -> Result<Snapshot, SysProxyError> {
         let listing = self
             .env
             .run("gsettings", &["list-recursively", "org.gnome.system.proxy"])?;
-        let snapshot = parse_listing(&listing);
+        let mut snapshot = parse_listing(&listing);
+        if self.env.has_program("dconf") {
+            match self.env.run("dconf", &["dump", "/system/proxy/"]) {
+                Ok(dump) => {
+                    snapshot.insert(AT_DEFAULT.to_string(), at_default(&dump).join(","));
+                }
+                Err(e) => tracing::debug!("cannot tell which keys are at their defaults: {e}"),
+            }
+        }
         for (schema, name) in KEYS {
             if !snapshot.contains_key(&key(schema, name)) {
                 return Err(SysProxyError::CommandFailed {
@@ -78,6 +112,33 @@ pub fn parse_listing(listing: &str) -> Snapshot {
             wanted.contains(&k).then(|| (k, value.to_string()))
         })
         .collect()
+}
+
+/// The keys `dconf dump /system/proxy/` does not list: those at their defaults.
+pub fn at_default(dump: &str) -> Vec<String> {
+    let mut set = BTreeSet::new();
+    let mut section = String::new();
+    for line in dump.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim_matches('/').to_string();
+        } else if let Some((name, _)) = line.split_once('=') {
+            let schema = match section.as_str() {
+                "" => "org.gnome.system.proxy".to_string(),
+                sub => format!("org.gnome.system.proxy.{}", sub.replace('/', ".")),
+            };
+            set.insert(key(&schema, name.trim()));
+        }
+    }
+    KEYS.iter()
+        .map(|(schema, name)| key(schema, name))
+        .filter(|k| !set.contains(k))
+        .collect()
+}
+
+fn at_default_set(snapshot: &Snapshot) -> Option<BTreeSet<&str>> {
+    snapshot
+        .get(AT_DEFAULT)
+        .map(|list| list.split(',').filter(|k| !k.is_empty()).collect())
 }
 
 /// The writes that apply `desired`, mode last so no app sees "manual" with stale hosts.
@@ -126,13 +187,25 @@ pub fn apply_plan(desired: &Desired) -> Vec<(String, String)> {
     plan
 }
 
-/// The writes that put `snapshot` back: mode first, so nothing is routed through us
-/// while the rest is restored; only keys that differ from `now` are written.
-pub fn restore_plan(snapshot: &Snapshot, now: &Snapshot) -> Vec<(String, String)> {
-    let mut plan: Vec<(String, String)> = snapshot
+/// The steps that put `snapshot` back, given the setting `now`: mode first, so nothing is
+/// routed through us while the rest is restored; only keys that differ are touched. A key
+/// that was at its default is reset when it is not now (or its value differs).
+pub fn restore_plan(snapshot: &Snapshot, now: &Snapshot) -> Vec<(String, Step)> {
+    let was_default = at_default_set(snapshot);
+    let is_default = at_default_set(now);
+    let mut plan: Vec<(String, Step)> = snapshot
         .iter()
-        .filter(|(k, v)| now.get(*k) != Some(v))
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .filter(|(k, _)| k.as_str() != AT_DEFAULT)
+        .filter_map(|(k, v)| {
+            let differs = now.get(k) != Some(v);
+            match &was_default {
+                Some(defaults) if defaults.contains(k.as_str()) => {
+                    let set_now = is_default.as_ref().is_some_and(|d| !d.contains(k.as_str()));
+                    (differs || set_now).then(|| (k.clone(), Step::Reset))
+                }
+                _ => differs.then(|| (k.clone(), Step::Set(v.clone()))),
+            }
+        })
         .collect();
     plan.sort_by_key(|(k, _)| k != MODE);
     plan
@@ -200,16 +273,23 @@ impl Backend for Gnome {
 
     fn restore(&self, snapshot: &Snapshot) -> Result<(), SysProxyError> {
         let now = self.read_all()?;
-        for (entry, value) in restore_plan(snapshot, &now) {
-            self.set(&entry, &value)?;
+        for (entry, step) in restore_plan(snapshot, &now) {
+            match step {
+                Step::Set(value) => self.set(&entry, &value)?,
+                Step::Reset => self.reset(&entry)?,
+            }
         }
         let after = self.read_all()?;
         match restore_plan(snapshot, &after).first() {
             None => Ok(()),
-            Some((entry, value)) => Err(SysProxyError::DidNotTake {
+            Some((entry, step)) => Err(SysProxyError::DidNotTake {
                 detail: format!(
-                    "{entry} is {}, expected {value}",
-                    after.get(entry).map_or("unset", |v| v)
+                    "{entry} is {}, expected {}",
+                    after.get(entry).map_or("unset", |v| v),
+                    match step {
+                        Step::Set(value) => value.as_str(),
+                        Step::Reset => "its default",
+                    }
                 ),
             }),
         }
@@ -286,13 +366,57 @@ org.gnome.desktop.other key 'ignored'";
         assert_eq!(
             plan,
             vec![
-                (MODE.to_string(), "'manual'".to_string()),
+                (MODE.to_string(), Step::Set("'manual'".to_string())),
                 (
                     "org.gnome.system.proxy.http host".into(),
-                    "'corp-proxy.example'".into()
+                    Step::Set("'corp-proxy.example'".into())
                 )
             ]
         );
         assert!(restore_plan(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn keys_that_were_at_their_defaults_are_reset_not_written() {
+        let dump = "[/]\nmode='manual'\n\n[http]\nhost='corp-proxy.example'\nport=3128\n";
+        let defaults = at_default(dump);
+        assert_eq!(defaults.len(), KEYS.len() - 3);
+        assert!(!defaults.contains(&MODE.to_string()));
+        assert!(defaults.contains(&"org.gnome.system.proxy.https host".to_string()));
+        assert!(defaults.contains(&"org.gnome.system.proxy autoconfig-url".to_string()));
+
+        let mut before = parse_listing(LISTING);
+        before.insert(AT_DEFAULT.into(), defaults.join(","));
+        // We wrote https host (at default before) and the mode (set by the user before).
+        let mut now = before.clone();
+        now.insert(MODE.into(), "'auto'".into());
+        now.insert(
+            "org.gnome.system.proxy.https host".into(),
+            "'127.0.0.1'".into(),
+        );
+        // ignore-hosts: same value as its default, but written explicitly now.
+        let now_defaults: Vec<String> = defaults
+            .iter()
+            .filter(|k| {
+                !k.ends_with("https host") && k.as_str() != "org.gnome.system.proxy ignore-hosts"
+            })
+            .cloned()
+            .collect();
+        now.insert(AT_DEFAULT.into(), now_defaults.join(","));
+        let plan = restore_plan(&before, &now);
+        assert_eq!(
+            plan,
+            vec![
+                (MODE.to_string(), Step::Set("'manual'".into())),
+                ("org.gnome.system.proxy ignore-hosts".into(), Step::Reset),
+                ("org.gnome.system.proxy.https host".into(), Step::Reset),
+            ]
+        );
+        // Unknown defaults (no dconf tool, an older state file): values are written.
+        let mut old = parse_listing(LISTING);
+        old.remove(AT_DEFAULT);
+        assert!(restore_plan(&old, &now)
+            .iter()
+            .all(|(_, step)| matches!(step, Step::Set(_))));
     }
 }

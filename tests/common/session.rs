@@ -99,6 +99,11 @@ impl Session {
         self.run("gsettings", args).trim().to_string()
     }
 
+    /// The keys the user (or we) set, as opposed to those following their defaults.
+    pub fn dconf_dump(&self) -> String {
+        self.run("dconf", &["dump", "/system/proxy/"])
+    }
+
     /// The whole GNOME proxy setting, one key per line.
     pub fn gnome_listing(&self) -> String {
         self.gsettings(&["list-recursively", "org.gnome.system.proxy"])
