@@ -148,14 +148,20 @@ fn setup<R: Runtime>(
     }
 }
 
-/// The tray and the window follow every announced change.
+/// The tray and the window follow every announced change. The tray is redrawn on the main
+/// thread, queued rather than waited for: a runtime thread that waited there would stall
+/// while the main thread itself waits on the runtime (quitting restores the system proxy
+/// on the main thread), and with it the very restore being waited for.
 async fn redraw_on_change<R: Runtime>(app: AppHandle<R>) {
     let state = app.state::<AppState>();
     let mut changes = state.subscribe();
     loop {
         let view = state.view().await;
-        tray::redraw(&app, &view);
         window::redraw(&app, &view);
+        let on_main = app.clone();
+        if let Err(e) = app.run_on_main_thread(move || tray::redraw(&on_main, &view)) {
+            tracing::debug!("cannot redraw the tray: {e}");
+        }
         if changes.changed().await.is_err() {
             return;
         }
