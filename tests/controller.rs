@@ -162,15 +162,45 @@ fn via(upstream: &str) -> Settings {
     }
 }
 
+/// An origin, two recording SOCKS servers, and a controller (no system proxy backend)
+/// running through the first.
+struct TwoUpstreams {
+    origin: Origin,
+    first: SocksServer,
+    second: SocksServer,
+    settings: Settings,
+    controller: Controller,
+    local: std::net::SocketAddr,
+}
+
+async fn running_through_the_first() -> TwoUpstreams {
+    let origin = origin().await;
+    let first = socks_server().await;
+    let second = socks_server().await;
+    let settings = via(&first.url("socks5h"));
+    let controller = Controller::new(settings.clone(), None).unwrap();
+    let local = controller.start().await.unwrap();
+    TwoUpstreams {
+        origin,
+        first,
+        second,
+        settings,
+        controller,
+        local,
+    }
+}
+
 #[tokio::test]
 async fn a_change_outside_the_data_path_keeps_pooled_upstream_connections() {
     within(60, async {
-        let origin = origin().await;
-        let first = socks_server().await;
-        let second = socks_server().await;
-        let settings = via(&first.url("socks5h"));
-        let controller = Controller::new(settings.clone(), None).unwrap();
-        let local = controller.start().await.unwrap();
+        let TwoUpstreams {
+            origin,
+            first,
+            second,
+            settings,
+            controller,
+            local,
+        } = running_through_the_first().await;
         let client = proxied_client(&format!("http://{local}"));
         assert_eq!(get_text(&client, &origin.url("/hello")).await, "hello");
         assert_eq!(first.connections.load(Ordering::SeqCst), 1);
@@ -204,13 +234,15 @@ async fn a_change_outside_the_data_path_keeps_pooled_upstream_connections() {
 #[tokio::test]
 async fn a_failed_apply_leaves_the_previous_settings_running() {
     within(60, async {
-        let origin = origin().await;
-        let first = socks_server().await;
-        let second = socks_server().await;
-        let settings = via(&first.url("socks5h"));
         // No system proxy backend: asking for one fails after the data path reloaded.
-        let controller = Controller::new(settings.clone(), None).unwrap();
-        let local = controller.start().await.unwrap();
+        let TwoUpstreams {
+            origin,
+            first,
+            second,
+            settings,
+            controller,
+            local,
+        } = running_through_the_first().await;
         let mut wanted = via(&second.url("socks5h"));
         wanted.system_proxy.mode = SystemProxyMode::Global;
         let err = controller.apply(wanted).await.unwrap_err();

@@ -594,8 +594,13 @@ fn kde_writes_kioslaverc_and_the_gnome_keys_and_restores_both() {
     session.set_kio("ProxyType", "1");
     session.set_kio("httpProxy", "http://corp-proxy.example 3128");
     session.set_kio("NoProxyFor", "corp.lan,10.0.0.0/8");
+    // Present but empty, which is not the same as absent (httpsProxy, ftpProxy, …).
+    session.set_kio("socksProxy", "");
     previous_settings(&session, "auto");
     let gnome_before = session.gnome_listing();
+    let kio_file = session.dir.path().join("config/kioslaverc");
+    let file_before = std::fs::read_to_string(&kio_file).unwrap();
+    assert!(file_before.contains("socksProxy=\n"), "{file_before}");
     let kio_keys = [
         "ProxyType",
         "httpProxy",
@@ -625,6 +630,8 @@ fn kde_writes_kioslaverc_and_the_gnome_keys_and_restores_both() {
     assert_eq!(running.wait(), 0);
     let kio_after: Vec<String> = kio_keys.iter().map(|k| session.kio(k)).collect();
     assert_eq!(kio_after, kio_before);
+    // Every key as it was: absent ones absent, the empty one present and empty.
+    assert_eq!(std::fs::read_to_string(&kio_file).unwrap(), file_before);
     assert_eq!(session.gnome_listing(), gnome_before);
 
     // kill -9 and a later `restore` on KDE too.
@@ -641,6 +648,7 @@ fn kde_writes_kioslaverc_and_the_gnome_keys_and_restores_both() {
     assert!(out.starts_with("restored"), "{out}");
     let kio_after: Vec<String> = kio_keys.iter().map(|k| session.kio(k)).collect();
     assert_eq!(kio_after, kio_before);
+    assert_eq!(std::fs::read_to_string(&kio_file).unwrap(), file_before);
     assert_eq!(session.gnome_listing(), gnome_before);
 }
 

@@ -20,6 +20,22 @@ const KEYS: [&str; 8] = [
 ];
 const PREFIX: &str = "kioslaverc ";
 
+/// How a key that is present with an empty value (`key=`) is kept in a snapshot. An absent
+/// key is kept as "", as in state files written before the two were told apart; a NUL can
+/// be no real value (no command-line argument holds one).
+const PRESENT_EMPTY: &str = "\u{0}";
+/// What `kreadconfig --default` answers for an absent key.
+const ABSENT: &str = "socksbridge:absent";
+
+/// A snapshot value as the setting's text: a present-but-empty key reads as empty.
+fn text(value: &str) -> &str {
+    if value == PRESENT_EMPTY {
+        ""
+    } else {
+        value
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Kde {
     env: CommandEnv,
@@ -58,24 +74,34 @@ impl Kde {
     fn read_kio(&self) -> Result<Snapshot, SysProxyError> {
         KEYS.iter()
             .map(|k| {
-                let value = self.env.run(
-                    self.read_tool,
-                    &["--file", FILE, "--group", GROUP, "--key", k],
-                )?;
-                Ok((
-                    format!("{PREFIX}{k}"),
-                    value.trim_end_matches('\n').to_string(),
-                ))
+                let args = [
+                    "--file",
+                    FILE,
+                    "--group",
+                    GROUP,
+                    "--key",
+                    k,
+                    "--default",
+                    ABSENT,
+                ];
+                let read = self.env.run(self.read_tool, &args)?;
+                let value = match read.trim_end_matches('\n') {
+                    ABSENT => "",
+                    "" => PRESENT_EMPTY,
+                    value => value,
+                };
+                Ok((format!("{PREFIX}{k}"), value.to_string()))
             })
             .collect()
     }
 
+    /// Writes `value`; "" deletes the key, [`PRESENT_EMPTY`] writes it empty.
     fn write_kio(&self, key: &str, value: &str) -> Result<(), SysProxyError> {
         let mut args = vec!["--file", FILE, "--group", GROUP, "--key", key];
-        if value.is_empty() {
-            args.push("--delete");
-        } else {
-            args.push(value);
+        match value {
+            "" => args.push("--delete"),
+            PRESENT_EMPTY => args.push(""),
+            value => args.push(value),
         }
         self.env.run(self.write_tool, &args).map(|_| ())
     }
@@ -172,7 +198,7 @@ pub fn kio_current(snapshot: &Snapshot) -> Current {
     let get = |k: &str| {
         snapshot
             .get(&format!("{PREFIX}{k}"))
-            .cloned()
+            .map(|v| text(v).to_string())
             .unwrap_or_default()
     };
     let mode = match get("ProxyType").as_str() {
@@ -281,5 +307,9 @@ mod tests {
             ("manual", Some("127.0.0.1:1095"))
         );
         assert_eq!(current.bypass, vec!["localhost", ".local"]);
+        let mut present_empty = snap.clone();
+        present_empty.insert(format!("{PREFIX}httpProxy"), PRESENT_EMPTY.into());
+        assert_eq!(kio_current(&present_empty).http, None);
+        assert_eq!(text(PRESENT_EMPTY), "");
     }
 }
