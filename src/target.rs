@@ -127,14 +127,6 @@ impl Target {
         let host = uri.host().ok_or(TargetError::EmptyHost)?;
         Target::from_uri_parts(host, uri.port_u16(), default_port)
     }
-
-    /// The socket address when the host is an IP literal.
-    pub fn socket_addr(&self) -> Option<SocketAddr> {
-        match self.host {
-            Host::Ip(ip) => Some(SocketAddr::new(ip, self.port)),
-            Host::Domain(_) => None,
-        }
-    }
 }
 
 impl From<SocketAddr> for Target {
@@ -241,6 +233,11 @@ mod tests {
                 TargetError::InvalidPort("65536".into()),
             ),
             ("example.com:+80", TargetError::InvalidPort("+80".into())),
+            // Six digits are too many even when the number would fit.
+            (
+                "example.com:000080",
+                TargetError::InvalidPort("000080".into()),
+            ),
             (
                 "example.com:080000",
                 TargetError::InvalidPort("080000".into()),
@@ -272,6 +269,27 @@ mod tests {
             Target::parse_authority(&long),
             Err(TargetError::HostTooLong)
         );
+        // 253 characters is the longest name DNS allows, and it is accepted.
+        let longest = format!("{0}.{0}.{0}.{1}", "a".repeat(63), "b".repeat(61));
+        assert_eq!(longest.len(), 253);
+        assert!(Target::parse_authority(&format!("{longest}:80")).is_ok());
+        assert_eq!(
+            Target::parse_authority(&format!("a{longest}:80")),
+            Err(TargetError::HostTooLong)
+        );
+    }
+
+    #[test]
+    fn splits_hosts_with_and_without_ports() {
+        let cases = [
+            ("[::1]", ("[::1]", None)),
+            ("[::1]:80", ("[::1]", Some("80"))),
+            ("h", ("h", None)),
+            ("h:1", ("h", Some("1"))),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(split_host_port(raw), Ok(expected), "{raw}");
+        }
     }
 
     #[test]

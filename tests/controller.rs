@@ -268,3 +268,65 @@ async fn a_failed_apply_leaves_the_previous_settings_running() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_upstream_check_goes_through_the_running_router() {
+    within(60, async {
+        let TwoUpstreams {
+            origin,
+            first,
+            settings,
+            controller,
+            ..
+        } = running_through_the_first().await;
+        let target = socksbridge::target::Target::from(origin.addr);
+        // Through the running proxy's router: the SOCKS server is asked for the target.
+        let latency = controller.probe_upstream(&target).await.unwrap().unwrap();
+        assert!(latency > std::time::Duration::ZERO);
+        assert!(
+            first.targets().contains(&origin.addr.to_string()),
+            "{:?}",
+            first.targets()
+        );
+        // An unreachable upstream is an error naming it; no upstream is nothing to check.
+        let dead = free_port().await;
+        let mut down = settings.clone();
+        down.upstream = format!("socks5h://127.0.0.1:{dead}");
+        controller.apply(down).await.unwrap();
+        let err = controller
+            .probe_upstream(&target)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{dead}")),
+            "{err}"
+        );
+        let mut direct = settings;
+        direct.upstream = "direct://".into();
+        controller.apply(direct).await.unwrap();
+        assert!(controller.probe_upstream(&target).await.is_none());
+        controller.stop().await.unwrap();
+        assert!(controller.probe_upstream(&target).await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_test_button_probe_reaches_or_names_the_failure() {
+    within(30, async {
+        let origin = origin().await;
+        let socks = socks_server().await;
+        let target = socksbridge::target::Target::from(origin.addr);
+        let limit = std::time::Duration::from_secs(5);
+        let up = socksbridge::config::Upstream::parse(&socks.url("socks5h")).unwrap();
+        assert!(socksbridge::probe(&up, &target, limit).await.unwrap() > std::time::Duration::ZERO);
+        assert_eq!(socks.connections.load(Ordering::SeqCst), 1);
+        let dead = free_port().await;
+        let down =
+            socksbridge::config::Upstream::parse(&format!("socks5h://127.0.0.1:{dead}")).unwrap();
+        let err = socksbridge::probe(&down, &target, limit).await.unwrap_err();
+        assert!(err.to_string().contains("is unreachable"), "{err}");
+    })
+    .await;
+}

@@ -402,3 +402,26 @@ async fn direct_rules_skip_the_upstream() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn socks4_upstreams_refuse_ipv6_targets_with_a_reason() {
+    within(30, async {
+        let (server, seen) = recording_socks4().await;
+        for scheme in ["socks4", "socks4a"] {
+            let proxy = proxy_via(&format!("{scheme}://{server}")).await;
+            let out = curl(&["-x", &proxy.url(), "http://[::1]:9/"]).await;
+            assert_eq!(out.status, 400, "{scheme}: {}", out.stderr);
+            assert!(
+                out.text()
+                    .contains("SOCKS4 cannot carry the IPv6 target [::1]:9"),
+                "{}",
+                out.text()
+            );
+        }
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "nothing was sent to the server"
+        );
+    })
+    .await;
+}

@@ -283,3 +283,67 @@ async fn loopback_clients_can_be_exempt_from_auth() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn socks_clients_bytes_sent_with_the_request_reach_the_target() {
+    within(30, async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let echo = echo_server().await;
+        let proxy = proxy_via("direct://").await;
+        let port = echo.port().to_be_bytes();
+        // Greeting, CONNECT 127.0.0.1:port and the first payload in one write, as clients
+        // with optimistic data (Tor Browser, some SOCKS libraries) send them.
+        let mut hello = vec![
+            0x05, 0x01, 0x00, 0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, port[0], port[1],
+        ];
+        hello.extend_from_slice(b"early bytes");
+        let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        stream.write_all(&hello).await.unwrap();
+        let mut replies = [0u8; 2 + 10];
+        stream.read_exact(&mut replies).await.unwrap();
+        assert_eq!(&replies[..2], [0x05, 0x00], "method");
+        assert_eq!(&replies[2..4], [0x05, 0x00], "CONNECT granted");
+        let mut echoed = [0u8; 11];
+        stream.read_exact(&mut echoed).await.unwrap();
+        assert_eq!(&echoed, b"early bytes");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn without_inbound_auth_a_socks5_client_that_insists_on_credentials_is_let_in() {
+    within(30, async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let echo = echo_server().await;
+        let proxy = proxy_via("direct://").await;
+        // (methods offered, method chosen)
+        for (offered, chosen) in [
+            (vec![0x00], 0x00),
+            (vec![0x00, 0x02], 0x00),
+            (vec![0x02, 0x00], 0x00),
+            (vec![0x02], 0x02),
+        ] {
+            let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+            let mut greeting = vec![0x05, offered.len() as u8];
+            greeting.extend_from_slice(&offered);
+            stream.write_all(&greeting).await.unwrap();
+            let mut reply = [0u8; 2];
+            stream.read_exact(&mut reply).await.unwrap();
+            assert_eq!(reply, [0x05, chosen], "offered {offered:?}");
+            if chosen == 0x02 {
+                stream.write_all(&[0x01, 1, b'u', 1, b'p']).await.unwrap();
+                stream.read_exact(&mut reply).await.unwrap();
+                assert_eq!(reply, [0x01, 0x00], "any credentials will do");
+            }
+            let port = echo.port().to_be_bytes();
+            stream
+                .write_all(&[0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1, port[0], port[1]])
+                .await
+                .unwrap();
+            let mut granted = [0u8; 10];
+            stream.read_exact(&mut granted).await.unwrap();
+            assert_eq!(&granted[..2], [0x05, 0x00], "offered {offered:?}");
+        }
+    })
+    .await;
+}
