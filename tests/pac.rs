@@ -115,3 +115,48 @@ async fn the_served_pac_sends_each_host_where_the_bypass_list_says() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn requests_to_the_proxy_itself_are_read_only() {
+    within(30, async {
+        let proxy = proxy(json!({})).await;
+        let base = proxy.url();
+        // (method, path, status, content type)
+        for (method, path, expected, kind) in [
+            (
+                "GET",
+                "/proxy.pac",
+                200,
+                "application/x-ns-proxy-autoconfig",
+            ),
+            (
+                "HEAD",
+                "/proxy.pac",
+                200,
+                "application/x-ns-proxy-autoconfig",
+            ),
+            ("POST", "/proxy.pac", 400, "text/plain"),
+            ("GET", "/", 200, "text/plain"),
+            ("HEAD", "/", 200, "text/plain"),
+            ("DELETE", "/", 400, "text/plain"),
+            ("GET", "/other", 400, "text/plain"),
+        ] {
+            let url = format!("{base}{path}");
+            let mut args = vec!["--noproxy", "*", "-D", "/dev/stderr"];
+            if method == "HEAD" {
+                args.push("-I");
+            } else {
+                args.extend(["-X", method]);
+            }
+            args.push(&url);
+            let out = curl(&args).await;
+            let head = out.stderr.to_ascii_lowercase();
+            assert!(
+                head.contains(&format!("content-type: {kind}")),
+                "{method} {path}: {head}"
+            );
+            assert_eq!(out.status, expected, "{method} {path}");
+        }
+    })
+    .await;
+}
