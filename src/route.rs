@@ -26,9 +26,20 @@ impl Router {
     }
 
     pub fn route(&self, target: &Target) -> Route<'_> {
-        match &self.upstream {
-            Upstream::Socks(server) if !self.direct.matches(target) => Route::Socks(server),
-            _ => Route::Direct,
+        if self.direct.matches(target) {
+            Route::Direct
+        } else {
+            Route::from(&self.upstream)
+        }
+    }
+}
+
+impl<'a> From<&'a Upstream> for Route<'a> {
+    /// The way out when no direct rule applies.
+    fn from(upstream: &'a Upstream) -> Route<'a> {
+        match upstream {
+            Upstream::Direct => Route::Direct,
+            Upstream::Socks(server) => Route::Socks(server),
         }
     }
 }

@@ -46,10 +46,15 @@ pub async fn probe(
     target: &Target,
     limit: Duration,
 ) -> Result<Duration, ProxyError> {
-    let route = match upstream {
-        Upstream::Direct => Route::Direct,
-        Upstream::Socks(server) => Route::Socks(server),
-    };
+    timed_open(Route::from(upstream), target, limit).await
+}
+
+/// How long opening a stream to `target` along `route` took (the stream is dropped).
+pub(crate) async fn timed_open(
+    route: Route<'_>,
+    target: &Target,
+    limit: Duration,
+) -> Result<Duration, ProxyError> {
     let start = std::time::Instant::now();
     open(route, target, limit).await?;
     Ok(start.elapsed())

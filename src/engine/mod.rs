@@ -89,13 +89,7 @@ impl Engine {
     /// Dials `target` the way real traffic would and measures how long that took: the
     /// app's upstream check, through the running router.
     pub async fn probe(&self, target: &Target) -> Result<Duration, ProxyError> {
-        let start = std::time::Instant::now();
-        dial::open(
-            self.router.route(target),
-            target,
-            self.config.timeouts.connect,
-        )
-        .await?;
-        Ok(start.elapsed())
+        let route = self.router.route(target);
+        dial::timed_open(route, target, self.config.timeouts.connect).await
     }
 }
