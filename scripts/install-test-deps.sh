@@ -10,4 +10,5 @@ apt_install_missing \
   dconf-gsettings-backend gsettings-desktop-schemas libglib2.0-bin `# real gsettings` \
   dconf-cli `# dconf dump: which keys are at their defaults, so restore resets them` \
   libkf5config-bin `# kwriteconfig5 / kreadconfig5 for the KDE path` \
-  iproute2 `# network namespaces: LAN clients in tests/lan_clients.rs`
+  iproute2 `# network namespaces: LAN clients in tests/lan_clients.rs` \
+  python3 `# the model of macOS's networksetup/scutil/osascript (tests/fixtures/macos)`

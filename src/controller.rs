@@ -92,7 +92,7 @@ pub fn desired_for(config: &SystemProxyConfig, local: SocketAddr) -> Option<Desi
         SystemProxyMode::Global => {
             Some(Desired::global(local, config.bypass.clone(), config.socks))
         }
-        SystemProxyMode::Pac => Some(Desired::pac(local)),
+        SystemProxyMode::Pac => Some(Desired::pac(local, &config.bypass)),
     }
 }
 

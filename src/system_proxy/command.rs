@@ -1,7 +1,7 @@
 //! Running the OS tools (`gsettings`, `kwriteconfig5`, `networksetup`, `reg`) with their
 //! exit status checked, their stderr kept for the error, and a time limit.
 
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use super::SysProxyError;
@@ -40,13 +40,42 @@ impl CommandEnv {
         std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
     }
 
-    /// Runs `program args…`; Ok(stdout) only on exit status 0.
+    /// Runs `program args…`; Ok(stdout) only on exit status 0. A failure's detail is the
+    /// tool's own message: stderr, or stdout for tools that print errors there
+    /// (`networksetup`), or else the exit status.
     pub fn run(&self, program: &str, args: &[&str]) -> Result<String, SysProxyError> {
-        let shown = || format!("{program} {}", args.join(" "));
+        let output = self.output(program, args)?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(SysProxyError::CommandFailed {
+                command: shown(program, args),
+                detail: failure_detail(&output),
+            })
+        }
+    }
+
+    /// Runs `program args…` to its end (within the time limit), whatever its exit status.
+    pub fn output(&self, program: &str, args: &[&str]) -> Result<Output, SysProxyError> {
+        self.output_with_input(program, args, None)
+    }
+
+    /// [`CommandEnv::output`] with `input` on the tool's stdin (`scutil` reads commands).
+    pub fn output_with_input(
+        &self,
+        program: &str,
+        args: &[&str],
+        input: Option<&str>,
+    ) -> Result<Output, SysProxyError> {
+        let shown = || shown(program, args);
         let mut child = Command::new(program)
             .args(args)
             .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -59,6 +88,10 @@ impl CommandEnv {
                     detail: e.to_string(),
                 },
             })?;
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            // Small inputs fit the pipe; a tool that exits early just closes it.
+            let _ = std::io::Write::write_all(&mut stdin, input.as_bytes());
+        }
         let start = Instant::now();
         loop {
             match child.try_wait() {
@@ -86,18 +119,19 @@ impl CommandEnv {
                 command: shown(),
                 detail: e.to_string(),
             })?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-            Err(SysProxyError::CommandFailed {
-                command: shown(),
-                detail: if stderr.is_empty() {
-                    output.status.to_string()
-                } else {
-                    stderr
-                },
-            })
-        }
+        Ok(output)
     }
+}
+
+fn shown(program: &str, args: &[&str]) -> String {
+    format!("{program} {}", args.join(" "))
+}
+
+/// What a failed tool said: stderr, else stdout, else its exit status.
+pub fn failure_detail(output: &Output) -> String {
+    [&output.stderr, &output.stdout]
+        .iter()
+        .map(|bytes| String::from_utf8_lossy(bytes).trim().to_string())
+        .find(|text| !text.is_empty())
+        .unwrap_or_else(|| output.status.to_string())
 }

@@ -31,6 +31,8 @@ const KEYS: [(&str, &str); 16] = [
 ];
 
 const MODE: &str = "org.gnome.system.proxy mode";
+/// Why a gsettings write reads back unchanged, most often.
+const HINT: &str = "is the desktop session's D-Bus running?";
 
 /// Snapshot entry listing the keys that were at their defaults (comma-separated "schema
 /// key" names). Absent when that is unknown: no `dconf` tool, or an older state file.
@@ -268,7 +270,7 @@ impl Backend for Gnome {
         // Read back in a fresh process: a write that dconf failed to commit (no session
         // bus, read-only database) exits 0 and only shows up here.
         let now = self.current()?;
-        now.expect_points_at(desired)
+        now.expect_points_at(desired, HINT)
     }
 
     fn restore(&self, snapshot: &Snapshot) -> Result<(), SysProxyError> {
@@ -291,6 +293,7 @@ impl Backend for Gnome {
                         Step::Reset => "its default",
                     }
                 ),
+                hint: HINT,
             }),
         }
     }

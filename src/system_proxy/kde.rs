@@ -19,6 +19,8 @@ const KEYS: [&str; 8] = [
     "ReversedException",
 ];
 const PREFIX: &str = "kioslaverc ";
+/// Why a kioslaverc or gsettings write reads back unchanged, most often.
+const HINT: &str = "is the desktop session's D-Bus running, and is kioslaverc writable?";
 
 /// How a key that is present with an empty value (`key=`) is kept in a snapshot. An absent
 /// key is kept as "", as in state files written before the two were told apart; a NUL can
@@ -125,7 +127,7 @@ impl Kde {
             self.write_kio(key, &value)?;
         }
         self.reparse();
-        kio_current(&self.read_kio()?).expect_points_at(desired)
+        kio_current(&self.read_kio()?).expect_points_at(desired, HINT)
     }
 
     fn restore_kio(&self, snapshot: &Snapshot) -> Result<(), SysProxyError> {
@@ -145,6 +147,7 @@ impl Kde {
             if after.get(key) != Some(value) {
                 return Err(SysProxyError::DidNotTake {
                     detail: format!("{key} is {:?}, expected {value:?}", after.get(key)),
+                    hint: HINT,
                 });
             }
         }

@@ -12,12 +12,10 @@ pub mod env;
 pub mod gnome;
 mod gvariant;
 pub mod kde;
-#[cfg(target_os = "macos")]
-mod macos;
+pub mod macos;
 pub(crate) mod pac;
 mod state;
-#[cfg(windows)]
-mod windows;
+pub mod windows;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -58,9 +56,12 @@ impl Desired {
         }
     }
 
-    pub fn pac(listen: SocketAddr) -> Desired {
+    /// Our PAC URL for a listener at `listen` serving a PAC file with `bypass`. The URL
+    /// names the file's revision, so a changed list is a changed URL: WinINet and browsers
+    /// cache a PAC file by URL and would otherwise keep the old list.
+    pub fn pac(listen: SocketAddr, bypass: &[String]) -> Desired {
         Desired::Pac {
-            url: pac::pac_url(listen),
+            url: pac::pac_url(listen, bypass),
         }
     }
 }
@@ -91,12 +92,13 @@ impl Current {
         }
     }
 
-    fn expect_points_at(&self, desired: &Desired) -> Result<(), SysProxyError> {
+    fn expect_points_at(&self, desired: &Desired, hint: &'static str) -> Result<(), SysProxyError> {
         if self.points_at(desired) {
             Ok(())
         } else {
             Err(SysProxyError::DidNotTake {
                 detail: format!("the setting reads back as: {self}"),
+                hint,
             })
         }
     }
@@ -143,15 +145,19 @@ pub enum SysProxyError {
     ToolMissing { tool: String },
     #[error("`{command}` failed: {detail}")]
     CommandFailed { command: String, detail: String },
-    #[error(
-        "the system proxy setting did not take ({detail}); is the desktop session's D-Bus running?"
-    )]
-    DidNotTake { detail: String },
+    /// `hint` names what most often stops a change on that OS.
+    #[error("the system proxy setting did not take ({detail}); {hint}")]
+    DidNotTake { detail: String, hint: &'static str },
     #[error("state file {}: {source}", path.display())]
     State {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "changing the proxy setting on this Mac needs an administrator's password: {detail}. \
+         Enable it again and enter the name and password of an administrator of this Mac"
+    )]
+    NeedsAdmin { detail: String },
     #[error("another socksbridge (pid {pid}) manages the system proxy")]
     Busy { pid: u32 },
 }
@@ -453,9 +459,9 @@ mod tests {
     fn points_at_only_our_own_setting() {
         let listen: SocketAddr = "127.0.0.1:1095".parse().unwrap();
         let global = Desired::global(listen, Vec::new(), false);
-        let pac = Desired::pac(listen);
+        let pac = Desired::pac(listen, &[]);
         let ours = Some("127.0.0.1:1095");
-        let ours_pac = "http://127.0.0.1:1095/proxy.pac";
+        let ours_pac = &pac::pac_url(listen, &[]);
         let cases = [
             (current("manual", ours, ours, ""), true, false),
             (current("manual", ours, ours, ours_pac), true, false),
@@ -483,7 +489,12 @@ mod tests {
                 false,
             ),
             (
-                current("auto", None, None, "http://127.0.0.1:1096/proxy.pac"),
+                current(
+                    "auto",
+                    None,
+                    None,
+                    "http://127.0.0.1:1096/proxy.pac?v=811c9dc5",
+                ),
                 false,
                 false,
             ),

@@ -9,9 +9,23 @@ use ipnet::IpNet;
 
 pub const PAC_PATH: &str = "/proxy.pac";
 
-/// `http://host:port/proxy.pac` for the OS setting.
-pub fn pac_url(listen: SocketAddr) -> String {
-    format!("http://{}{PAC_PATH}", reachable(listen))
+/// `http://host:port/proxy.pac?v=REVISION` for the OS setting; the revision changes with
+/// the bypass list (the server ignores the query).
+pub fn pac_url(listen: SocketAddr, bypass: &[String]) -> String {
+    format!(
+        "http://{}{PAC_PATH}?v={:08x}",
+        reachable(listen),
+        revision(bypass)
+    )
+}
+
+/// FNV-1a over the entries: stable across runs and versions, unlike `std`'s hasher.
+fn revision(bypass: &[String]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in bypass.iter().flat_map(|e| e.bytes().chain([0])) {
+        hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+    }
+    hash
 }
 
 /// The address clients on this machine use for a listener (`0.0.0.0` → `127.0.0.1`).
@@ -97,12 +111,34 @@ mod tests {
         let quoted = pac_file("127.0.0.1:1".parse().unwrap(), &["a\"b".into()]);
         assert!(quoted.contains(r#"host == "a\"b""#), "{quoted}");
         assert_eq!(
-            pac_url("0.0.0.0:1095".parse().unwrap()),
-            "http://127.0.0.1:1095/proxy.pac"
+            pac_url("0.0.0.0:1095".parse().unwrap(), &[]),
+            "http://127.0.0.1:1095/proxy.pac?v=811c9dc5"
         );
         assert_eq!(
-            pac_url("[::1]:8".parse().unwrap()),
-            "http://[::1]:8/proxy.pac"
+            pac_url("[::1]:8".parse().unwrap(), &[]),
+            "http://[::1]:8/proxy.pac?v=811c9dc5"
         );
+    }
+
+    /// A changed bypass list must be a changed URL, or cached PAC files keep the old list.
+    #[test]
+    fn the_pac_url_changes_with_the_bypass_list_and_only_with_it() {
+        let at = "127.0.0.1:1095".parse().unwrap();
+        let list = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let urls: Vec<String> = [
+            list(&[]),
+            list(&["a"]),
+            list(&["b"]),
+            list(&["a", "b"]),
+            list(&["b", "a"]),
+            list(&["ab"]),
+            list(&["a", ""]),
+        ]
+        .iter()
+        .map(|l| pac_url(at, l))
+        .collect();
+        let distinct: std::collections::BTreeSet<&String> = urls.iter().collect();
+        assert_eq!(distinct.len(), urls.len(), "{urls:?}");
+        assert_eq!(pac_url(at, &list(&["a", "b"])), urls[3]);
     }
 }

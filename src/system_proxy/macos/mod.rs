@@ -1,0 +1,227 @@
+//! macOS: `networksetup` on every enabled network service, not only the current one, so
+//! moving from Wi-Fi to Ethernet keeps the proxy; `scutil` names the primary service,
+//! which is the one "the current setting" means.
+//!
+//! Plain Rust around the tools, so it runs on every OS: the tests put a faithful model of
+//! `networksetup`, `scutil` and `osascript` first on the PATH (tests/fixtures/macos/).
+//! Where changing the setting needs an administrator (standard users, and admins on recent
+//! releases: `networksetup` exits 14), the remaining commands run once more, together,
+//! through macOS's own password prompt (`osascript … with administrator privileges`); a
+//! cancelled prompt changes nothing and says so.
+
+mod parse;
+mod plan;
+
+use super::command::{failure_detail, CommandEnv};
+use super::{Backend, Current, Desired, Snapshot, SysProxyError};
+use plan::{ServiceSettings, HINT, KINDS};
+
+const TOOL: &str = "networksetup";
+/// `networksetup`'s exit status when the change needs an administrator.
+const NEEDS_ADMIN: i32 = 14;
+
+#[derive(Debug, Clone, Default)]
+pub struct MacOs {
+    env: CommandEnv,
+}
+
+impl MacOs {
+    pub fn new() -> MacOs {
+        MacOs::with_env(CommandEnv::new())
+    }
+
+    /// With extra environment for the tools (tests: a PATH with the model first).
+    pub fn with_env(env: CommandEnv) -> MacOs {
+        MacOs { env }
+    }
+
+    fn run(&self, args: &[&str]) -> Result<String, SysProxyError> {
+        self.env.run(TOOL, args)
+    }
+
+    fn services(&self) -> Result<Vec<parse::Service>, SysProxyError> {
+        Ok(parse::services(&self.run(&["-listallnetworkservices"])?))
+    }
+
+    fn enabled_services(&self) -> Result<Vec<String>, SysProxyError> {
+        Ok(self
+            .services()?
+            .into_iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.name)
+            .collect())
+    }
+
+    fn read(&self, service: &str) -> Result<ServiceSettings, SysProxyError> {
+        let mut settings = ServiceSettings::default();
+        for (kind, proxy) in KINDS.iter().zip(&mut settings.proxies) {
+            let out = self.run(&[&format!("-get{kind}proxy"), service])?;
+            *proxy = plan::Endpoint {
+                enabled: parse::field(&out, "Enabled") == "Yes",
+                server: parse::field(&out, "Server"),
+                port: parse::field(&out, "Port"),
+                authenticated: parse::field(&out, "Authenticated Proxy Enabled") == "1",
+            };
+        }
+        let out = self.run(&["-getautoproxyurl", service])?;
+        let url = parse::field(&out, "URL");
+        settings.auto = plan::AutoProxy {
+            enabled: parse::field(&out, "Enabled") == "Yes",
+            url: if url == "(null)" { String::new() } else { url },
+        };
+        settings.bypass = parse::bypass_domains(&self.run(&["-getproxybypassdomains", service])?);
+        Ok(settings)
+    }
+
+    /// The service macOS routes through now (`scutil`'s primary interface); offline, the
+    /// first enabled service in service order, the one macOS would use first.
+    fn primary_service(&self) -> Result<Option<String>, SysProxyError> {
+        let ipv4 = self.env.output_with_input(
+            "scutil",
+            &[],
+            Some("show State:/Network/Global/IPv4\nquit\n"),
+        )?;
+        let interface = parse::primary_interface(&String::from_utf8_lossy(&ipv4.stdout));
+        let enabled = self.enabled_services()?;
+        let order = parse::service_devices(&self.run(&["-listnetworkserviceorder"])?);
+        let in_order = order.iter().filter(|(name, _)| enabled.contains(name));
+        Ok(match interface {
+            Some(interface) => in_order
+                .clone()
+                .find(|(_, device)| *device == interface)
+                .or_else(|| in_order.clone().next()),
+            None => in_order.clone().next(),
+        }
+        .map(|(name, _)| name.clone())
+        .or_else(|| enabled.into_iter().next()))
+    }
+
+    /// Runs `networksetup` commands in order. When one needs an administrator, it and the
+    /// rest run together behind one password prompt.
+    fn execute(&self, commands: &[Vec<String>]) -> Result<(), SysProxyError> {
+        for (i, args) in commands.iter().enumerate() {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = self.env.output(TOOL, &refs)?;
+            if output.status.success() {
+                continue;
+            }
+            if output.status.code() == Some(NEEDS_ADMIN) {
+                return self.execute_as_admin(&commands[i..]);
+            }
+            return Err(SysProxyError::CommandFailed {
+                command: format!("{TOOL} {}", args.join(" ")),
+                detail: failure_detail(&output),
+            });
+        }
+        Ok(())
+    }
+
+    fn execute_as_admin(&self, commands: &[Vec<String>]) -> Result<(), SysProxyError> {
+        let script = admin_script(commands);
+        let output = self.env.output("osascript", &["-e", &script])?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let detail = failure_detail(&output);
+        Err(SysProxyError::NeedsAdmin {
+            detail: if detail.contains("(-128)") {
+                "the administrator password prompt was cancelled, so nothing more was changed"
+                    .to_string()
+            } else {
+                format!("running the change as an administrator failed: {detail}")
+            },
+        })
+    }
+
+    fn verify(
+        &self,
+        wanted: &[(String, ServiceSettings)],
+    ) -> Result<Vec<ServiceSettings>, SysProxyError> {
+        let mut now_all = Vec::new();
+        for (service, wanted) in wanted {
+            let now = self.read(service)?;
+            if let Some(difference) = plan::difference(wanted, &now) {
+                return Err(SysProxyError::DidNotTake {
+                    detail: format!("on {service:?}, {difference}"),
+                    hint: HINT,
+                });
+            }
+            now_all.push(now);
+        }
+        Ok(now_all)
+    }
+}
+
+/// One `do shell script` for all of `commands`, stopping at the first failure. Quoted for
+/// the shell (single quotes) and then for AppleScript (backslash and double quote).
+pub fn admin_script(commands: &[Vec<String>]) -> String {
+    let shell_quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+    let shell = commands
+        .iter()
+        .map(|args| {
+            std::iter::once(TOOL.to_string())
+                .chain(args.iter().map(|a| shell_quote(a)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(" && ");
+    let applescript = shell.replace('\\', r"\\").replace('"', r#"\""#);
+    format!("do shell script \"{applescript}\" with administrator privileges")
+}
+
+impl Backend for MacOs {
+    fn name(&self) -> &'static str {
+        "macOS (networksetup, all services)"
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, SysProxyError> {
+        let mut snapshot = Snapshot::new();
+        for service in self.enabled_services()? {
+            plan::encode(&service, &self.read(&service)?, &mut snapshot);
+        }
+        Ok(snapshot)
+    }
+
+    fn current(&self) -> Result<Current, SysProxyError> {
+        match self.primary_service()? {
+            Some(service) => Ok(plan::current_of(&self.read(&service)?)),
+            None => Ok(Current::default()),
+        }
+    }
+
+    fn apply(&self, desired: &Desired) -> Result<(), SysProxyError> {
+        let mut wanted = Vec::new();
+        let mut commands = Vec::new();
+        for service in self.enabled_services()? {
+            let before = self.read(&service)?;
+            let to = plan::wanted(desired, &before);
+            commands.extend(plan::commands(&service, &before, &to));
+            wanted.push((service, to));
+        }
+        self.execute(&commands)?;
+        for now in self.verify(&wanted)? {
+            plan::current_of(&now).expect_points_at(desired, HINT)?;
+        }
+        Ok(())
+    }
+
+    /// Puts back every service of the snapshot that still exists (enabled or not now);
+    /// a service created since was never ours.
+    fn restore(&self, snapshot: &Snapshot) -> Result<(), SysProxyError> {
+        let existing: Vec<String> = self.services()?.into_iter().map(|s| s.name).collect();
+        let saved: Vec<(String, ServiceSettings)> = plan::decode(snapshot)?
+            .into_iter()
+            .filter(|(service, _)| existing.contains(service))
+            .collect();
+        let mut commands = Vec::new();
+        for (service, settings) in &saved {
+            let now = self.read(service)?;
+            if plan::difference(settings, &now).is_some() {
+                commands.extend(plan::commands(service, &now, settings));
+            }
+        }
+        self.execute(&commands)?;
+        self.verify(&saved).map(drop)
+    }
+}

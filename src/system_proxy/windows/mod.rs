@@ -1,0 +1,289 @@
+//! Windows: WinINet's per-connection proxy options, for the LAN settings *and* every
+//! dial-up, VPN and PPPoE entry (each keeps its own, and on a VPN only the VPN's count).
+//! Written the documented way, `InternetSetOption(INTERNET_OPTION_PER_CONNECTION_OPTION)`,
+//! which also updates the `DefaultConnectionSettings` blob WinINet reads and the legacy
+//! registry values older programs read; then every running program is told to re-read.
+//!
+//! This file is the plan (what to write, how to read, compare and restore), plain code
+//! compiled and tested on every OS against a model of WinINet (`model.rs`); only
+//! `wininet.rs` calls into Windows. "Automatically detect settings" (WPAD, on by default)
+//! would run before our setting, so it is switched off while we own the setting and put
+//! back with the rest.
+
+#[cfg(test)]
+pub(crate) mod model;
+#[cfg(test)]
+mod tests;
+#[cfg(windows)]
+mod wininet;
+
+use std::collections::BTreeMap;
+
+use super::{bypass, Backend, Current, Desired, Snapshot, SysProxyError};
+
+/// `PROXY_TYPE_*` flags of `INTERNET_PER_CONN_FLAGS` (wininet.h).
+pub const PROXY_TYPE_DIRECT: u32 = 0x1;
+pub const PROXY_TYPE_PROXY: u32 = 0x2;
+pub const PROXY_TYPE_AUTO_PROXY_URL: u32 = 0x4;
+pub const PROXY_TYPE_AUTO_DETECT: u32 = 0x8;
+
+/// The four per-connection options we own, as WinINet reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnOptions {
+    /// `PROXY_TYPE_*` bits.
+    pub flags: u32,
+    /// `INTERNET_PER_CONN_PROXY_SERVER`: `host:port` or `http=h:p;https=h:p;…`.
+    pub server: String,
+    /// `INTERNET_PER_CONN_PROXY_BYPASS`: `;`-separated, `<local>` for plain names.
+    pub bypass: String,
+    /// `INTERNET_PER_CONN_AUTOCONFIG_URL`.
+    pub pac_url: String,
+}
+
+/// A set of connection settings WinINet keeps.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Connection {
+    /// "LAN settings": `DefaultConnectionSettings`.
+    Lan,
+    /// A phonebook entry (`RasEnumEntries`): dial-up, VPN, PPPoE.
+    Ras(String),
+}
+
+impl Connection {
+    fn key(&self) -> String {
+        match self {
+            Connection::Lan => "lan".to_string(),
+            Connection::Ras(name) => format!("ras:{name}"),
+        }
+    }
+
+    fn from_key(key: &str) -> Option<Connection> {
+        match key {
+            "lan" => Some(Connection::Lan),
+            _ => key
+                .strip_prefix("ras:")
+                .map(|name| Connection::Ras(name.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Connection::Lan => f.write_str("LAN settings"),
+            Connection::Ras(name) => write!(f, "connection {name:?}"),
+        }
+    }
+}
+
+/// What the backend needs from Windows: filled by WinINet on Windows, by the model in tests.
+pub trait Store: Send + Sync {
+    /// The phonebook's dial-up, VPN and PPPoE entries.
+    fn ras_entries(&self) -> Result<Vec<String>, SysProxyError>;
+    fn read(&self, connection: &Connection) -> Result<ConnOptions, SysProxyError>;
+    /// Writes the four options of one connection in one call.
+    fn write(&self, connection: &Connection, options: &ConnOptions) -> Result<(), SysProxyError>;
+    /// `INTERNET_OPTION_SETTINGS_CHANGED` + `INTERNET_OPTION_REFRESH`: running programs
+    /// re-read the setting.
+    fn notify(&self) -> Result<(), SysProxyError>;
+}
+
+/// The options that point one connection at `desired`, keeping the user's own text in the
+/// fields the chosen mode does not use (Windows' dialog shows them greyed out).
+pub fn wanted(desired: &Desired, before: &ConnOptions) -> ConnOptions {
+    match desired {
+        Desired::Global {
+            proxy,
+            bypass: list,
+            socks,
+        } => ConnOptions {
+            flags: PROXY_TYPE_DIRECT | PROXY_TYPE_PROXY,
+            server: if *socks {
+                format!("http={proxy};https={proxy};socks={proxy}")
+            } else {
+                format!("http={proxy};https={proxy}")
+            },
+            bypass: bypass::for_windows(list),
+            pac_url: before.pac_url.clone(),
+        },
+        Desired::Pac { url } => ConnOptions {
+            flags: PROXY_TYPE_DIRECT | PROXY_TYPE_AUTO_PROXY_URL,
+            pac_url: url.clone(),
+            ..before.clone()
+        },
+    }
+}
+
+/// The setting as a person would describe it. Automatic detection runs first when on, so
+/// a setting with it is never "ours".
+pub fn current_of(options: &ConnOptions) -> Current {
+    let server = &options.server;
+    // "host:port" for every protocol, or "http=h:p;https=h:p;socks=h:p".
+    let for_scheme = |scheme: &str| -> Option<String> {
+        if server.is_empty() {
+            None
+        } else if !server.contains('=') {
+            Some(server.clone())
+        } else {
+            server.split(';').find_map(|part| {
+                part.trim()
+                    .strip_prefix(&format!("{scheme}="))
+                    .map(String::from)
+            })
+        }
+    };
+    let has = |flag: u32| options.flags & flag != 0;
+    let mode = if has(PROXY_TYPE_AUTO_DETECT) {
+        "auto-detect"
+    } else if has(PROXY_TYPE_AUTO_PROXY_URL) && !options.pac_url.is_empty() {
+        "auto"
+    } else if has(PROXY_TYPE_PROXY) {
+        "manual"
+    } else {
+        "none"
+    };
+    Current {
+        mode: mode.into(),
+        http: for_scheme("http"),
+        https: for_scheme("https"),
+        socks: for_scheme("socks"),
+        bypass: super::split_list(&options.bypass, ';'),
+        pac_url: options.pac_url.clone(),
+    }
+}
+
+/// The snapshot's spelling of every connection's options (`lan|flags`, `ras:VPN|server`…).
+pub fn encode(settings: &BTreeMap<Connection, ConnOptions>) -> Snapshot {
+    let mut snapshot = Snapshot::new();
+    for (connection, options) in settings {
+        let key = connection.key();
+        snapshot.insert(format!("{key}|flags"), options.flags.to_string());
+        snapshot.insert(format!("{key}|server"), options.server.clone());
+        snapshot.insert(format!("{key}|bypass"), options.bypass.clone());
+        snapshot.insert(format!("{key}|pac"), options.pac_url.clone());
+    }
+    snapshot
+}
+
+/// The inverse of [`encode`]; a snapshot that is not ours is an error, never a guess.
+pub fn decode(snapshot: &Snapshot) -> Result<BTreeMap<Connection, ConnOptions>, SysProxyError> {
+    let bad = |what: &str| SysProxyError::DidNotTake {
+        detail: format!("the saved Windows setting is not readable ({what})"),
+        hint: HINT,
+    };
+    let mut settings: BTreeMap<Connection, ConnOptions> = BTreeMap::new();
+    for (key, value) in snapshot {
+        let (connection, field) = key.rsplit_once('|').ok_or_else(|| bad(key))?;
+        let connection = Connection::from_key(connection).ok_or_else(|| bad(key))?;
+        let options = settings.entry(connection).or_default();
+        match field {
+            "flags" => options.flags = value.parse().map_err(|_| bad(key))?,
+            "server" => options.server = value.clone(),
+            "bypass" => options.bypass = value.clone(),
+            "pac" => options.pac_url = value.clone(),
+            _ => return Err(bad(key)),
+        }
+    }
+    Ok(settings)
+}
+
+/// What to tell a user whose change did not take on Windows.
+const HINT: &str =
+    "a group policy or another program may manage the Internet Options proxy setting";
+
+/// The backend: the plan above over a [`Store`].
+#[derive(Debug, Default)]
+pub struct Windows<S> {
+    store: S,
+}
+
+#[cfg(windows)]
+impl Windows<wininet::WinInet> {
+    pub fn new() -> Self {
+        Windows {
+            store: wininet::WinInet,
+        }
+    }
+}
+
+impl<S: Store> Windows<S> {
+    pub fn with_store(store: S) -> Self {
+        Windows { store }
+    }
+
+    fn connections(&self) -> Result<Vec<Connection>, SysProxyError> {
+        let mut all = vec![Connection::Lan];
+        all.extend(self.store.ras_entries()?.into_iter().map(Connection::Ras));
+        Ok(all)
+    }
+
+    fn read_all(
+        &self,
+        connections: &[Connection],
+    ) -> Result<BTreeMap<Connection, ConnOptions>, SysProxyError> {
+        connections
+            .iter()
+            .map(|c| Ok((c.clone(), self.store.read(c)?)))
+            .collect()
+    }
+
+    /// Writes `wanted` where it differs, tells running programs, and reads every one back.
+    fn write_all(&self, wanted: &BTreeMap<Connection, ConnOptions>) -> Result<(), SysProxyError> {
+        for (connection, options) in wanted {
+            if &self.store.read(connection)? != options {
+                self.store.write(connection, options)?;
+            }
+        }
+        self.store.notify()?;
+        for (connection, options) in wanted {
+            let now = self.store.read(connection)?;
+            if &now != options {
+                return Err(SysProxyError::DidNotTake {
+                    detail: format!(
+                        "{connection} reads back as {}, flags {:#x}",
+                        current_of(&now),
+                        now.flags
+                    ),
+                    hint: HINT,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<S: Store> Backend for Windows<S> {
+    fn name(&self) -> &'static str {
+        "Windows (WinINet, LAN and every dial-up/VPN connection)"
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, SysProxyError> {
+        Ok(encode(&self.read_all(&self.connections()?)?))
+    }
+
+    /// The LAN settings: one query, cheap enough for the guard's every few seconds.
+    fn current(&self) -> Result<Current, SysProxyError> {
+        Ok(current_of(&self.store.read(&Connection::Lan)?))
+    }
+
+    fn apply(&self, desired: &Desired) -> Result<(), SysProxyError> {
+        let wanted: BTreeMap<Connection, ConnOptions> = self
+            .read_all(&self.connections()?)?
+            .into_iter()
+            .map(|(connection, before)| {
+                let options = wanted(desired, &before);
+                (connection, options)
+            })
+            .collect();
+        self.write_all(&wanted)
+    }
+
+    /// Puts back every connection of the snapshot that still exists; an entry deleted since
+    /// has nothing left to restore, and one created since was never ours.
+    fn restore(&self, snapshot: &Snapshot) -> Result<(), SysProxyError> {
+        let existing = self.connections()?;
+        let mut saved = decode(snapshot)?;
+        saved.retain(|connection, _| existing.contains(connection));
+        self.write_all(&saved)
+    }
+}

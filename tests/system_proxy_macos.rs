@@ -1,0 +1,432 @@
+//! The macOS backend, unchanged, through the real lifecycle against a faithful model of
+//! `networksetup`, `scutil` and `osascript` (tests/fixtures/macos/, first on the PATH):
+//! every starting point × mode × way a run ends, restored to what networksetup can put
+//! back; administrator prompts; the primary service; what one guard check costs.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use socksbridge::system_proxy::macos::MacOs;
+use socksbridge::system_proxy::{Backend, CommandEnv, Desired, Recovery, StateFile, SystemProxy};
+
+const OURS: &str = "127.0.0.1";
+const PORT: u16 = 1095;
+
+struct Mac {
+    dir: tempfile::TempDir,
+}
+
+fn proxy(enabled: bool, server: &str, port: u16, auth: u8) -> Value {
+    json!({"enabled": enabled, "server": server, "port": port, "auth": auth})
+}
+
+fn never() -> Value {
+    proxy(false, "", 0, 0)
+}
+
+fn service(name: &str, device: &str, enabled: bool) -> Value {
+    json!({
+        "name": name, "device": device, "enabled": enabled,
+        "web": never(), "secureweb": never(), "socksfirewall": never(),
+        "auto": {"enabled": false, "url": ""},
+        "bypass": ["*.local", "169.254/16"],
+    })
+}
+
+impl Mac {
+    fn new(services: Vec<Value>, primary: &str) -> Mac {
+        let mac = Mac {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        mac.write(&json!({
+            "admin_required": false, "osascript": "allow", "primary": primary,
+            "services": services, "log": [],
+        }));
+        mac
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.dir.path().join("mac.json")
+    }
+
+    fn read(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.state_path()).unwrap()).unwrap()
+    }
+
+    fn write(&self, state: &Value) {
+        std::fs::write(self.state_path(), serde_json::to_vec(state).unwrap()).unwrap();
+    }
+
+    fn change(&self, f: impl FnOnce(&mut Value)) {
+        let mut state = self.read();
+        f(&mut state);
+        self.write(&state);
+    }
+
+    fn services(&self) -> Value {
+        self.read()["services"].clone()
+    }
+
+    fn env(&self) -> CommandEnv {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/macos");
+        let path = format!("{fixtures}:{}", std::env::var("PATH").unwrap_or_default());
+        CommandEnv::new()
+            .with("PATH", &path)
+            .with("FAKE_MACOS_STATE", self.state_path().to_str().unwrap())
+    }
+
+    fn backend(&self) -> MacOs {
+        MacOs::with_env(self.env())
+    }
+
+    fn system(&self) -> SystemProxy {
+        SystemProxy::new(
+            Box::new(self.backend()),
+            self.dir.path().join("system-proxy.json"),
+        )
+    }
+
+    /// Processes of each tool started since the last call, as (networksetup, scutil,
+    /// osascript).
+    fn processes(&self) -> (usize, usize, usize) {
+        let mut state = self.read();
+        let log = state["log"].as_array().unwrap().clone();
+        let count = |tool: &str| log.iter().filter(|e| e["tool"] == tool).count();
+        let counts = (count("networksetup"), count("scutil"), count("osascript"));
+        state["log"] = json!([]);
+        self.write(&state);
+        counts
+    }
+
+    /// What a crash leaves: the state file of a process that is gone.
+    fn crash(&self, system: SystemProxy) {
+        let path = system.state_path().to_path_buf();
+        let mut left: StateFile = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        left.pid = 0x7fff_fff0;
+        std::fs::write(&path, serde_json::to_vec(&left).unwrap()).unwrap();
+    }
+}
+
+/// The services as networksetup can put them back: a proxy that was off with no server
+/// comes back off whatever server text networksetup keeps, and a proxy networksetup has
+/// written once is reported as off rather than absent (`present`).
+fn restorable(before: &Value, after: &Value) -> (Value, Value) {
+    let (mut before, mut after) = (before.clone(), after.clone());
+    for (b, a) in before
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(after.as_array_mut().unwrap())
+    {
+        for kind in ["web", "secureweb", "socksfirewall", "auto"] {
+            for side in [&mut *b, &mut *a] {
+                side[kind].as_object_mut().unwrap().remove("present");
+            }
+            let blank =
+                b[kind]["enabled"] == false && (b[kind]["server"] == "" || b[kind]["url"] == "");
+            if blank {
+                for field in ["server", "port", "url"] {
+                    if let Some(v) = a[kind].get(field).cloned() {
+                        b[kind][field] = v;
+                    }
+                }
+            }
+        }
+    }
+    (before, after)
+}
+
+fn assert_restored(mac: &Mac, before: &Value, name: &str) {
+    let (before, after) = restorable(before, &mac.services());
+    assert_eq!(after, before, "{name}");
+}
+
+fn starting_points() -> Vec<(&'static str, Mac)> {
+    let fresh = Mac::new(
+        vec![
+            service("Wi-Fi", "en0", true),
+            service("Thunderbolt Bridge", "bridge0", true),
+        ],
+        "en0",
+    );
+
+    let mut wifi = service("Wi-Fi", "en0", true);
+    wifi["web"] = proxy(true, "corp.example", 3128, 0);
+    wifi["secureweb"] = proxy(true, "corp.example", 3128, 1);
+    wifi["bypass"] = json!(["*.corp.example", "10.0.0.0/8"]);
+    let manual = Mac::new(vec![wifi], "en0");
+
+    let mut wifi = service("Wi-Fi", "en0", true);
+    wifi["auto"] = json!({"enabled": true, "url": "http://wpad.corp.example/proxy.pac"});
+    let pac = Mac::new(vec![wifi, service("Ethernet", "en1", true)], "en0");
+
+    let mut usb = service("USB 10/100/1000 LAN", "en7", false);
+    usb["web"] = proxy(true, "usb-only.example", 8080, 0);
+    let odd = Mac::new(
+        vec![
+            service("Ethernet  ", "en1", true),
+            usb,
+            service("Wi|Fi", "en0", true),
+        ],
+        "en1",
+    );
+
+    let mut wifi = service("Wi-Fi", "en0", true);
+    wifi["web"] = proxy(false, "old.example", 8080, 0);
+    wifi["auto"] = json!({"enabled": false, "url": "http://old.example/p.pac"});
+    let left_over = Mac::new(vec![wifi], "en0");
+
+    vec![
+        ("never set, two services", fresh),
+        ("the user's manual proxy, with authentication", manual),
+        ("the user's PAC URL", pac),
+        ("a disabled service, trailing spaces, a bar in a name", odd),
+        ("off, with an old server kept", left_over),
+    ]
+}
+
+fn modes() -> Vec<Desired> {
+    let listen = format!("{OURS}:{PORT}").parse().unwrap();
+    vec![
+        Desired::global(listen, vec!["*.local".into(), "10.0.0.0/8".into()], false),
+        Desired::global("[::1]:1095".parse().unwrap(), Vec::new(), true),
+        Desired::pac(listen, &[]),
+    ]
+}
+
+/// Every enabled service points at `desired`; disabled ones are untouched.
+fn assert_ours(mac: &Mac, before: &Value, desired: &Desired, name: &str) {
+    for (now, was) in mac
+        .services()
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(before.as_array().unwrap())
+    {
+        if now["enabled"] == false {
+            assert_eq!(now, was, "{name}: a disabled service is left alone");
+            continue;
+        }
+        match desired {
+            Desired::Global { proxy, socks, .. } => {
+                for kind in ["web", "secureweb"] {
+                    assert_eq!(now[kind]["enabled"], true, "{name} {kind}");
+                    assert_eq!(now[kind]["server"], proxy.ip().to_string(), "{name}");
+                    assert_eq!(now[kind]["port"], proxy.port(), "{name}");
+                    assert_eq!(now[kind]["auth"], was[kind]["auth"], "{name}");
+                }
+                assert_eq!(now["socksfirewall"]["enabled"], *socks, "{name}");
+                assert_eq!(now["auto"]["enabled"], false, "{name}");
+            }
+            Desired::Pac { url } => {
+                assert_eq!(
+                    now["auto"],
+                    json!({"enabled": true, "url": url, "present": true})
+                );
+                assert_eq!(now["web"]["enabled"], false, "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_starting_point_and_mode_is_applied_then_restored() {
+    for (name, mac) in starting_points() {
+        for desired in modes() {
+            let before = mac.services();
+            let system = mac.system();
+            system
+                .enable(&desired)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_ours(&mac, &before, &desired, name);
+            assert!(system.status().unwrap().ours, "{name} {desired:?}");
+            assert!(system.disable().unwrap());
+            assert_restored(&mac, &before, name);
+            assert!(!system.state_path().exists());
+        }
+    }
+}
+
+#[test]
+fn after_a_hard_kill_the_next_start_restores() {
+    for (name, mac) in starting_points() {
+        for desired in [&modes()[0], &modes()[2]] {
+            let before = mac.services();
+            let system = mac.system();
+            system.enable(desired).unwrap();
+            mac.crash(system);
+            let next = mac.system();
+            assert_eq!(next.recover().unwrap(), Recovery::Restored, "{name}");
+            assert_restored(&mac, &before, name);
+            assert_eq!(next.recover().unwrap(), Recovery::Clean);
+        }
+    }
+}
+
+#[test]
+fn a_change_the_user_made_after_a_crash_is_kept() {
+    for (name, mac) in starting_points() {
+        let system = mac.system();
+        system.enable(&modes()[0]).unwrap();
+        mac.crash(system);
+        let first = mac.services()[0]["name"].as_str().unwrap().to_string();
+        mac.env()
+            .run(
+                "networksetup",
+                &["-setwebproxy", &first, "their-own.example", "3128"],
+            )
+            .unwrap();
+        let theirs = mac.services();
+        assert_eq!(
+            mac.system().recover().unwrap(),
+            Recovery::KeptUserSetting,
+            "{name}"
+        );
+        assert_eq!(mac.services(), theirs, "{name}");
+    }
+}
+
+#[test]
+fn the_guard_reapplies_and_exit_restores_the_first_snapshot() {
+    for (name, mac) in starting_points() {
+        let before = mac.services();
+        let system = mac.system();
+        let desired = &modes()[0];
+        system.enable(desired).unwrap();
+        let first = mac.services()[0]["name"].as_str().unwrap().to_string();
+        mac.env()
+            .run("networksetup", &["-setwebproxystate", &first, "off"])
+            .unwrap();
+        assert!(system.reassert(desired).unwrap().is_some(), "{name}");
+        assert_ours(&mac, &before, desired, name);
+        system.disable().unwrap();
+        assert_restored(&mac, &before, name);
+    }
+}
+
+#[test]
+fn without_admin_rights_one_password_prompt_applies_and_one_restores() {
+    let (_, mac) = starting_points().remove(1);
+    mac.change(|s| s["admin_required"] = json!(true));
+    let before = mac.services();
+    mac.processes();
+    let system = mac.system();
+    system.enable(&modes()[0]).unwrap();
+    assert_eq!(mac.processes().2, 1);
+    assert_ours(&mac, &before, &modes()[0], "admin");
+    system.disable().unwrap();
+    assert_eq!(mac.processes().2, 1);
+    assert_restored(&mac, &before, "admin");
+}
+
+#[test]
+fn a_cancelled_password_prompt_changes_nothing_and_says_what_to_do() {
+    let (_, mac) = starting_points().remove(0);
+    mac.change(|s| {
+        s["admin_required"] = json!(true);
+        s["osascript"] = json!("cancel");
+    });
+    let before = mac.services();
+    let system = mac.system();
+    let error = system.enable(&modes()[0]).unwrap_err().to_string();
+    assert!(error.contains("administrator"), "{error}");
+    assert!(error.contains("cancelled"), "{error}");
+    assert!(!error.contains("exit status"), "{error}");
+    assert_eq!(mac.services(), before);
+    assert!(!system.state_path().exists());
+}
+
+#[test]
+fn the_current_setting_is_the_primary_services_and_costs_a_few_processes() {
+    let mut ethernet = service("Ethernet", "en1", true);
+    ethernet["web"] = proxy(true, "theirs.example", 1, 0);
+    ethernet["secureweb"] = proxy(true, "theirs.example", 1, 0);
+    let mut services = vec![service("Wi-Fi", "en0", true), ethernet];
+    for i in 0..6 {
+        services.push(service(&format!("VPN {i}"), &format!("utun{i}"), true));
+    }
+    let mac = Mac::new(services, "en1");
+    let backend = mac.backend();
+    mac.processes();
+    let current = backend.current().unwrap();
+    assert_eq!(current.http.as_deref(), Some("theirs.example:1"));
+    // scutil once, the service lists twice and five reads: not one per service.
+    assert_eq!(mac.processes(), (7, 1, 0));
+
+    // Offline: the first enabled service in service order.
+    mac.change(|s| s["primary"] = json!(""));
+    assert_eq!(backend.current().unwrap().mode, "none");
+    mac.change(|s| s["services"][0]["enabled"] = json!(false));
+    assert_eq!(
+        backend.current().unwrap().http.as_deref(),
+        Some("theirs.example:1")
+    );
+}
+
+#[test]
+fn an_ipv6_listener_reads_back_as_ours() {
+    let (_, mac) = starting_points().remove(0);
+    let desired = Desired::global("[::1]:1095".parse().unwrap(), Vec::new(), false);
+    let system = mac.system();
+    system.enable(&desired).unwrap();
+    assert_eq!(
+        mac.backend().current().unwrap().http.as_deref(),
+        Some("[::1]:1095")
+    );
+    assert!(system.status().unwrap().ours);
+    system.disable().unwrap();
+}
+
+#[test]
+fn services_removed_or_added_while_running_are_left_alone() {
+    let (_, mac) = starting_points().remove(0);
+    let system = mac.system();
+    system.enable(&modes()[0]).unwrap();
+    mac.change(|s| {
+        let list = s["services"].as_array_mut().unwrap();
+        list.remove(1);
+        list.push(service("iPhone USB", "en9", true));
+    });
+    let added = mac.services()[1].clone();
+    system.disable().unwrap();
+    assert_eq!(mac.services()[0]["web"]["enabled"], false);
+    assert_eq!(mac.services()[1], added);
+}
+
+#[test]
+fn restore_writes_only_what_differs() {
+    let (_, mac) = starting_points().remove(0);
+    let system = mac.system();
+    system
+        .enable(&Desired::pac(
+            format!("{OURS}:{PORT}").parse().unwrap(),
+            &[],
+        ))
+        .unwrap();
+    mac.processes();
+    system.disable().unwrap();
+    let log = mac.read()["log"].clone();
+    let writes: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["argv"][0].as_str().unwrap_or("").starts_with("-set"))
+        .collect();
+    // One auto-proxy state per service: nothing else was ours.
+    assert_eq!(writes.len(), 2, "{writes:?}");
+}
+
+#[test]
+fn a_failing_tool_says_what_it_printed_not_only_its_status() {
+    let (_, mac) = starting_points().remove(0);
+    let error = mac
+        .env()
+        .run(
+            "networksetup",
+            &["-setwebproxy", "No Such Service", "h", "1"],
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("** Error"), "{error}");
+    assert_eq!(mac.backend().name(), "macOS (networksetup, all services)");
+}
