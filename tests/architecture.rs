@@ -34,6 +34,7 @@ const CORE: &[&str] = &[
 const APP: &[&str] = &[
     "commands",
     "tray",
+    "clicks",
     "monitor",
     "actions",
     "window",

@@ -14,6 +14,7 @@
 
 pub mod actions;
 pub mod autostart;
+pub mod clicks;
 pub mod commands;
 pub mod logs;
 pub mod monitor;
@@ -100,6 +101,9 @@ pub fn build_app<R: Runtime>(
     with_commands(builder)
         .manage(state)
         .setup(move |app| {
+            // A tray app: no Dock icon and no app menu on macOS.
+            #[cfg(target_os = "macos")]
+            app.set_activation_policy(tauri::ActivationPolicy::Accessory);
             setup(app.handle(), system.as_ref(), open_settings, signalled);
             Ok(())
         })

@@ -4,10 +4,11 @@
 use socksbridge::config::SystemProxyMode;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
-use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::actions;
+use crate::clicks::ClickFilter;
 use crate::state::{AppView, Health};
 
 /// The tray's id; on Linux the menu is published on the session bus at
@@ -75,14 +76,24 @@ impl IconState {
         }
     }
 
+    /// On macOS a template image (black and alpha, tinted by the menu bar, the states told
+    /// apart by shape); elsewhere the coloured disc.
     fn png(self) -> &'static [u8] {
-        match self {
-            IconState::Off => include_bytes!("../../icons/tray-off@2x.png"),
-            IconState::On => include_bytes!("../../icons/tray-on@2x.png"),
-            IconState::UpstreamDown => include_bytes!("../../icons/tray-error@2x.png"),
+        match (self, TEMPLATE) {
+            (IconState::Off, false) => include_bytes!("../../icons/tray-off@2x.png"),
+            (IconState::On, false) => include_bytes!("../../icons/tray-on@2x.png"),
+            (IconState::UpstreamDown, false) => include_bytes!("../../icons/tray-error@2x.png"),
+            (IconState::Off, true) => include_bytes!("../../icons/tray-off-template@2x.png"),
+            (IconState::On, true) => include_bytes!("../../icons/tray-on-template@2x.png"),
+            (IconState::UpstreamDown, true) => {
+                include_bytes!("../../icons/tray-error-template@2x.png")
+            }
         }
     }
 }
+
+/// macOS menu-bar icons are template images.
+const TEMPLATE: bool = cfg!(target_os = "macos");
 
 /// The items whose state changes, kept to redraw them.
 pub struct Tray<R: Runtime> {
@@ -127,8 +138,10 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             &quit,
         ],
     )?;
+    let clicks = std::sync::Mutex::new(ClickFilter::default());
     let tray_icon = TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(IconState::Off)?)
+        .icon_as_template(TEMPLATE)
         .tooltip("SocksBridge: off")
         .menu(&menu)
         .show_menu_on_left_click(false)
@@ -138,14 +151,12 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
                 tauri::async_runtime::spawn(async move { on_menu(&app, id).await });
             }
         })
-        .on_tray_icon_event(|tray, event| {
-            // Windows and macOS deliver clicks; Linux does not (the menu has the toggle).
-            if let TrayIconEvent::Click {
-                button: MouseButton::Left,
-                button_state: MouseButtonState::Up,
-                ..
-            } = event
-            {
+        .on_tray_icon_event(move |tray, event| {
+            let toggles = clicks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .toggles(&event);
+            if toggles {
                 let app = tray.app_handle().clone();
                 tauri::async_runtime::spawn(async move { on_menu(&app, MenuId::Enable).await });
             }
@@ -204,6 +215,7 @@ pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
     if *shown != Some(state) {
         if let Ok(image) = icon(state) {
             let _ = tray.icon.set_icon(Some(image));
+            let _ = tray.icon.set_icon_as_template(TEMPLATE);
             *shown = Some(state);
         }
     }
