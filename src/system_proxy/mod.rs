@@ -188,12 +188,12 @@ pub fn detect_backend(env: &CommandEnv) -> Result<Box<dyn Backend>, SysProxyErro
     #[cfg(target_os = "macos")]
     {
         let _ = env;
-        return Ok(Box::new(macos::MacOs::new()));
+        Ok(Box::new(macos::MacOs::new()))
     }
     #[cfg(windows)]
     {
         let _ = env;
-        return Ok(Box::new(windows::Windows::new()));
+        Ok(Box::new(windows::Windows::new()))
     }
     #[cfg(not(any(target_os = "macos", windows)))]
     {

@@ -83,21 +83,176 @@ pub fn remove(path: &Path) -> Result<(), SysProxyError> {
     }
 }
 
-/// True when `pid` is a running socksbridge process (Linux: `/proc`; elsewhere we cannot
-/// tell cheaply and assume it is gone — the app is single-instance there).
+/// True when `pid` is a running socksbridge process: the CLI or the app, whose state file
+/// a second instance or `socksbridge system-proxy restore` must leave alone.
 pub fn owner_alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return true;
+    pid == std::process::id() || process_name(pid).is_some_and(|name| is_socksbridge(&name))
+}
+
+/// A process name (Linux), or an executable's path (Windows, macOS), is one of ours:
+/// `socksbridge`, `socksbridge.exe`, `socksbridge-app`, `…/SocksBridge.app/…/SocksBridge`.
+fn is_socksbridge(name: &str) -> bool {
+    let name = name.trim();
+    let file = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    file.get(..11)
+        .is_some_and(|start| start.eq_ignore_ascii_case("socksbridge"))
+}
+
+/// The name of the running process `pid`: its `comm`.
+#[cfg(target_os = "linux")]
+fn process_name(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()
+}
+
+/// The path of the running process `pid`'s executable, from `ps` (run only at start-up and
+/// by `restore`, when a state file names another process).
+#[cfg(target_os = "macos")]
+fn process_name(pid: u32) -> Option<String> {
+    let output = std::process::Command::new("/bin/ps")
+        .args(["-p", &pid.to_string(), "-o", "comm="])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The path of the running process `pid`'s executable; `None` when there is no such
+/// process, it has exited (`STILL_ACTIVE` is what a running one reports) or it cannot be
+/// opened.
+#[cfg(windows)]
+fn process_name(pid: u32) -> Option<String> {
+    use windows_sys::Win32::Foundation::{CloseHandle, STILL_ACTIVE};
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, OpenProcess, QueryFullProcessImageNameW, PROCESS_NAME_WIN32,
+        PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    // SAFETY: plain values in; the handle returned, if any, is closed below.
+    #[allow(unsafe_code)]
+    let process = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if process.is_null() {
+        return None;
     }
-    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-        Ok(comm) => comm.trim().starts_with("socksbridge"),
-        Err(_) => false,
-    }
+    let mut code = 0u32;
+    let mut path = [0u16; 1024];
+    let mut len = path.len() as u32;
+    // SAFETY: `process` is an open handle with PROCESS_QUERY_LIMITED_INFORMATION access;
+    // `code`, `path` (`len` UTF-16 units) and `len` are ours and outlive the calls; the
+    // handle is closed exactly once.
+    #[allow(unsafe_code)]
+    let running = unsafe {
+        let running = GetExitCodeProcess(process, &mut code) != 0
+            && code == STILL_ACTIVE as u32
+            && QueryFullProcessImageNameW(process, PROCESS_NAME_WIN32, path.as_mut_ptr(), &mut len)
+                != 0;
+        CloseHandle(process);
+        running
+    };
+    running.then(|| String::from_utf16_lossy(&path[..(len as usize).min(path.len())]))
+}
+
+/// Elsewhere we cannot tell; the state file's owner is taken to be gone.
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+fn process_name(_pid: u32) -> Option<String> {
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_process_names_and_paths_are_recognised() {
+        for (name, ours) in [
+            ("socksbridge", true),
+            ("socksbridge\n", true),
+            ("socksbridge-app", true),
+            ("SocksBridge", true),
+            ("/usr/local/bin/socksbridge", true),
+            (
+                "/Applications/SocksBridge.app/Contents/MacOS/SocksBridge",
+                true,
+            ),
+            (r"C:\Program Files\SocksBridge\socksbridge.exe", true),
+            (r"C:\Users\me\SOCKSBRIDGE-APP.EXE", true),
+            ("", false),
+            ("bash", false),
+            ("socksbrid", false),
+            ("mysocksbridge", false),
+            ("/opt/socksbridge/bin/python3", false),
+            (r"C:\socksbridge\explorer.exe", false),
+            ("/socksbridge/", false),
+            ("sócksbridge", false),
+        ] {
+            assert_eq!(is_socksbridge(name), ours, "{name:?}");
+        }
+    }
+
+    /// A live process counts only when it is one of ours, by the name the OS gives it.
+    #[cfg(unix)]
+    #[test]
+    fn a_running_socksbridge_is_alive_and_any_other_running_program_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let sleep = std::path::Path::new("/bin/sleep");
+        let ours = dir.path().join("socksbridge-sleeper");
+        std::fs::copy(sleep, &ours).unwrap();
+        let spawn = |program: &std::path::Path| {
+            std::process::Command::new(program)
+                .arg("30")
+                .spawn()
+                .unwrap()
+        };
+        let (mut socksbridge, mut other) = (spawn(&ours), spawn(sleep));
+        let (ours_alive, other_alive) = (owner_alive(socksbridge.id()), owner_alive(other.id()));
+        for child in [&mut socksbridge, &mut other] {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        assert!(ours_alive, "a running socksbridge-… process");
+        assert!(!other_alive, "a running program of another name");
+    }
+
+    #[test]
+    fn the_state_file_lives_in_the_users_state_directory() {
+        let path = default_state_path();
+        assert!(path.ends_with("socksbridge/system-proxy.json"), "{path:?}");
+        assert!(path.is_absolute(), "{path:?}");
+    }
+
+    /// Only "there is no file" means "nothing to do"; any other failure is reported.
+    #[test]
+    fn a_missing_file_is_nothing_and_an_unreadable_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.json");
+        assert_eq!(read(&missing).unwrap(), None);
+        remove(&missing).unwrap();
+        let directory = dir.path().join("a-directory");
+        std::fs::create_dir(&directory).unwrap();
+        std::fs::write(directory.join("x"), "x").unwrap();
+        assert!(matches!(read(&directory), Err(SysProxyError::State { .. })));
+        assert!(matches!(
+            remove(&directory),
+            Err(SysProxyError::State { .. })
+        ));
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_finished_one_is_not() {
+        assert!(owner_alive(std::process::id()));
+        // A child that has exited (and, on Linux, been reaped) is gone, though the test
+        // binary it ran is named socksbridge-….
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--list")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!owner_alive(pid));
+    }
 
     fn state() -> StateFile {
         StateFile {

@@ -6,12 +6,15 @@
 //!
 //! This file is the plan (what to write, how to read, compare and restore), plain code
 //! compiled and tested on every OS against a model of WinINet (`model.rs`); only
-//! `wininet.rs` calls into Windows. "Automatically detect settings" (WPAD, on by default)
+//! `wininet.rs` (and `registry.rs`, its fallback and its stand-in under Wine) calls into
+//! Windows. "Automatically detect settings" (WPAD, on by default)
 //! would run before our setting, so it is switched off while we own the setting and put
 //! back with the rest.
 
 #[cfg(test)]
 pub(crate) mod model;
+#[cfg(windows)]
+mod registry;
 #[cfg(test)]
 mod tests;
 #[cfg(windows)]
