@@ -261,6 +261,11 @@ mod tests {
                 Err(ParseError::Target("invalid host 'a b'".into())),
             ),
             (vec![4, 1, 0, 80, 1], Err(ParseError::Version(4))),
+            // Short messages: the version is judged from the first byte, the rest waits
+            // for more bytes unless the five there already say it is wrong.
+            (vec![4], Err(ParseError::Version(4))),
+            (vec![5], Ok(None)),
+            (vec![5, 1, 1, 1, 0], Err(ParseError::Reserved(1))),
         ];
         for (input, expected) in cases {
             assert_eq!(request5(&input), expected, "{input:?}");
@@ -281,11 +286,18 @@ mod tests {
         );
         assert_eq!(request4(&socks4a[..15]), Ok(None));
         assert_eq!(request4(&[4, 1, 0, 80, 10, 0, 0, 1]), Ok(None));
+        assert_eq!(request4(&[4]), Ok(None));
+        assert_eq!(request4(&[5]), Err(ParseError::Version(5)));
         assert_eq!(
             request4(&[5, 1, 0, 80, 10, 0, 0, 1, 0]),
             Err(ParseError::Version(5))
         );
         let endless = [&[4u8, 1, 0, 80, 10, 0, 0, 1][..], &[b'x'; MAX_MESSAGE + 1]].concat();
         assert_eq!(request4(&endless), Err(ParseError::Unterminated));
+        assert_eq!(
+            request4(&endless[..8 + MAX_MESSAGE]),
+            Ok(None),
+            "at the cap: wait"
+        );
     }
 }

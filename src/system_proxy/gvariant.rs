@@ -111,6 +111,14 @@ mod tests {
         assert_eq!(quote("it's"), r"'it\'s'");
     }
 
+    /// Control characters are escaped (gsettings rejects them raw); a space is not.
+    #[test]
+    fn control_characters_are_escaped_and_nothing_else() {
+        assert_eq!(quote("a\u{1}b"), "'a\\u0001b'");
+        assert_eq!(quote("\u{1f}"), "'\\u001f'");
+        assert_eq!(quote("a b"), "'a b'");
+    }
+
     #[test]
     fn parses_what_gsettings_prints() {
         assert_eq!(parse_str("'manual'").as_deref(), Some("manual"));

@@ -120,6 +120,24 @@ mod tests {
         );
     }
 
+    /// Only an unspecified address becomes loopback; any other listener is used as it is.
+    #[test]
+    fn reachable_turns_only_unspecified_addresses_into_loopback() {
+        for (listen, reachable_at) in [
+            ("0.0.0.0:1", "127.0.0.1:1"),
+            ("[::]:1", "[::1]:1"),
+            ("10.1.2.3:1", "10.1.2.3:1"),
+            ("[2001:db8::1]:1", "[2001:db8::1]:1"),
+            ("[::1]:1", "[::1]:1"),
+        ] {
+            assert_eq!(
+                reachable(listen.parse().unwrap()).to_string(),
+                reachable_at,
+                "{listen}"
+            );
+        }
+    }
+
     /// A changed bypass list must be a changed URL, or cached PAC files keep the old list.
     #[test]
     fn the_pac_url_changes_with_the_bypass_list_and_only_with_it() {

@@ -309,8 +309,13 @@ mod tests {
         let mut left_over = never_set();
         left_over.proxies[0] = endpoint(false, "old.example", "8080");
         left_over.auto.url = "http://old.example/p.pac".into();
+        let mut local = never_set();
+        local.proxies[0] = endpoint(true, "127.0.0.1", "3128");
+        local.proxies[1] = endpoint(true, "127.0.0.1", "3128");
+        local.proxies[2] = endpoint(true, "127.0.0.1", "1081");
         vec![
             ("never set", never_set()),
+            ("another local proxy, SOCKS on", local),
             ("the user's manual proxy", manual),
             ("the user's PAC URL", pac),
             ("off, with an old server kept", left_over),
@@ -327,6 +332,13 @@ mod tests {
         for (name, before) in starting_points() {
             for desired in &modes {
                 let to = wanted(desired, &before);
+                if let Desired::Global { bypass, socks, .. } = desired {
+                    assert_eq!(&to.bypass, bypass, "{name}");
+                    assert_eq!(
+                        to.proxies[2].enabled, *socks,
+                        "{name}: SOCKS follows the mode"
+                    );
+                }
                 let applied = play(before.clone(), &commands("S", &before, &to));
                 assert_eq!(difference(&to, &applied), None, "{name} {desired:?}");
                 assert!(
@@ -391,6 +403,13 @@ mod tests {
         let mut had_server = never_set();
         had_server.proxies[1] = endpoint(false, "mine.example", "1");
         assert!(difference(&had_server, &now).is_some());
+        // A saved server is compared by host and port alike, on or off.
+        let mut port_only = had_server.clone();
+        port_only.proxies[1].port = "2".into();
+        assert!(difference(&had_server, &port_only).is_some());
+        let mut had_url = never_set();
+        had_url.auto.url = "http://mine.example/p.pac".into();
+        assert!(difference(&had_url, &now).is_some());
     }
 
     #[test]

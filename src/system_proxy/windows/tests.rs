@@ -121,6 +121,10 @@ fn every_starting_point_and_mode_is_applied_then_restored_exactly() {
             let dir = tempfile::tempdir().unwrap();
             let before = model.observable();
             let system = lifecycle(&model, dir.path());
+            assert_eq!(
+                system.backend_name(),
+                "Windows (WinINet, LAN and every dial-up/VPN connection)"
+            );
 
             system.enable(&desired).unwrap();
             assert_ours(&model, &desired, name);
@@ -219,6 +223,7 @@ fn a_policy_pinned_setting_is_an_error_naming_it_and_leaves_nothing_behind() {
     let error = system.enable(&modes()[0]).unwrap_err().to_string();
     assert!(error.contains("did not take"), "{error}");
     assert!(error.contains("group policy"), "{error}");
+    assert!(error.contains("LAN settings reads back"), "{error}");
     assert!(!error.contains("D-Bus"), "{error}");
     assert_eq!(model.observable(), before);
     assert!(!system.state_path().exists());
