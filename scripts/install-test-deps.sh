@@ -6,6 +6,7 @@ apt_install_missing \
   curl `# the real HTTP client the integration tests drive` \
   microsocks `# a real SOCKS5 server with username/password, started by the tests` \
   dante-server `# a second real SOCKS5 server (benchmarks)` \
+  tinyproxy `# a real HTTP proxy: HTTP upstreams and chains (tests/http_upstream.rs)` \
   dbus `# dbus-run-session: a private session bus for system-proxy tests` \
   dconf-gsettings-backend gsettings-desktop-schemas libglib2.0-bin `# real gsettings` \
   dconf-cli `# dconf dump: which keys are at their defaults, so restore resets them` \

@@ -17,21 +17,28 @@ pub enum ProxyError {
     Loop { target: String },
     #[error("too many connections (limit {limit})")]
     Overloaded { limit: usize },
-    #[error("SOCKS server {server} is unreachable: {source}")]
+    /// `server` names the hop and its kind: "SOCKS server h:p", "HTTP proxy h:p".
+    #[error("{server} is unreachable: {source}")]
     UpstreamUnreachable { server: String, source: io::Error },
-    #[error("SOCKS server {server} rejected our credentials")]
+    #[error("{server} rejected our credentials")]
     UpstreamAuthRejected { server: String },
-    #[error(
-        "SOCKS server {server} could not connect to {target}: {reason} (SOCKS reply {code:#04x})"
-    )]
+    #[error("{server} could not connect to {target}: {reason} (SOCKS reply {code:#04x})")]
     TargetRefused {
         server: String,
         target: String,
         reason: String,
         code: u8,
     },
-    #[error("SOCKS server {server} failed the handshake: {detail}")]
+    #[error("{server} failed the handshake: {detail}")]
     UpstreamProtocol { server: String, detail: String },
+    /// An HTTP proxy answered CONNECT with something other than 2xx (`status`: "403
+    /// Forbidden").
+    #[error("{server} refused the tunnel to {target}: {status}")]
+    TunnelRefused {
+        server: String,
+        target: String,
+        status: String,
+    },
     #[error("cannot resolve {host}: {detail}")]
     Resolve { host: String, detail: String },
     #[error("cannot connect to {target}: {source}")]
@@ -103,9 +110,9 @@ impl ProxyError {
                 ErrorKind::UpstreamUnreachable
             }
             ProxyError::UpstreamAuthRejected { .. } => ErrorKind::UpstreamAuth,
-            ProxyError::TargetRefused { .. } | ProxyError::TargetUnreachable { .. } => {
-                ErrorKind::TargetRefused
-            }
+            ProxyError::TargetRefused { .. }
+            | ProxyError::TunnelRefused { .. }
+            | ProxyError::TargetUnreachable { .. } => ErrorKind::TargetRefused,
             ProxyError::Resolve { .. } => ErrorKind::Dns,
             ProxyError::Timeout { .. } => ErrorKind::Timeout,
             ProxyError::Origin { .. } => ErrorKind::Origin,
@@ -186,6 +193,15 @@ impl Clone for ProxyError {
                 server: server.clone(),
                 detail: detail.clone(),
             },
+            ProxyError::TunnelRefused {
+                server,
+                target,
+                status,
+            } => ProxyError::TunnelRefused {
+                server: server.clone(),
+                target: target.clone(),
+                status: status.clone(),
+            },
             ProxyError::Resolve { host, detail } => ProxyError::Resolve {
                 host: host.clone(),
                 detail: detail.clone(),
@@ -257,7 +273,7 @@ mod tests {
             (ProxyError::Overloaded { limit: 3 }, 503, "limit 3"),
             (
                 ProxyError::UpstreamUnreachable {
-                    server: "127.0.0.1:1080".into(),
+                    server: "SOCKS server 127.0.0.1:1080".into(),
                     source: refused,
                 },
                 502,
@@ -279,6 +295,15 @@ mod tests {
                 },
                 502,
                 "could not connect to example.com:80: connection refused (SOCKS reply 0x05)",
+            ),
+            (
+                ProxyError::TunnelRefused {
+                    server: "HTTP proxy office:3128".into(),
+                    target: "example.com:443".into(),
+                    status: "403 Forbidden".into(),
+                },
+                502,
+                "HTTP proxy office:3128 refused the tunnel to example.com:443: 403 Forbidden",
             ),
             (
                 ProxyError::timeout("connecting to SOCKS server h:1", Duration::from_secs(10)),

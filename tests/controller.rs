@@ -319,12 +319,17 @@ async fn the_test_button_probe_reaches_or_names_the_failure() {
         let target = socksbridge::target::Target::from(origin.addr);
         let limit = std::time::Duration::from_secs(5);
         let up = socksbridge::config::Upstream::parse(&socks.url("socks5h")).unwrap();
-        assert!(socksbridge::probe(&up, &target, limit).await.unwrap() > std::time::Duration::ZERO);
+        assert!(
+            socksbridge::probe(&up, None, &target, limit).await.unwrap()
+                > std::time::Duration::ZERO
+        );
         assert_eq!(socks.connections.load(Ordering::SeqCst), 1);
         let dead = free_port().await;
         let down =
             socksbridge::config::Upstream::parse(&format!("socks5h://127.0.0.1:{dead}")).unwrap();
-        let err = socksbridge::probe(&down, &target, limit).await.unwrap_err();
+        let err = socksbridge::probe(&down, None, &target, limit)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("is unreachable"), "{err}");
     })
     .await;

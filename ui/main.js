@@ -31,6 +31,7 @@ function readForm() {
       password: $("upstream-password").value,
       remoteDns: $("upstream-remote-dns").checked,
     },
+    via: $("upstream-via").value.trim(),
     probeTarget: $("probe-target").value.trim(),
     listenHost: $("listen-host").value.trim(),
     listenPort: $("listen-port").value.trim(),
@@ -53,6 +54,7 @@ function toSettings(form) {
     ...settings,
     listen: `${host}:${form.listenPort}`,
     upstream: buildUpstream(form.upstream),
+    upstream_via: form.via || null,
     auth: form.allowLan ? { username: form.authUser, password: form.authPass, exempt_loopback: true } : null,
     system_proxy: { ...settings.system_proxy, mode: form.sysproxy, bypass: form.bypass, guard: form.guard },
     app: {
@@ -73,6 +75,7 @@ function fillForm(s) {
   $("upstream-username").value = up.username;
   $("upstream-password").value = up.password;
   $("upstream-remote-dns").checked = up.remoteDns;
+  $("upstream-via").value = s.upstream_via ?? "";
   $("probe-target").value = s.app.probe_target;
   const [host, port] = splitListen(s.listen);
   $("listen-host").value = host;
@@ -91,10 +94,11 @@ function fillForm(s) {
 
 function syncDisabled() {
   const direct = $("upstream-type").value === "direct";
-  for (const id of ["upstream-host", "upstream-port", "upstream-username", "upstream-password", "upstream-remote-dns", "reveal"]) {
+  for (const id of ["upstream-host", "upstream-port", "upstream-username", "upstream-password", "upstream-remote-dns", "upstream-via", "reveal"]) {
     $(id).disabled = direct;
   }
-  $("upstream-remote-dns").disabled = direct || $("upstream-type").value === "socks4";
+  const type = $("upstream-type").value;
+  $("upstream-remote-dns").disabled = direct || type === "socks4" || type === "http";
   const lan = $("allow-lan").checked;
   $("auth-username").disabled = !lan;
   $("auth-password").disabled = !lan;
@@ -186,7 +190,7 @@ async function init() {
     const form = readForm();
     $("test-result").textContent = "Testing…";
     try {
-      const latency = await invoke("test_upstream", { upstream: buildUpstream(form.upstream), target: form.probeTarget });
+      const latency = await invoke("test_upstream", { upstream: buildUpstream(form.upstream), via: form.via || null, target: form.probeTarget });
       $("test-result").textContent = testResultText({ ok: true, latency_ms: latency });
     } catch (e) {
       $("test-result").textContent = testResultText({ ok: false, error: e?.message ?? String(e) });

@@ -132,9 +132,14 @@ pub async fn copy_terminal_command<R: Runtime>(app: &AppHandle<R>) -> Result<(),
         .map_err(ActionError::failed)
 }
 
-/// Dials `target` through `upstream` (not necessarily saved) and returns how long it took,
-/// or the exact failure: the window's Test button.
-pub async fn test_upstream(upstream: &str, target: &str) -> Result<Duration, ActionError> {
+/// Dials `target` through `upstream` (not necessarily saved; reached through the HTTP
+/// proxy `via` when given) and returns how long it took, or the exact failure: the
+/// window's Test button.
+pub async fn test_upstream(
+    upstream: &str,
+    via: Option<&str>,
+    target: &str,
+) -> Result<Duration, ActionError> {
     let invalid = |field: &str, message: String| ActionError::Invalid {
         fields: vec![FieldError {
             field: field.into(),
@@ -142,13 +147,19 @@ pub async fn test_upstream(upstream: &str, target: &str) -> Result<Duration, Act
         }],
     };
     let upstream = Upstream::parse(upstream).map_err(|e| invalid("upstream", e.to_string()))?;
+    let via = via
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(Upstream::parse_via)
+        .transpose()
+        .map_err(|e| invalid("upstream_via", e.to_string()))?;
     let target = Target::parse_authority(target.trim()).map_err(|e| {
         invalid(
             "app.probe_target",
             format!("'{target}' is not host:port: {e}"),
         )
     })?;
-    socksbridge::probe(&upstream, &target, TEST_LIMIT)
+    socksbridge::probe(&upstream, via.as_ref(), &target, TEST_LIMIT)
         .await
         .map_err(ActionError::failed)
 }

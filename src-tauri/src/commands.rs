@@ -51,11 +51,15 @@ pub async fn set_system_proxy_mode<R: Runtime>(
     Ok(state.view().await)
 }
 
-/// Milliseconds to reach `target` through `upstream` (not necessarily saved yet), or the
-/// exact failure.
+/// Milliseconds to reach `target` through `upstream` (not necessarily saved yet; through
+/// the HTTP proxy `via` when given), or the exact failure.
 #[tauri::command]
-pub async fn test_upstream(upstream: String, target: String) -> Result<f64, ActionError> {
-    actions::test_upstream(&upstream, &target)
+pub async fn test_upstream(
+    upstream: String,
+    via: Option<String>,
+    target: String,
+) -> Result<f64, ActionError> {
+    actions::test_upstream(&upstream, via.as_deref(), &target)
         .await
         .map(|d| d.as_secs_f64() * 1000.0)
 }

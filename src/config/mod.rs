@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use upstream::{
-    Credentials, SocksServer, SocksVersion, Upstream, UpstreamError, DEFAULT_SOCKS_PORT,
+    Credentials, HttpProxy, SocksServer, SocksVersion, Upstream, UpstreamError, DEFAULT_SOCKS_PORT,
 };
 
 pub use direct::{DirectRules, RuleError};
@@ -30,8 +30,11 @@ pub const DEFAULT_UPSTREAM: &str = "socks5h://127.0.0.1:1080";
 pub struct Settings {
     /// `IP:PORT` the mixed HTTP + SOCKS port listens on.
     pub listen: String,
-    /// Upstream URL (`socks5h://user:pass@host:port`, `direct://`, …).
+    /// Upstream URL (`socks5h://user:pass@host:port`, `http://host:port`, `direct://`, …).
     pub upstream: String,
+    /// An HTTP proxy the upstream is reached through (`http://office.example:3128`): the
+    /// upstream's own connection goes through a CONNECT tunnel of this proxy.
+    pub upstream_via: Option<String>,
     /// Hosts, `*.suffix` patterns and CIDRs that skip the upstream.
     pub direct: Vec<String>,
     /// Credentials inbound clients must present; `null` for none.
@@ -133,6 +136,7 @@ impl Default for Settings {
         Settings {
             listen: DEFAULT_LISTEN.to_string(),
             upstream: DEFAULT_UPSTREAM.to_string(),
+            upstream_via: None,
             direct: Vec::new(),
             auth: None,
             open_proxy: false,
@@ -216,6 +220,8 @@ pub struct Config {
 pub struct ProxyConfig {
     pub listen: SocketAddr,
     pub upstream: Upstream,
+    /// The HTTP proxy in front of the upstream, if any.
+    pub via: Option<HttpProxy>,
     pub direct: DirectRules,
     pub auth: Option<InboundAuth>,
     pub open_proxy: bool,
@@ -230,6 +236,7 @@ impl ProxyConfig {
     /// rules, same connect timeout. Pooled connections stay valid across such a change.
     pub fn dials_like(&self, other: &ProxyConfig) -> bool {
         self.upstream == other.upstream
+            && self.via == other.via
             && self.direct == other.direct
             && self.timeouts.connect == other.timeouts.connect
     }
@@ -312,6 +319,19 @@ impl Settings {
         let upstream = Upstream::parse(&self.upstream)
             .map_err(|e| bad("upstream", e.to_string()))
             .ok();
+        let via = match (&self.upstream_via, &upstream) {
+            (None, _) => None,
+            (Some(_), Some(Upstream::Direct)) => {
+                bad(
+                    "upstream_via",
+                    "direct:// is not reached through anything".into(),
+                );
+                None
+            }
+            (Some(raw), _) => Upstream::parse_via(raw)
+                .map_err(|e| bad("upstream_via", e.to_string()))
+                .ok(),
+        };
         let direct = DirectRules::parse(&self.direct)
             .map_err(|e| bad("direct", e.to_string()))
             .ok();
@@ -379,6 +399,7 @@ impl Settings {
                 proxy: ProxyConfig {
                     listen,
                     upstream,
+                    via,
                     direct,
                     auth,
                     open_proxy: self.open_proxy,
@@ -446,6 +467,8 @@ mod tests {
         let fixtures = [
             r#"{"listen":"127.0.0.1:0","upstream":"socks5://u:p@[::1]:1080"}"#,
             r#"{"listen":"[::1]:1095","upstream":"direct://","direct":["*.lan","10.0.0.0/8"]}"#,
+            r#"{"upstream":"http://u:p@office.example:3128"}"#,
+            r#"{"upstream":"socks5h://h:1080","upstream_via":"http://office.example:3128"}"#,
             r#"{"listen":"0.0.0.0:1095","auth":{"username":"u","password":"p"}}"#,
             r#"{"listen":"0.0.0.0:1095","open_proxy":true}"#,
             r#"{"timeouts":{"connect_ms":500},"max_connections":10}"#,
@@ -463,7 +486,12 @@ mod tests {
         let fixtures = [
             (r#"{"listen":"localhost:1095"}"#, vec!["listen"]),
             (r#"{"listen":"0.0.0.0:1095"}"#, vec!["listen"]),
-            (r#"{"upstream":"http://x:1"}"#, vec!["upstream"]),
+            (r#"{"upstream":"http://x"}"#, vec!["upstream"]),
+            (r#"{"upstream_via":"socks5://h:1"}"#, vec!["upstream_via"]),
+            (
+                r#"{"upstream":"direct://","upstream_via":"http://h:1"}"#,
+                vec!["upstream_via"],
+            ),
             (r#"{"direct":["10.0.0.0/99"]}"#, vec!["direct"]),
             (
                 r#"{"auth":{"username":"","password":""}}"#,

@@ -1,9 +1,11 @@
-//! The upstream SOCKS server, given as a URL: `socks5h://user:pass@host:port`.
+//! The upstream server, given as a URL: `socks5h://user:pass@host:port`.
 //!
 //! The scheme picks protocol and where names are resolved: `socks5h` (the SOCKS server
 //! resolves: the default, and what privacy users need), `socks5` (we resolve, send an IP),
-//! `socks4a`, `socks4`, and `direct://` for no upstream at all. The URL is parsed once,
-//! here; the data path works on the typed [`Upstream`].
+//! `socks4a`, `socks4`; `http://user:pass@host:port` for an HTTP proxy (a CONNECT tunnel
+//! for everything, Basic auth; the port is required, HTTP proxies have no common one); and
+//! `direct://` for no upstream at all. The URL is parsed once, here; the data path works on
+//! the typed [`Upstream`].
 
 use std::fmt;
 
@@ -60,11 +62,21 @@ pub struct SocksServer {
     pub credentials: Option<Credentials>,
 }
 
-/// Where targets are dialled: straight from this machine, or through a SOCKS server.
+/// An HTTP proxy that opens CONNECT tunnels: an upstream, or the hop an upstream is
+/// reached through (an office proxy in front of the SOCKS server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpProxy {
+    pub address: Target,
+    /// Sent as `Proxy-Authorization: Basic …`.
+    pub credentials: Option<Credentials>,
+}
+
+/// Where targets are dialled: straight from this machine, or through a proxy server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Upstream {
     Direct,
     Socks(SocksServer),
+    Http(HttpProxy),
 }
 
 /// What is wrong with an upstream URL, in words a user can act on.
@@ -72,7 +84,7 @@ pub enum Upstream {
 pub enum UpstreamError {
     #[error("'{0}' has no scheme; write it like socks5h://127.0.0.1:1080")]
     MissingScheme(String),
-    #[error("unknown scheme '{0}' (use socks5h, socks5, socks4a, socks4 or direct)")]
+    #[error("unknown scheme '{0}' (use socks5h, socks5, socks4a, socks4, http or direct)")]
     UnknownScheme(String),
     #[error("missing host")]
     MissingHost,
@@ -90,6 +102,10 @@ pub enum UpstreamError {
     Socks4Password,
     #[error("direct:// takes no host, port or credentials")]
     DirectWithAddress,
+    #[error("an http:// proxy needs a port, like http://proxy.example:3128")]
+    HttpWithoutPort,
+    #[error("only an http:// proxy can be the hop in front of the upstream")]
+    ViaNotHttp,
 }
 
 impl Upstream {
@@ -100,10 +116,11 @@ impl Upstream {
             .ok_or_else(|| UpstreamError::MissingScheme(raw.to_string()))?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let version = match scheme.to_ascii_lowercase().as_str() {
-            "socks5h" => SocksVersion::Socks5 { remote_dns: true },
-            "socks5" => SocksVersion::Socks5 { remote_dns: false },
-            "socks4a" => SocksVersion::Socks4a,
-            "socks4" => SocksVersion::Socks4,
+            "socks5h" => Some(SocksVersion::Socks5 { remote_dns: true }),
+            "socks5" => Some(SocksVersion::Socks5 { remote_dns: false }),
+            "socks4a" => Some(SocksVersion::Socks4a),
+            "socks4" => Some(SocksVersion::Socks4),
+            "http" => None,
             "direct" if rest.is_empty() => return Ok(Upstream::Direct),
             "direct" => return Err(UpstreamError::DirectWithAddress),
             other => return Err(UpstreamError::UnknownScheme(other.to_string())),
@@ -124,25 +141,41 @@ impl Upstream {
             return Err(UpstreamError::MissingHost);
         }
         let host = Host::parse(host).map_err(|_| UpstreamError::InvalidHost(host.to_string()))?;
-        let port = match port {
-            None => DEFAULT_SOCKS_PORT,
-            Some(p) => parse_port(p).map_err(|_| UpstreamError::InvalidPort(p.to_string()))?,
+        let port = match (port, version) {
+            (None, Some(_)) => DEFAULT_SOCKS_PORT,
+            (None, None) => return Err(UpstreamError::HttpWithoutPort),
+            (Some(p), _) => parse_port(p).map_err(|_| UpstreamError::InvalidPort(p.to_string()))?,
         };
+        let address = Target::new(host, port);
         let credentials = userinfo
             .map(|info| parse_userinfo(info, version))
             .transpose()?;
-        Ok(Upstream::Socks(SocksServer {
-            version,
-            address: Target::new(host, port),
-            credentials,
-        }))
+        Ok(match version {
+            Some(version) => Upstream::Socks(SocksServer {
+                version,
+                address,
+                credentials,
+            }),
+            None => Upstream::Http(HttpProxy {
+                address,
+                credentials,
+            }),
+        })
     }
 
-    /// The SOCKS server, unless targets are dialled directly.
+    /// The hop in front of the upstream: an `http://` proxy.
+    pub fn parse_via(raw: &str) -> Result<HttpProxy, UpstreamError> {
+        match Upstream::parse(raw)? {
+            Upstream::Http(proxy) => Ok(proxy),
+            _ => Err(UpstreamError::ViaNotHttp),
+        }
+    }
+
+    /// The SOCKS server, if the upstream is one.
     pub fn socks(&self) -> Option<&SocksServer> {
         match self {
-            Upstream::Direct => None,
             Upstream::Socks(server) => Some(server),
+            _ => None,
         }
     }
 
@@ -161,11 +194,13 @@ impl Upstream {
     }
 
     fn render(&self, with_password: bool) -> String {
-        let Upstream::Socks(socks) = self else {
-            return "direct://".to_string();
+        let (scheme, address, credentials) = match self {
+            Upstream::Direct => return "direct://".to_string(),
+            Upstream::Socks(s) => (s.version.scheme(), &s.address, &s.credentials),
+            Upstream::Http(h) => ("http", &h.address, &h.credentials),
         };
-        let mut out = format!("{}://", socks.version.scheme());
-        if let Some(creds) = &socks.credentials {
+        let mut out = format!("{scheme}://");
+        if let Some(creds) = credentials {
             out.push_str(&encode(&creds.username));
             if with_password && !creds.password.is_empty() {
                 out.push(':');
@@ -173,7 +208,7 @@ impl Upstream {
             }
             out.push('@');
         }
-        out.push_str(&socks.address.to_string());
+        out.push_str(&address.to_string());
         out
     }
 }
@@ -217,7 +252,8 @@ fn decode(s: &str) -> Result<String, UpstreamError> {
         .map_err(|_| UpstreamError::BadEncoding)
 }
 
-fn parse_userinfo(info: &str, version: SocksVersion) -> Result<Credentials, UpstreamError> {
+/// `version` is `None` for an HTTP proxy: Basic auth, any password (even none).
+fn parse_userinfo(info: &str, version: Option<SocksVersion>) -> Result<Credentials, UpstreamError> {
     let (user, pass) = match info.split_once(':') {
         Some((u, p)) => (decode(u)?, decode(p)?),
         None => (decode(info)?, String::new()),
@@ -226,10 +262,10 @@ fn parse_userinfo(info: &str, version: SocksVersion) -> Result<Credentials, Upst
         return Err(UpstreamError::CredentialLength("user name"));
     }
     match version {
-        SocksVersion::Socks4 | SocksVersion::Socks4a if !pass.is_empty() => {
+        Some(SocksVersion::Socks4 | SocksVersion::Socks4a) if !pass.is_empty() => {
             Err(UpstreamError::Socks4Password)
         }
-        SocksVersion::Socks5 { .. } if pass.is_empty() || pass.len() > 255 => {
+        Some(SocksVersion::Socks5 { .. }) if pass.is_empty() || pass.len() > 255 => {
             Err(UpstreamError::CredentialLength("password"))
         }
         _ => Ok(Credentials {
@@ -325,8 +361,13 @@ mod tests {
                 UpstreamError::MissingScheme("127.0.0.1:1080".into()),
             ),
             (
-                "http://127.0.0.1:8080",
-                UpstreamError::UnknownScheme("http".into()),
+                "https://127.0.0.1:8080",
+                UpstreamError::UnknownScheme("https".into()),
+            ),
+            ("http://proxy.example", UpstreamError::HttpWithoutPort),
+            (
+                "http://proxy.example:3128/x",
+                UpstreamError::UnexpectedPath("/x".into()),
             ),
             ("socks5h://", UpstreamError::MissingHost),
             ("socks5h://:1080", UpstreamError::MissingHost),
@@ -381,5 +422,28 @@ mod tests {
             "socks5://[::1]:9"
         );
         assert_eq!(Upstream::Direct.to_url(), "direct://");
+        let http = Upstream::parse("HTTP://alice:s%3Acret@office.example:3128/").unwrap();
+        assert_eq!(http.to_url(), "http://alice:s%3Acret@office.example:3128");
+        assert_eq!(http.redacted(), "http://alice@office.example:3128");
+        assert_eq!(Upstream::parse(&http.to_url()).unwrap(), http);
+    }
+
+    #[test]
+    fn http_proxies_parse_with_or_without_a_password_and_only_they_can_be_a_via() {
+        let Upstream::Http(proxy) = Upstream::parse("http://u@h:8080").unwrap() else {
+            panic!("not an HTTP proxy");
+        };
+        assert_eq!(proxy.address.to_string(), "h:8080");
+        assert_eq!(proxy.credentials.unwrap().password, "");
+        assert_eq!(
+            Upstream::parse_via("http://h:1").map(|p| p.address.port),
+            Ok(1)
+        );
+        for not_http in ["socks5h://h:1", "direct://"] {
+            assert_eq!(
+                Upstream::parse_via(not_http),
+                Err(UpstreamError::ViaNotHttp)
+            );
+        }
     }
 }

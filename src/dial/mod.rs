@@ -1,9 +1,13 @@
-//! Opening a TCP stream to a target along a [`Route`]: directly, or through a SOCKS server.
+//! Opening a TCP stream to a target along a [`Route`]: directly, through a SOCKS server,
+//! or through an HTTP proxy's CONNECT tunnel — and the server itself perhaps through an
+//! HTTP proxy in front of it (a chain: our socket → office proxy → SOCKS server → target).
 //!
 //! Every dial resolves names asynchronously, tries each address in turn under the connect
-//! timeout, and sets `TCP_NODELAY`; SOCKS handshakes run on a socket we connected ourselves
-//! (tokio-socks' own connect resolves with blocking calls and tries one address only).
+//! timeout, and sets `TCP_NODELAY`; handshakes run on a socket we connected ourselves
+//! (tokio-socks' own connect resolves with blocking calls and tries one address only), so
+//! the result is always a plain `TcpStream` for the pump.
 
+mod http;
 mod socks;
 
 use std::net::SocketAddr;
@@ -11,7 +15,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use crate::config::Upstream;
+use crate::config::{HttpProxy, Upstream};
 use crate::error::ProxyError;
 use crate::route::Route;
 use crate::target::{Host, Target};
@@ -23,7 +27,16 @@ pub(crate) async fn open(
     limit: Duration,
 ) -> Result<TcpStream, ProxyError> {
     match route {
-        Route::Socks(server) => socks::dial(server, target, limit).await,
+        Route::Socks { server, via } => {
+            let label = format!("SOCKS server {}", server.address);
+            let stream = reach(&server.address, &label, via, limit).await?;
+            socks::handshake(server, stream, target, limit).await
+        }
+        Route::Http { proxy, via } => {
+            let label = format!("HTTP proxy {}", proxy.address);
+            let stream = reach(&proxy.address, &label, via, limit).await?;
+            http::tunnel(stream, proxy, &label, target, limit).await
+        }
         Route::Direct => {
             let addrs = resolve(target, limit).await?;
             connect_any(&addrs, limit).await.map_err(|e| {
@@ -39,14 +52,43 @@ pub(crate) async fn open(
     }
 }
 
-/// Dials `target` through `upstream` (saved or not) and measures how long it took: the
-/// settings window's Test button.
+/// A stream to the proxy server at `address` (`label` names it in errors): connected from
+/// here, or through a CONNECT tunnel of `via`.
+async fn reach(
+    address: &Target,
+    label: &str,
+    via: Option<&HttpProxy>,
+    limit: Duration,
+) -> Result<TcpStream, ProxyError> {
+    let (first, first_label) = match via {
+        Some(via) => (&via.address, format!("HTTP proxy {}", via.address)),
+        None => (address, label.to_string()),
+    };
+    let addrs = resolve(first, limit).await?;
+    let stream = connect_any(&addrs, limit).await.map_err(|e| {
+        e.into_error(
+            |source| ProxyError::UpstreamUnreachable {
+                server: first_label.clone(),
+                source,
+            },
+            || format!("connecting to {first_label}"),
+        )
+    })?;
+    match via {
+        Some(via) => http::tunnel(stream, via, &first_label, address, limit).await,
+        None => Ok(stream),
+    }
+}
+
+/// Dials `target` through `upstream` (saved or not; reached through `via` when set) and
+/// measures how long it took: the settings window's Test button.
 pub async fn probe(
     upstream: &Upstream,
+    via: Option<&HttpProxy>,
     target: &Target,
     limit: Duration,
 ) -> Result<Duration, ProxyError> {
-    timed_open(Route::from(upstream), target, limit).await
+    timed_open(Route::through(upstream, via), target, limit).await
 }
 
 /// How long opening a stream to `target` along `route` took (the stream is dropped).

@@ -7,29 +7,20 @@ use tokio::net::TcpStream;
 use tokio_socks::tcp::{Socks4Stream, Socks5Stream};
 use tokio_socks::TargetAddr;
 
-use super::{connect_any, resolve};
+use super::resolve;
 use crate::config::{SocksServer, SocksVersion};
 use crate::error::{socks5_reply_reason, ProxyError};
 use crate::target::{Host, Target};
 
-pub(super) async fn dial(
+/// The SOCKS handshake on `socket`, already connected to the server, within `limit`.
+pub(super) async fn handshake(
     upstream: &SocksServer,
+    socket: TcpStream,
     target: &Target,
     limit: Duration,
 ) -> Result<TcpStream, ProxyError> {
     let server = upstream.address.to_string();
-    let server_addrs = resolve(&upstream.address, limit).await?;
-    let socket = connect_any(&server_addrs, limit).await.map_err(|e| {
-        e.into_error(
-            |source| ProxyError::UpstreamUnreachable {
-                server: server.clone(),
-                source,
-            },
-            || format!("connecting to SOCKS server {server}"),
-        )
-    })?;
-    let handshake = handshake(upstream, socket, target, limit);
-    match tokio::time::timeout(limit, handshake).await {
+    match tokio::time::timeout(limit, negotiate(upstream, socket, target, limit)).await {
         Ok(result) => result,
         Err(_) => Err(ProxyError::timeout(
             format!("waiting for SOCKS server {server} to connect to {target}"),
@@ -38,13 +29,13 @@ pub(super) async fn dial(
     }
 }
 
-async fn handshake(
+async fn negotiate(
     upstream: &SocksServer,
     socket: TcpStream,
     target: &Target,
     limit: Duration,
 ) -> Result<TcpStream, ProxyError> {
-    let server = upstream.address.to_string();
+    let server = format!("SOCKS server {}", upstream.address);
     let map = |e| map_error(e, &server, target);
     let creds = upstream.credentials.as_ref();
     match upstream.version {

@@ -55,7 +55,11 @@ impl Engine {
                 client: previous.client.clone(),
             };
         }
-        let router = Arc::new(Router::new(config.upstream.clone(), config.direct.clone()));
+        let router = Arc::new(Router::new(
+            config.upstream.clone(),
+            config.via.clone(),
+            config.direct.clone(),
+        ));
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())

@@ -47,6 +47,14 @@ export function checkBypassEntry(entry) {
   return checkHost(host) === "" ? "" : `“${v}” is not a host, *.suffix pattern or CIDR.`;
 }
 
+/** The HTTP proxy the upstream is reached through: http://[user[:pass]@]host:port. */
+export function checkVia(value, type) {
+  if (type === "direct") return "A direct connection is not reached through a proxy; clear this field.";
+  const m = /^http:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/@]+):(\d+)\/?$/i.exec(String(value).trim());
+  if (!m) return "Write the HTTP proxy as http://host:port (user:password@ before the host if it needs them).";
+  return checkHost(m[1]) || checkPort(m[2]);
+}
+
 /** Validates the whole form model; returns { fieldName: message } for bad fields. */
 export function validateForm(form) {
   const errors = {};
@@ -60,6 +68,7 @@ export function validateForm(form) {
       add("upstream-password", "SOCKS5 needs a password with a user name.");
     }
   }
+  if (form.via) add("upstream-via", checkVia(form.via, form.upstream.type));
   add("listen-host", checkListenHost(form.listenHost));
   add("listen-port", checkPort(form.listenPort));
   if (form.allowLan) {
@@ -77,6 +86,7 @@ export function formFieldFor(corePath) {
   if (corePath.startsWith("system_proxy.bypass")) return "bypass";
   const map = {
     upstream: "upstream-host",
+    upstream_via: "upstream-via",
     listen: "listen-port",
     "auth.username": "auth-username",
     "auth.password": "auth-password",

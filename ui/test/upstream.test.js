@@ -10,6 +10,8 @@ test("parse and build round-trip", () => {
     "socks4a://bob@10.0.0.1:1081",
     "socks4://10.0.0.1:1081",
     "socks5h://[::1]:1080",
+    "http://office.example:3128",
+    "http://alice:s%3Acret@office.example:3128",
     "direct://",
   ];
   for (const url of urls) assert.equal(buildUpstream(parseUpstream(url)), url, url);
@@ -24,4 +26,7 @@ test("fields", () => {
   assert.equal(buildUpstream({ type: "socks5", host: "::1", port: "1", username: "", password: "", remoteDns: true }), "socks5h://[::1]:1");
   // SOCKS4 has no password: it is never put in the URL.
   assert.equal(buildUpstream({ type: "socks4a", host: "h", port: "1", username: "u", password: "x", remoteDns: true }), "socks4a://u@h:1");
+  // An HTTP proxy's password is kept; remote DNS does not apply (the proxy always resolves).
+  assert.equal(buildUpstream({ type: "http", host: "h", port: "8080", username: "u", password: "p", remoteDns: false }), "http://u:p@h:8080");
+  assert.equal(parseUpstream("http://h:8080").type, "http");
 });

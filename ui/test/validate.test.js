@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { checkBypassEntry, checkHost, checkPort, formFieldFor, validateForm } from "../lib/validate.js";
+import { checkBypassEntry, checkHost, checkPort, checkVia, formFieldFor, validateForm } from "../lib/validate.js";
 
 test("hosts and ports", () => {
   for (const ok of ["127.0.0.1", "proxy.example", "::1", "[::1]", "under_score.lan"]) assert.equal(checkHost(ok), "", ok);
@@ -29,7 +29,19 @@ test("whole form", () => {
   assert.deepEqual(Object.keys(validateForm(form({ bypass: ["ok", "10.0.0.0/99"] }))), ["bypass"]);
 });
 
+test("the HTTP proxy an upstream is reached through", () => {
+  for (const ok of ["http://office:3128", "HTTP://u:p@10.0.0.1:8080/", "http://[::1]:3128"]) {
+    assert.equal(checkVia(ok, "socks5"), "", ok);
+  }
+  for (const bad of ["office:3128", "socks5://h:1", "http://office", "http://office:99999", "http://bad host:1"]) {
+    assert.notEqual(checkVia(bad, "socks5"), "", bad);
+  }
+  assert.notEqual(checkVia("http://office:3128", "direct"), "");
+  assert.deepEqual(Object.keys(validateForm(form({ via: "office:3128" }))), ["upstream-via"]);
+});
+
 test("core field paths map to form fields", () => {
+  assert.equal(formFieldFor("upstream_via"), "upstream-via");
   assert.equal(formFieldFor("system_proxy.bypass[3]"), "bypass");
   assert.equal(formFieldFor("upstream"), "upstream-host");
   assert.equal(formFieldFor("auth.password"), "auth-password");

@@ -12,6 +12,8 @@ Examples:
   socksbridge                                   # 127.0.0.1:1095 -> socks5h://127.0.0.1:1080
   socksbridge --upstream socks5h://user:pass@10.0.0.2:1080
   socksbridge --upstream socks5://127.0.0.1:9050 --direct 'localhost,*.lan,10.0.0.0/8'
+  socksbridge --upstream http://user:pass@proxy.example:3128
+  socksbridge --upstream socks5h://10.0.0.2:1080 --upstream-via http://office.example:3128
   socksbridge --listen 0.0.0.0:1095 --auth alice:secret
   socksbridge --config ~/.config/socksbridge/settings.json --log-level debug
   socksbridge --system-proxy                    # point the desktop at it while it runs
@@ -67,9 +69,12 @@ pub struct Args {
     /// Address to listen on (HTTP and SOCKS on one port) [default: 127.0.0.1:1095]
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,
-    /// Upstream: socks5h://, socks5://, socks4a://, socks4:// or direct:// [default: socks5h://127.0.0.1:1080]
+    /// Upstream: socks5h://, socks5://, socks4a://, socks4://, http:// or direct:// [default: socks5h://127.0.0.1:1080]
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
+    /// Reach the upstream through this HTTP proxy's CONNECT tunnel (http://user:pass@host:port)
+    #[arg(long, value_name = "URL")]
+    pub upstream_via: Option<String>,
     /// Settings file (JSON, the app's schema); flags override it
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -131,6 +136,9 @@ impl Args {
         if let Some(upstream) = &self.upstream {
             settings.upstream = upstream.clone();
         }
+        if let Some(via) = &self.upstream_via {
+            settings.upstream_via = Some(via.clone());
+        }
         if let Some(direct) = &self.direct {
             settings.direct = direct
                 .split(',')
@@ -166,6 +174,7 @@ impl Args {
             match field {
                 "listen" if self.listen.is_some() => Some("--listen"),
                 "upstream" if self.upstream.is_some() => Some("--upstream"),
+                "upstream_via" if self.upstream_via.is_some() => Some("--upstream-via"),
                 "direct" if self.direct.is_some() => Some("--direct"),
                 f if f.starts_with("auth.") && self.auth.is_some() => Some("--auth"),
                 _ => None,

@@ -55,6 +55,7 @@ pub fn env_command(
     let args = Args {
         listen,
         upstream: None,
+        upstream_via: None,
         config,
         direct: None,
         auth: None,

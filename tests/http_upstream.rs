@@ -1,0 +1,206 @@
+//! HTTP proxies as the upstream and as the hop in front of it, against Debian's tinyproxy
+//! (started per test on a free loopback port, with Basic auth): every request goes
+//! through a CONNECT tunnel; a refusal or wrong password is a 502 naming the proxy and
+//! its answer; a SOCKS server reached through an office HTTP proxy; bytes a server sends
+//! right behind the proxy's 200 reach the client.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Tinyproxy {
+    addr: SocketAddr,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+    _child: tokio::process::Child,
+}
+
+impl Tinyproxy {
+    /// tinyproxy requiring `alice:secret`; `connect_ports` limits CONNECT (empty: any).
+    async fn start(connect_ports: &[u16]) -> Tinyproxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port().await;
+        let log = dir.path().join("tinyproxy.log");
+        let mut conf = format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 64\nAllow 127.0.0.1\n\
+             LogLevel Connect\nLogFile \"{}\"\nBasicAuth alice secret\nDisableViaHeader Yes\n",
+            log.display()
+        );
+        for p in connect_ports {
+            conf.push_str(&format!("ConnectPort {p}\n"));
+        }
+        let path = dir.path().join("tinyproxy.conf");
+        std::fs::write(&path, conf).unwrap();
+        let child = tokio::process::Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("tinyproxy is not installed: run scripts/install-test-deps.sh");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        wait_listening(addr).await;
+        Tinyproxy {
+            addr,
+            log,
+            _dir: dir,
+            _child: child,
+        }
+    }
+
+    fn url(&self, credentials: &str) -> String {
+        format!("http://{credentials}@{}", self.addr)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn an_http_upstream_carries_plain_requests_and_tunnels_all_as_connect() {
+    within(30, async {
+        let tinyproxy = Tinyproxy::start(&[]).await;
+        let origin = origin().await;
+        let proxy = proxy_via(&tinyproxy.url("alice:secret")).await;
+
+        let out = curl(&["-x", &proxy.url(), &origin.ip_url("/hello")]).await;
+        assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{out:?}");
+
+        let echo = echo_server().await;
+        let mut stream = tunnel(proxy.addr, echo).await;
+        stream.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        stream.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+
+        let log = tinyproxy.log();
+        assert!(
+            log.contains(&format!("CONNECT {} HTTP/1.1", origin.addr)),
+            "the plain request went through a tunnel: {log}"
+        );
+        assert!(log.contains(&format!("CONNECT {echo} HTTP/1.1")), "{log}");
+        assert!(!log.contains("GET http://"), "{log}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_a_502_naming_the_http_proxy() {
+    within(30, async {
+        let tinyproxy = Tinyproxy::start(&[]).await;
+        let origin = origin().await;
+        let proxy = proxy_via(&tinyproxy.url("alice:wrong")).await;
+        let out = curl(&["-x", &proxy.url(), &origin.ip_url("/hello")]).await;
+        assert_eq!(out.status, 502, "{out:?}");
+        assert!(
+            out.text().contains(&format!(
+                "HTTP proxy {} rejected our credentials",
+                tinyproxy.addr
+            )),
+            "{}",
+            out.text()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_tunnel_is_a_502_with_the_proxys_own_answer() {
+    within(30, async {
+        let tinyproxy = Tinyproxy::start(&[443]).await;
+        let origin = origin().await;
+        let proxy = proxy_via(&tinyproxy.url("alice:secret")).await;
+        let out = curl(&["-x", &proxy.url(), &origin.ip_url("/hello")]).await;
+        assert_eq!(out.status, 502, "{out:?}");
+        let text = out.text();
+        assert!(
+            text.contains(&format!(
+                "HTTP proxy {} refused the tunnel to {}: 403",
+                tinyproxy.addr, origin.addr
+            )),
+            "{text}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_socks_server_is_reached_through_an_office_http_proxy() {
+    within(30, async {
+        let office = Tinyproxy::start(&[]).await;
+        let socks = microsocks(Some(("bob", "pw"))).await;
+        let origin = origin().await;
+        let upstream = format!("socks5h://bob:pw@{}", socks.addr);
+        let via = office.url("alice:secret");
+        let proxy = proxy(json!({ "upstream": upstream, "upstream_via": via })).await;
+
+        for _ in 0..3 {
+            let out = curl(&["-x", &proxy.url(), &origin.ip_url("/hello")]).await;
+            assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{out:?}");
+        }
+        let log = office.log();
+        assert!(
+            log.contains(&format!("CONNECT {} HTTP/1.1", socks.addr)),
+            "the SOCKS server was reached through the office proxy: {log}"
+        );
+        assert!(
+            !log.contains(&origin.addr.to_string()),
+            "the office proxy never sees the target: {log}"
+        );
+
+        // The Test button goes the same way.
+        let upstream = socksbridge::config::Upstream::parse(&upstream).unwrap();
+        let via = socksbridge::config::Upstream::parse_via(&via).unwrap();
+        let target =
+            socksbridge::target::Target::parse_authority(&origin.addr.to_string()).unwrap();
+        socksbridge::probe(&upstream, Some(&via), &target, Duration::from_secs(5))
+            .await
+            .unwrap();
+
+        // The office proxy refusing the way to the SOCKS server is named as such.
+        drop(office);
+        let out = curl(&["-x", &proxy.url(), &origin.ip_url("/hello")]).await;
+        assert_eq!(out.status, 502, "{out:?}");
+        assert!(out.text().contains("HTTP proxy"), "{}", out.text());
+    })
+    .await;
+}
+
+/// A proxy whose 200 and the target's first bytes arrive in one segment, as a server that
+/// speaks first (SSH, SMTP) can cause: none of those bytes may be lost.
+#[tokio::test]
+async fn bytes_right_behind_the_proxys_answer_reach_the_client() {
+    within(30, async {
+        let fake = serve_each(|mut s| async move {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if s.read(&mut byte).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                head.push(byte[0]);
+            }
+            let _ = s
+                .write_all(b"HTTP/1.1 200 Connection established\r\n\r\nSSH-2.0-banner\r\n")
+                .await;
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest).await;
+        })
+        .await;
+        let proxy = proxy_via(&format!("http://{fake}")).await;
+        let mut stream = tunnel(proxy.addr, "127.0.0.1:22".parse().unwrap()).await;
+        let mut banner = [0u8; 16];
+        stream.read_exact(&mut banner).await.unwrap();
+        assert_eq!(&banner, b"SSH-2.0-banner\r\n");
+    })
+    .await;
+}
