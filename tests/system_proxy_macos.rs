@@ -172,6 +172,10 @@ fn starting_points() -> Vec<(&'static str, Mac)> {
     );
 
     let mut wifi = service("Wi-Fi", "en0", true);
+    wifi["autodiscovery"] = json!(true);
+    let wpad = Mac::new(vec![wifi, service("Ethernet", "en1", true)], "en0");
+
+    let mut wifi = service("Wi-Fi", "en0", true);
     wifi["web"] = proxy(false, "old.example", 8080, 0);
     wifi["auto"] = json!({"enabled": false, "url": "http://old.example/p.pac"});
     let left_over = Mac::new(vec![wifi], "en0");
@@ -182,6 +186,7 @@ fn starting_points() -> Vec<(&'static str, Mac)> {
         ("the user's PAC URL", pac),
         ("a disabled service, trailing spaces, a bar in a name", odd),
         ("off, with an old server kept", left_over),
+        ("WPAD (auto proxy discovery) on", wpad),
     ]
 }
 
@@ -217,6 +222,7 @@ fn assert_ours(mac: &Mac, before: &Value, desired: &Desired, name: &str) {
                 }
                 assert_eq!(now["socksfirewall"]["enabled"], *socks, "{name}");
                 assert_eq!(now["auto"]["enabled"], false, "{name}");
+                assert_ne!(now["autodiscovery"], true, "{name}: no WPAD while ours");
             }
             Desired::Pac { url } => {
                 assert_eq!(
@@ -350,8 +356,8 @@ fn the_current_setting_is_the_primary_services_and_costs_a_few_processes() {
     mac.processes();
     let current = backend.current().unwrap();
     assert_eq!(current.http.as_deref(), Some("theirs.example:1"));
-    // scutil once, the service lists twice and five reads: not one per service.
-    assert_eq!(mac.processes(), (7, 1, 0));
+    // scutil once, the service lists twice and six reads: not one per service.
+    assert_eq!(mac.processes(), (8, 1, 0));
 
     // Offline: the first enabled service in service order.
     mac.change(|s| s["primary"] = json!(""));

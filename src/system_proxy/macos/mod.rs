@@ -70,6 +70,8 @@ impl MacOs {
             url: if url == "(null)" { String::new() } else { url },
         };
         settings.bypass = parse::bypass_domains(&self.run(&["-getproxybypassdomains", service])?);
+        let out = self.run(&["-getproxyautodiscovery", service])?;
+        settings.discovery = parse::field(&out, "Auto Proxy Discovery") == "On";
         Ok(settings)
     }
 

@@ -5,7 +5,8 @@
 //! (`Enabled: No`, `Server: 127.0.0.1`). So a restore compares what it can put back: a
 //! proxy that was off with no server comes back off, whatever server text remains.
 //! "Authenticated Proxy Enabled" is never written (our proxy asks for no password) and is
-//! compared like the rest.
+//! compared like the rest. "Auto Proxy Discovery" (WPAD) is switched off while the setting
+//! is ours, as on Windows: a discovered proxy must not take the traffic meant for us.
 
 use super::super::{bypass, Current, Desired, Snapshot, SysProxyError};
 
@@ -46,6 +47,8 @@ pub struct ServiceSettings {
     pub proxies: [Endpoint; 3],
     pub auto: AutoProxy,
     pub bypass: Vec<String>,
+    /// "Auto Proxy Discovery" (WPAD).
+    pub discovery: bool,
 }
 
 /// What to tell a user whose change did not take on macOS.
@@ -57,6 +60,8 @@ pub fn current_of(settings: &ServiceSettings) -> Current {
         "auto"
     } else if web.address().is_some() {
         "manual"
+    } else if settings.discovery {
+        "auto-detect"
     } else {
         "none"
     };
@@ -73,6 +78,7 @@ pub fn current_of(settings: &ServiceSettings) -> Current {
 /// The setting that points one service at `desired`, leaving everything else as it was.
 pub fn wanted(desired: &Desired, before: &ServiceSettings) -> ServiceSettings {
     let mut to = before.clone();
+    to.discovery = false;
     match desired {
         Desired::Global {
             proxy,
@@ -137,6 +143,9 @@ pub fn commands(service: &str, from: &ServiceSettings, to: &ServiceSettings) -> 
     } else if t.enabled != f.enabled {
         push(&["-setautoproxystate", service, state(t.enabled)]);
     }
+    if to.discovery != from.discovery {
+        push(&["-setproxyautodiscovery", service, state(to.discovery)]);
+    }
     if to.bypass != from.bypass {
         let mut args = vec!["-setproxybypassdomains".to_string(), service.to_string()];
         if to.bypass.is_empty() {
@@ -163,6 +172,12 @@ pub fn difference(wanted: &ServiceSettings, now: &ServiceSettings) -> Option<Str
     let (w, n) = (&wanted.auto, &now.auto);
     if w.enabled != n.enabled || ((w.enabled || !w.url.is_empty()) && w.url != n.url) {
         return Some(format!("automatic proxy is {n:?}, expected {w:?}"));
+    }
+    if wanted.discovery != now.discovery {
+        return Some(format!(
+            "auto proxy discovery is {}, expected {}",
+            now.discovery, wanted.discovery
+        ));
     }
     if wanted.bypass != now.bypass {
         return Some(format!(
@@ -194,6 +209,10 @@ pub fn encode(service: &str, settings: &ServiceSettings, into: &mut Snapshot) {
         format!("{}|{}", on(settings.auto.enabled), settings.auto.url),
     );
     into.insert(format!("{service}|bypass"), settings.bypass.join("\n"));
+    into.insert(
+        format!("{service}|discovery"),
+        on(settings.discovery).to_string(),
+    );
 }
 
 /// The inverse of [`encode`] for every service in the snapshot, in name order.
@@ -225,6 +244,8 @@ pub fn decode(snapshot: &Snapshot) -> Result<Vec<(String, ServiceSettings)>, Sys
             };
         } else if field == "bypass" {
             settings.bypass = value.lines().map(String::from).collect();
+        } else if field == "discovery" {
+            settings.discovery = value == "on";
         } else {
             return Err(bad(key));
         }
@@ -282,6 +303,8 @@ mod tests {
                 };
             } else if c[0] == "-setautoproxystate" {
                 s.auto.enabled = c[2] == "on";
+            } else if c[0] == "-setproxyautodiscovery" {
+                s.discovery = c[2] == "on";
             } else if c[0] == "-setproxybypassdomains" {
                 s.bypass = if c[2] == "Empty" {
                     Vec::new()
@@ -313,8 +336,13 @@ mod tests {
         local.proxies[0] = endpoint(true, "127.0.0.1", "3128");
         local.proxies[1] = endpoint(true, "127.0.0.1", "3128");
         local.proxies[2] = endpoint(true, "127.0.0.1", "1081");
+        let wpad = ServiceSettings {
+            discovery: true,
+            ..never_set()
+        };
         vec![
             ("never set", never_set()),
+            ("WPAD on", wpad),
             ("another local proxy, SOCKS on", local),
             ("the user's manual proxy", manual),
             ("the user's PAC URL", pac),
@@ -341,6 +369,7 @@ mod tests {
                 }
                 let applied = play(before.clone(), &commands("S", &before, &to));
                 assert_eq!(difference(&to, &applied), None, "{name} {desired:?}");
+                assert!(!applied.discovery, "{name}: no WPAD while ours");
                 assert!(
                     current_of(&applied).points_at(desired),
                     "{name} {desired:?}"
@@ -395,6 +424,7 @@ mod tests {
             |n: &mut ServiceSettings| n.proxies[2].authenticated = true,
             |n: &mut ServiceSettings| n.auto.enabled = true,
             |n: &mut ServiceSettings| n.bypass = vec!["x".into()],
+            |n: &mut ServiceSettings| n.discovery = true,
         ] {
             let mut changed = now.clone();
             change(&mut changed);
