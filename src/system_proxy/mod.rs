@@ -453,6 +453,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_setting_reads_as_a_person_would_say_it() {
+        let mut manual = current("manual", Some("h:1"), Some("h:2"), "");
+        assert_eq!(manual.to_string(), "manual: http h:1, https h:2");
+        manual.socks = Some("h:3".into());
+        manual.bypass = vec!["a".into(), "*.b".into()];
+        assert_eq!(
+            manual.to_string(),
+            "manual: http h:1, https h:2, socks h:3; bypass a, *.b"
+        );
+        assert_eq!(
+            current("auto", None, None, "http://p/x.pac").to_string(),
+            "automatic (PAC http://p/x.pac)"
+        );
+        assert_eq!(
+            current("auto", None, None, "").to_string(),
+            "automatic (PAC auto-detected)"
+        );
+        assert_eq!(current("", None, None, "").to_string(), "none (direct)");
+        assert_eq!(
+            current("auto-detect", None, None, "").to_string(),
+            "auto-detect"
+        );
+    }
+
     /// "Still ours" decides whether recovery restores and whether the guard re-applies:
     /// anything the user set since, their own PAC URL included, must read as not ours.
     #[test]

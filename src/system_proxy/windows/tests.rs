@@ -194,6 +194,45 @@ fn the_guard_reapplies_a_change_made_while_we_run_and_exit_still_restores_the_fi
     }
 }
 
+/// The lifecycle itself (the same on every OS), here over the WinINet model.
+#[test]
+fn switching_modes_keeps_the_first_snapshot_and_records_what_is_applied_now() {
+    let model = Model::fresh();
+    let before = model.observable();
+    let dir = tempfile::tempdir().unwrap();
+    let system = lifecycle(&model, dir.path());
+    assert!(format!("{system:?}").contains("Windows (WinINet"));
+    let [global, pac] = &modes()[..] else {
+        unreachable!()
+    };
+    system.enable(global).unwrap();
+    system.enable(pac).unwrap();
+    let state = state::read(system.state_path()).unwrap().unwrap();
+    assert_eq!(&state.applied, pac);
+    assert!(system.status().unwrap().ours);
+    system.disable().unwrap();
+    assert_eq!(model.observable(), before);
+}
+
+#[test]
+fn enabling_after_a_crash_repairs_first_and_then_applies() {
+    let model = Model::fresh();
+    let before = model.observable();
+    let dir = tempfile::tempdir().unwrap();
+    let system = lifecycle(&model, dir.path());
+    system.enable(&modes()[0]).unwrap();
+    crash(system);
+    let next = lifecycle(&model, dir.path());
+    next.enable(&modes()[1]).unwrap();
+    assert!(next.status().unwrap().ours);
+    next.disable().unwrap();
+    assert_eq!(
+        model.observable(),
+        before,
+        "the snapshot is the user's, not the crash's"
+    );
+}
+
 #[test]
 fn vpn_entries_deleted_or_created_while_running_are_left_alone() {
     let model = Model::fresh();
