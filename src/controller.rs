@@ -39,6 +39,18 @@ pub enum ControlError {
     Internal(String),
 }
 
+/// What [`Controller::network_changed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkRefresh {
+    NotRunning,
+    /// Pooled connections dropped; the OS setting is not ours to touch (off).
+    PoolDropped,
+    /// Pooled connections dropped and the OS setting, still ours, applied again.
+    Reapplied,
+    /// Pooled connections dropped; the user changed the OS setting, which was kept.
+    LeftUsersSetting,
+}
+
 /// What the tray and the settings window show.
 #[derive(Debug, Clone, Serialize)]
 pub struct ControllerStatus {
@@ -233,6 +245,36 @@ impl Controller {
         inner.settings = settings;
         inner.config = config;
         Ok(())
+    }
+
+    /// After a resume or a network change: pooled upstream connections are dropped (they
+    /// may be dead), and the OS setting is applied again — reaching services or
+    /// connections that appeared meanwhile — only while it is still ours. A setting the
+    /// user changed, or turned off, is left alone.
+    pub async fn network_changed(&self) -> Result<NetworkRefresh, ControlError> {
+        let inner = self.inner.lock().await;
+        let Some(running) = inner.running.as_ref() else {
+            return Ok(NetworkRefresh::NotRunning);
+        };
+        running.handle.drop_pool().await;
+        let (Some(system), Some(desired)) = (&self.system, running.applied.clone()) else {
+            return Ok(NetworkRefresh::PoolDropped);
+        };
+        let system = Arc::clone(system);
+        let ours = blocking(move || -> Result<bool, SysProxyError> {
+            if system.status()?.ours {
+                system.enable(&desired)?;
+                Ok(true)
+            } else {
+                Ok(false)
+            }
+        })
+        .await??;
+        Ok(if ours {
+            NetworkRefresh::Reapplied
+        } else {
+            NetworkRefresh::LeftUsersSetting
+        })
     }
 
     pub async fn status(&self) -> ControllerStatus {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::session::Session;
 use common::*;
 use socksbridge::config::SystemProxyMode;
-use socksbridge::controller::Controller;
+use socksbridge::controller::{Controller, NetworkRefresh};
 use socksbridge::system_proxy::gnome::Gnome;
 use socksbridge::system_proxy::{CommandEnv, SystemProxy};
 use socksbridge::Settings;
@@ -331,6 +331,103 @@ async fn the_test_button_probe_reaches_or_names_the_failure() {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("is unreachable"), "{err}");
+    })
+    .await;
+}
+
+/// Resume or a network change: pooled upstream connections may be dead, so they go; a
+/// tunnel in use stays.
+#[tokio::test]
+async fn a_network_change_drops_pooled_connections_and_keeps_running_tunnels() {
+    within(60, async {
+        let TwoUpstreams {
+            origin,
+            first,
+            controller,
+            local,
+            ..
+        } = running_through_the_first().await;
+        let client = proxied_client(&format!("http://{local}"));
+        assert_eq!(get_text(&client, &origin.url("/hello")).await, "hello");
+        let mut open = tunnel(local, echo_server().await).await;
+        assert_eq!(first.connections.load(Ordering::SeqCst), 2);
+
+        assert_eq!(
+            controller.network_changed().await.unwrap(),
+            NetworkRefresh::PoolDropped
+        );
+        assert_eq!(get_text(&client, &origin.url("/hello")).await, "hello");
+        assert_eq!(
+            first.connections.load(Ordering::SeqCst),
+            3,
+            "the next request dialled afresh"
+        );
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        open.write_all(b"still").await.unwrap();
+        let mut buf = [0u8; 5];
+        open.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"still");
+        controller.stop().await.unwrap();
+        assert_eq!(
+            controller.network_changed().await.unwrap(),
+            NetworkRefresh::NotRunning
+        );
+    })
+    .await;
+}
+
+/// The OS setting is applied again only while it is ours: never over the user's own
+/// change, and never when the user turned it off.
+#[tokio::test]
+async fn after_a_network_change_the_os_setting_is_reapplied_only_while_ours() {
+    within(60, async {
+        let session = Session::start("GNOME");
+        let controller = Controller::new(
+            settings(SystemProxyMode::Global),
+            Some(system_proxy(&session)),
+        )
+        .unwrap();
+        controller.start().await.unwrap();
+        let ours = session.gsettings(&["get", "org.gnome.system.proxy", "ignore-hosts"]);
+        // Something reset one of our keys meanwhile (the setting still reads as ours).
+        session.gsettings(&["reset", "org.gnome.system.proxy", "ignore-hosts"]);
+        assert_ne!(
+            session.gsettings(&["get", "org.gnome.system.proxy", "ignore-hosts"]),
+            ours
+        );
+        assert_eq!(
+            controller.network_changed().await.unwrap(),
+            NetworkRefresh::Reapplied
+        );
+        assert_eq!(
+            session.gsettings(&["get", "org.gnome.system.proxy", "ignore-hosts"]),
+            ours
+        );
+
+        // The user switches the proxy off by hand: it stays off.
+        session.gsettings(&["set", "org.gnome.system.proxy", "mode", "none"]);
+        assert_eq!(
+            controller.network_changed().await.unwrap(),
+            NetworkRefresh::LeftUsersSetting
+        );
+        assert_eq!(
+            session.gsettings(&["get", "org.gnome.system.proxy", "mode"]),
+            "'none'"
+        );
+        controller.stop().await.unwrap();
+
+        let off =
+            Controller::new(settings(SystemProxyMode::Off), Some(system_proxy(&session))).unwrap();
+        off.start().await.unwrap();
+        assert_eq!(
+            off.network_changed().await.unwrap(),
+            NetworkRefresh::PoolDropped
+        );
+        assert_eq!(
+            session.gsettings(&["get", "org.gnome.system.proxy", "mode"]),
+            "'none'"
+        );
+        off.stop().await.unwrap();
     })
     .await;
 }

@@ -194,6 +194,17 @@ impl ProxyHandle {
     /// Switches to a new config. New requests use it at once; running tunnels and
     /// in-flight requests finish on the old one. A new listen address is bound first, so a
     /// busy port leaves everything as it was.
+    /// Drops the pooled upstream connections, which may have died with the network (after
+    /// a resume or a network change): later requests dial afresh. Running tunnels and
+    /// requests in flight keep theirs.
+    pub async fn drop_pool(&self) {
+        let _serial = self.state.apply_lock.lock().await;
+        let old = self.state.shared.engine();
+        self.state
+            .shared
+            .set_engine(Engine::new(old.config.clone(), None));
+    }
+
     pub async fn apply(&self, config: ProxyConfig) -> Result<Applied, BindError> {
         let state = &self.state;
         let _serial = state.apply_lock.lock().await;
