@@ -36,6 +36,7 @@ const APP: &[&str] = &[
     "tray",
     "clicks",
     "monitor",
+    "network_events",
     "actions",
     "window",
     "autostart",

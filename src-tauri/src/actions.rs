@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use socksbridge::config::{store, FieldError, Settings, SystemProxyMode, Upstream};
-use socksbridge::controller::ControlError;
+use socksbridge::controller::{ControlError, NetworkRefresh};
 use socksbridge::system_proxy::env::{commands, Shell};
 use socksbridge::target::Target;
 use tauri::{AppHandle, Manager, Runtime};
@@ -198,4 +198,26 @@ fn notify<R: Runtime>(app: &AppHandle<R>, title: &str, body: &str) {
     if let Some(notification) = app.try_state::<tauri_plugin_notification::Notification<R>>() {
         let _ = notification.builder().title(title).body(body).show();
     }
+}
+
+/// After a resume or a network change (`reason` says which): pooled upstream connections
+/// go, the OS setting is applied again only while it is still ours, and the upstream is
+/// re-tested at once.
+pub async fn network_changed<R: Runtime>(app: &AppHandle<R>, reason: &str) {
+    let state = app.state::<AppState>();
+    match state.controller.network_changed().await {
+        Ok(NetworkRefresh::NotRunning) => tracing::info!("{reason}; the proxy is off"),
+        Ok(NetworkRefresh::PoolDropped) => {
+            tracing::info!("{reason}: pooled upstream connections dropped")
+        }
+        Ok(NetworkRefresh::Reapplied) => tracing::info!(
+            "{reason}: pooled upstream connections dropped, system proxy applied again"
+        ),
+        Ok(NetworkRefresh::LeftUsersSetting) => tracing::info!(
+            "{reason}: pooled upstream connections dropped; the system proxy was changed \
+             by the user and is left as it is"
+        ),
+        Err(e) => tracing::warn!("{reason}: {e}"),
+    }
+    check_health(app.clone()).await;
 }

@@ -18,6 +18,7 @@ pub mod clicks;
 pub mod commands;
 pub mod logs;
 pub mod monitor;
+pub mod network_events;
 pub mod state;
 pub mod tray;
 pub mod window;
@@ -136,6 +137,7 @@ fn setup<R: Runtime>(
     tauri::async_runtime::spawn(redraw_on_change(app.clone()));
     tauri::async_runtime::spawn(monitor::speed_loop(app.clone()));
     tauri::async_runtime::spawn(monitor::health_loop(app.clone()));
+    network_events::watch(app.clone());
     let state = app.state::<AppState>();
     let settings = tauri::async_runtime::block_on(state.controller.settings());
     autostart::sync(app, settings.app.start_at_login);

@@ -3,7 +3,9 @@
 //! Proves that the menu toggles the proxy, that Quit restores the system proxy, that
 //! "Copy terminal command" fills the clipboard, and that a second launch opens the first
 //! one's settings window instead of running twice, and that an unreachable upstream raises
-//! a desktop notification, and that "start at login" writes and removes the autostart entry.
+//! a desktop notification, that "start at login" writes and removes the autostart entry,
+//! and that a resume or network change (logind / NetworkManager signals on a private
+//! system bus) refreshes without re-enabling what the user turned off.
 
 #[path = "../../tests/common/session.rs"]
 mod session;
@@ -726,4 +728,98 @@ fn on_a_first_run_one_click_routes_the_whole_desktop() {
     eventually("the user's setting back", Duration::from_secs(20), || {
         (session.gnome_listing() == before).then_some(())
     });
+}
+
+/// Emits a signal on the session's private bus, which the app takes as the system bus.
+fn emit(session: &Session, path: &str, signal: &str, args: &[&str]) {
+    let mut cmd: Vec<&str> = vec![
+        "emit",
+        "--session",
+        "--object-path",
+        path,
+        "--signal",
+        signal,
+    ];
+    cmd.extend(args);
+    assert!(
+        session.gsettings_like("gdbus", &cmd).is_some(),
+        "gdbus emit {signal}"
+    );
+}
+
+fn log_lines_with(app: &App, text: &str) -> usize {
+    std::fs::read_to_string(&app.log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(text))
+        .count()
+}
+
+#[test]
+fn a_resume_or_network_change_refreshes_and_never_re_enables_what_the_user_turned_off() {
+    let session = Session::start("GNOME");
+    let port = write_settings(&session, true);
+    let app = start_app(&session);
+    eventually(
+        "the desktop pointing at us",
+        Duration::from_secs(60),
+        || {
+            (session.gsettings(&["get", "org.gnome.system.proxy.http", "port"]) == port.to_string())
+                .then_some(())
+        },
+    );
+    eventually(
+        "the watcher's subscriptions",
+        Duration::from_secs(20),
+        || (log_lines_with(&app, "watching for resume and network changes") > 0).then_some(()),
+    );
+    emit(
+        &session,
+        "/org/freedesktop/login1",
+        "org.freedesktop.login1.Manager.PrepareForSleep",
+        &["false"],
+    );
+    eventually(
+        "the refresh after a resume",
+        Duration::from_secs(20),
+        || (log_lines_with(&app, "resumed from sleep") > 0).then_some(()),
+    );
+    assert!(
+        log_lines_with(&app, "system proxy applied again") > 0,
+        "{}",
+        std::fs::read_to_string(&app.log).unwrap_or_default()
+    );
+
+    // Going to sleep is not a resume; a burst of network events is one refresh.
+    let seen = log_lines_with(&app, "pooled upstream connections dropped");
+    emit(
+        &session,
+        "/org/freedesktop/login1",
+        "org.freedesktop.login1.Manager.PrepareForSleep",
+        &["true"],
+    );
+    session.gsettings(&["set", "org.gnome.system.proxy", "mode", "none"]);
+    for _ in 0..3 {
+        emit(
+            &session,
+            "/org/freedesktop/NetworkManager",
+            "org.freedesktop.NetworkManager.StateChanged",
+            &["uint32 70"],
+        );
+    }
+    eventually("one refresh for the burst", Duration::from_secs(20), || {
+        (log_lines_with(&app, "the network changed") == 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(log_lines_with(&app, "the network changed"), 1);
+    assert_eq!(
+        log_lines_with(&app, "pooled upstream connections dropped"),
+        seen + 1
+    );
+    assert!(log_lines_with(&app, "changed by the user and is left as it is") > 0);
+    assert_eq!(
+        session.gsettings(&["get", "org.gnome.system.proxy", "mode"]),
+        "'none'",
+        "the user turned it off: it stays off"
+    );
 }

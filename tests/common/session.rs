@@ -64,6 +64,9 @@ impl Session {
             ("XDG_STATE_HOME".into(), p("state")),
             ("XDG_CURRENT_DESKTOP".into(), self.desktop.clone()),
             ("DBUS_SESSION_BUS_ADDRESS".into(), self.bus.clone()),
+            // The "system bus" is the private one too: logind and NetworkManager signals
+            // in tests are emitted there, and nothing reaches the machine's real one.
+            ("DBUS_SYSTEM_BUS_ADDRESS".into(), self.bus.clone()),
         ]
     }
 
