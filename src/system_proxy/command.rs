@@ -13,6 +13,8 @@ const LIMIT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Default)]
 pub struct CommandEnv {
     vars: Vec<(String, String)>,
+    /// How long one tool may take (default 10 s).
+    limit: Option<Duration>,
 }
 
 impl CommandEnv {
@@ -22,6 +24,12 @@ impl CommandEnv {
 
     pub fn with(mut self, key: &str, value: &str) -> CommandEnv {
         self.vars.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// A tool that takes longer than `limit` is killed and reported.
+    pub fn with_limit(mut self, limit: Duration) -> CommandEnv {
+        self.limit = Some(limit);
         self
     }
 
@@ -93,15 +101,16 @@ impl CommandEnv {
             let _ = std::io::Write::write_all(&mut stdin, input.as_bytes());
         }
         let start = Instant::now();
+        let limit = self.limit.unwrap_or(LIMIT);
         loop {
             match child.try_wait() {
                 Ok(Some(_)) => break,
-                Ok(None) if start.elapsed() > LIMIT => {
+                Ok(None) if start.elapsed() > limit => {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(SysProxyError::CommandFailed {
                         command: shown(),
-                        detail: format!("no answer within {} s", LIMIT.as_secs()),
+                        detail: format!("no answer within {limit:?}"),
                     });
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(2)),
@@ -134,4 +143,54 @@ pub fn failure_detail(output: &Output) -> String {
         .map(|bytes| String::from_utf8_lossy(bytes).trim().to_string())
         .find(|text| !text.is_empty())
         .unwrap_or_else(|| output.status.to_string())
+}
+
+/// Unix shells and tools drive these; on Windows the same code runs `reg` and friends.
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_own_environment_comes_first_and_the_latest_value_wins() {
+        let env = CommandEnv::new()
+            .with("SOCKSBRIDGE_TEST_A", "1")
+            .with("SOCKSBRIDGE_TEST_A", "2");
+        assert_eq!(env.get("SOCKSBRIDGE_TEST_A").as_deref(), Some("2"));
+        assert_eq!(env.get("SOCKSBRIDGE_TEST_UNSET_XYZ"), None);
+        assert_eq!(env.get("PATH"), std::env::var("PATH").ok());
+        let out = env.run("sh", &["-c", "echo $SOCKSBRIDGE_TEST_A"]).unwrap();
+        assert_eq!(out, "2\n");
+        assert!(env.has_program("sh"));
+        assert!(!env.has_program("socksbridge-no-such-tool"));
+        assert!(!CommandEnv::new()
+            .with("PATH", "/nonexistent")
+            .has_program("sh"));
+    }
+
+    #[test]
+    fn failures_say_what_the_tool_said_and_what_was_run() {
+        let env = CommandEnv::new();
+        let failed = |script: &str| env.run("sh", &["-c", script]).unwrap_err().to_string();
+        let stdout_only = failed("echo '** Error: nope'; exit 4");
+        assert!(stdout_only.contains("** Error: nope"), "{stdout_only}");
+        assert!(stdout_only.contains("`sh -c echo"), "{stdout_only}");
+        let both = failed("echo out; echo err >&2; exit 1");
+        assert!(both.ends_with("failed: err"), "stderr wins: {both}");
+        let silent = failed("exit 3");
+        assert!(silent.contains("exit status: 3"), "{silent}");
+        assert!(matches!(
+            env.run("socksbridge-no-such-tool", &[]),
+            Err(SysProxyError::ToolMissing { .. })
+        ));
+    }
+
+    #[test]
+    fn a_tool_that_hangs_is_killed_at_the_limit() {
+        let env = CommandEnv::new().with_limit(Duration::from_millis(200));
+        let start = Instant::now();
+        let error = env.run("sleep", &["30"]).unwrap_err().to_string();
+        assert!(error.contains("no answer within"), "{error}");
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert_eq!(env.run("sh", &["-c", "echo quick"]).unwrap(), "quick\n");
+    }
 }

@@ -21,7 +21,11 @@ impl Shell {
         if cfg!(windows) {
             return Shell::Powershell;
         }
-        let shell = std::env::var("SHELL").unwrap_or_default();
+        Shell::from_path(&std::env::var("SHELL").unwrap_or_default())
+    }
+
+    /// The shell a `$SHELL` path names; anything unknown is Bash-like.
+    fn from_path(shell: &str) -> Shell {
         match shell.rsplit('/').next().unwrap_or("") {
             "zsh" => Shell::Zsh,
             "fish" => Shell::Fish,
@@ -89,6 +93,22 @@ fn sh_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shells_are_told_apart_by_the_file_name_of_shell() {
+        for (path, shell) in [
+            ("/bin/zsh", Shell::Zsh),
+            ("/usr/bin/fish", Shell::Fish),
+            ("/usr/bin/pwsh", Shell::Powershell),
+            ("/opt/powershell", Shell::Powershell),
+            ("/bin/bash", Shell::Bash),
+            ("/bin/dash", Shell::Bash),
+            ("", Shell::Bash),
+            ("/home/me/zsh/bin/sh", Shell::Bash),
+        ] {
+            assert_eq!(Shell::from_path(path), shell, "{path}");
+        }
+    }
 
     #[test]
     fn shells_table() {

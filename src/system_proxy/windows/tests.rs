@@ -233,6 +233,28 @@ fn enabling_after_a_crash_repairs_first_and_then_applies() {
     );
 }
 
+/// The guard re-applies only under its own state file: never over another process's.
+#[test]
+fn the_guard_never_reapplies_under_a_state_file_it_does_not_own() {
+    let model = Model::fresh();
+    let dir = tempfile::tempdir().unwrap();
+    let system = lifecycle(&model, dir.path());
+    let desired = &modes()[0];
+    system.enable(desired).unwrap();
+    let path = system.state_path().to_path_buf();
+    let mut other = state::read(&path).unwrap().unwrap();
+    other.pid = 1;
+    state::write(&path, &other).unwrap();
+    model
+        .user_sets(&Connection::Lan, manual("theirs.example:1", ""))
+        .unwrap();
+    assert_eq!(system.reassert(desired).unwrap(), None);
+    assert_eq!(
+        model.read(&Connection::Lan).unwrap(),
+        manual("theirs.example:1", "")
+    );
+}
+
 #[test]
 fn vpn_entries_deleted_or_created_while_running_are_left_alone() {
     let model = Model::fresh();
