@@ -505,6 +505,25 @@ fn a_change_the_user_made_since_a_crash_is_not_clobbered() {
 }
 
 #[test]
+fn a_change_the_user_makes_while_it_runs_is_kept_at_exit() {
+    let session = Session::start("GNOME");
+    previous_settings(&session, "manual");
+    let running = start(&session, &["--system-proxy"]);
+    session.gsettings(&["set", "org.gnome.system.proxy", "mode", "auto"]);
+    session.gsettings(&[
+        "set",
+        "org.gnome.system.proxy",
+        "autoconfig-url",
+        "http://their-own.example/proxy.pac",
+    ]);
+    let theirs = session.gnome_listing();
+    running.signal("TERM");
+    assert_eq!(running.wait(), 0);
+    assert_eq!(session.gnome_listing(), theirs);
+    assert!(!session.state_file().exists());
+}
+
+#[test]
 fn guard_reapplies_when_another_program_changes_it() {
     let session = Session::start("GNOME");
     let before = session.gnome_listing();

@@ -311,6 +311,22 @@ fn the_guard_reapplies_and_exit_restores_the_first_snapshot() {
 }
 
 #[test]
+fn a_change_made_while_we_run_is_kept_at_exit() {
+    for (name, mac) in starting_points() {
+        let system = mac.system();
+        system.enable(&modes()[0]).unwrap();
+        let first = mac.services()[0]["name"].as_str().unwrap().to_string();
+        mac.env()
+            .run("networksetup", &["-setwebproxystate", &first, "off"])
+            .unwrap();
+        let theirs = mac.services();
+        assert!(system.disable().unwrap());
+        assert_eq!(mac.services(), theirs, "{name}");
+        assert!(!system.state_path().exists());
+    }
+}
+
+#[test]
 fn without_admin_rights_one_password_prompt_applies_and_one_restores() {
     let (_, mac) = starting_points().remove(1);
     mac.change(|s| s["admin_required"] = json!(true));

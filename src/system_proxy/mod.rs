@@ -348,12 +348,25 @@ impl SystemProxy {
     }
 
     /// Puts the user's setting back and drops the state file. Ok(false) when we had
-    /// changed nothing.
+    /// changed nothing. A setting changed while we ran (by the user, or a program they
+    /// run) no longer points at us and is theirs now: it is kept, not overwritten with the
+    /// older snapshot. If the setting cannot be read, the restore is tried anyway.
     pub fn disable(&self) -> Result<bool, SysProxyError> {
         let _guard = self.locked();
         let Some(state) = state::read(&self.state_path)? else {
             return Ok(false);
         };
+        if let Ok(current) = self.backend.current() {
+            if !current.points_at(&state.applied) {
+                state::remove(&self.state_path)?;
+                tracing::info!(
+                    "the system proxy ({}) was changed while SocksBridge ran; keeping it: \
+                     {current}",
+                    self.backend.name()
+                );
+                return Ok(true);
+            }
+        }
         self.backend.restore(&state.snapshot)?;
         state::remove(&self.state_path)?;
         tracing::info!(

@@ -233,6 +233,22 @@ fn enabling_after_a_crash_repairs_first_and_then_applies() {
     );
 }
 
+#[test]
+fn a_change_made_while_we_run_is_kept_at_exit() {
+    for (name, model) in starting_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = lifecycle(&model, dir.path());
+        system.enable(&modes()[0]).unwrap();
+        model
+            .user_sets(&Connection::Lan, manual("their-own.example:3128", ""))
+            .unwrap();
+        let theirs = model.observable();
+        assert!(system.disable().unwrap());
+        assert_eq!(model.observable(), theirs, "{name}");
+        assert!(!system.state_path().exists());
+    }
+}
+
 /// The guard re-applies only under its own state file: never over another process's.
 #[test]
 fn the_guard_never_reapplies_under_a_state_file_it_does_not_own() {
