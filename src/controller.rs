@@ -20,8 +20,13 @@ use crate::stats::StatsSnapshot;
 use crate::system_proxy::{Desired, SysProxyError, SystemProxy};
 use crate::target::Target;
 
-/// How long restoring the OS setting may take on the way out.
-pub const RESTORE_LIMIT: Duration = Duration::from_secs(10);
+/// How long restoring the OS setting may take on the way out. On macOS a restore may wait
+/// for a person to type an administrator's password.
+pub const RESTORE_LIMIT: Duration = if cfg!(target_os = "macos") {
+    Duration::from_secs(130)
+} else {
+    Duration::from_secs(10)
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {

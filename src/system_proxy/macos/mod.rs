@@ -19,6 +19,8 @@ use plan::{ServiceSettings, HINT, KINDS};
 const TOOL: &str = "networksetup";
 /// `networksetup`'s exit status when the change needs an administrator.
 const NEEDS_ADMIN: i32 = 14;
+/// How long the administrator password prompt may stay open.
+pub const ADMIN_PROMPT_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 #[derive(Debug, Clone, Default)]
 pub struct MacOs {
@@ -120,7 +122,12 @@ impl MacOs {
 
     fn execute_as_admin(&self, commands: &[Vec<String>]) -> Result<(), SysProxyError> {
         let script = admin_script(commands);
-        let output = self.env.output("osascript", &["-e", &script])?;
+        // A person types a password here: give them time.
+        let output = self
+            .env
+            .clone()
+            .with_limit(ADMIN_PROMPT_LIMIT)
+            .output("osascript", &["-e", &script])?;
         if output.status.success() {
             return Ok(());
         }
