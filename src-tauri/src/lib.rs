@@ -38,8 +38,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use logs::LogBuffer;
 use state::AppState;
 
-/// How long quitting may spend restoring the system proxy and draining connections.
-const QUIT_LIMIT: Duration = Duration::from_secs(12);
+/// How long quitting may spend restoring the system proxy and draining connections: the
+/// core's restore limit (which on macOS includes an administrator prompt) and a little.
+const QUIT_LIMIT: Duration =
+    socksbridge::controller::RESTORE_LIMIT.saturating_add(Duration::from_secs(2));
 
 /// Registers the commands; shared by the real app and the mock-runtime tests.
 pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
