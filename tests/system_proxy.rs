@@ -632,6 +632,11 @@ fn kde_writes_kioslaverc_and_the_gnome_keys_and_restores_both() {
     let kio_before: Vec<String> = kio_keys.iter().map(|k| session.kio(k)).collect();
 
     let running = start(&session, &["--system-proxy"]);
+    let (_, status, _) = cli(&session, &["system-proxy", "status"]);
+    assert!(
+        status.contains("backend: KDE (kioslaverc) + GNOME keys"),
+        "{status}"
+    );
     assert_eq!(session.kio("ProxyType"), "1");
     assert_eq!(
         session.kio("httpProxy"),

@@ -321,6 +321,27 @@ org.gnome.system.proxy.socks host ''
 org.gnome.system.proxy.socks port 0
 org.gnome.desktop.other key 'ignored'";
 
+    /// An endpoint needs a host and a port; IPv6 hosts come back in brackets, once.
+    #[test]
+    fn endpoints_need_host_and_port_and_bracket_ipv6() {
+        let http = |host: &str, port: &str| {
+            let snap = Snapshot::from([
+                (
+                    key("org.gnome.system.proxy.http", "host"),
+                    gvariant::quote(host),
+                ),
+                (key("org.gnome.system.proxy.http", "port"), port.to_string()),
+            ]);
+            current_of(&snap).http
+        };
+        assert_eq!(http("h", "1").as_deref(), Some("h:1"));
+        assert_eq!(http("", "1095"), None);
+        assert_eq!(http("h", "0"), None);
+        assert_eq!(http("::1", "1095").as_deref(), Some("[::1]:1095"));
+        assert_eq!(http("[::1]", "1095").as_deref(), Some("[::1]:1095"));
+        assert_eq!(Gnome::new(CommandEnv::new()).name(), "GNOME (gsettings)");
+    }
+
     #[test]
     fn parses_a_listing_into_a_neutral_view() {
         let snap = parse_listing(LISTING);

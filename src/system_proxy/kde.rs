@@ -282,6 +282,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn proxy_types_read_as_modes() {
+        for (kind, mode) in [
+            ("", "none"),
+            ("0", "none"),
+            ("1", "manual"),
+            ("2", "auto"),
+            ("3", "auto-detect"),
+            ("4", "environment"),
+            ("9", "unknown"),
+        ] {
+            let snap = Snapshot::from([(format!("{PREFIX}ProxyType"), kind.to_string())]);
+            assert_eq!(kio_current(&snap).mode, mode, "ProxyType {kind:?}");
+        }
+    }
+
+    #[test]
     fn kio_values_table() {
         assert_eq!(
             kio_endpoint("http://127.0.0.1 1095").as_deref(),
