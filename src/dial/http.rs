@@ -10,6 +10,7 @@ use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::Hop;
 use crate::config::HttpProxy;
 use crate::error::ProxyError;
 use crate::target::Target;
@@ -17,11 +18,11 @@ use crate::target::Target;
 /// Longest answer head we accept from a proxy.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Asks the proxy on `stream` (`label` names it in errors) for a tunnel to `target`.
+/// Asks the proxy `hop` on `stream` for a tunnel to `target`.
 pub(super) async fn tunnel(
     mut stream: TcpStream,
     proxy: &HttpProxy,
-    label: &str,
+    hop: Hop<'_>,
     target: &Target,
     limit: Duration,
 ) -> Result<TcpStream, ProxyError> {
@@ -34,13 +35,13 @@ pub(super) async fn tunnel(
     let head = match tokio::time::timeout(limit, exchange).await {
         Err(_) => {
             return Err(ProxyError::timeout(
-                format!("waiting for {label} to open a tunnel to {target}"),
+                format!("waiting for {hop} to open a tunnel to {target}"),
                 limit,
             ))
         }
         Ok(Err(source)) => {
             return Err(ProxyError::UpstreamUnreachable {
-                server: label.to_string(),
+                server: hop.to_string(),
                 source,
             })
         }
@@ -50,15 +51,15 @@ pub(super) async fn tunnel(
         Ok(200..=299) => Ok(stream),
         // 407 is the rule; some proxies (tinyproxy) answer a CONNECT with 401.
         Ok(401 | 407) => Err(ProxyError::UpstreamAuthRejected {
-            server: label.to_string(),
+            server: hop.to_string(),
         }),
         Ok(_) => Err(ProxyError::TunnelRefused {
-            server: label.to_string(),
+            server: hop.to_string(),
             target: target.to_string(),
             status: status_line(&head),
         }),
         Err(detail) => Err(ProxyError::UpstreamProtocol {
-            server: label.to_string(),
+            server: hop.to_string(),
             detail,
         }),
     }

@@ -28,14 +28,14 @@ pub(crate) async fn open(
 ) -> Result<TcpStream, ProxyError> {
     match route {
         Route::Socks { server, via } => {
-            let label = format!("SOCKS server {}", server.address);
-            let stream = reach(&server.address, &label, via, limit).await?;
+            let hop = Hop::socks(&server.address);
+            let stream = reach(hop, via, limit).await?;
             socks::handshake(server, stream, target, limit).await
         }
         Route::Http { proxy, via } => {
-            let label = format!("HTTP proxy {}", proxy.address);
-            let stream = reach(&proxy.address, &label, via, limit).await?;
-            http::tunnel(stream, proxy, &label, target, limit).await
+            let hop = Hop::http(&proxy.address);
+            let stream = reach(hop, via, limit).await?;
+            http::tunnel(stream, proxy, hop, target, limit).await
         }
         Route::Direct => {
             let addrs = resolve(target, limit).await?;
@@ -52,30 +52,58 @@ pub(crate) async fn open(
     }
 }
 
-/// A stream to the proxy server at `address` (`label` names it in errors): connected from
-/// here, or through a CONNECT tunnel of `via`.
+/// A proxy server as errors name it ("SOCKS server h:p"); spelled out only for an error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hop<'a> {
+    kind: &'static str,
+    address: &'a Target,
+}
+
+impl<'a> Hop<'a> {
+    fn socks(address: &'a Target) -> Hop<'a> {
+        Hop {
+            kind: "SOCKS server",
+            address,
+        }
+    }
+
+    fn http(address: &'a Target) -> Hop<'a> {
+        Hop {
+            kind: "HTTP proxy",
+            address,
+        }
+    }
+}
+
+impl std::fmt::Display for Hop<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind, self.address)
+    }
+}
+
+/// A stream to the proxy server `hop`: connected from here, or through a CONNECT tunnel
+/// of `via`.
 async fn reach(
-    address: &Target,
-    label: &str,
+    hop: Hop<'_>,
     via: Option<&HttpProxy>,
     limit: Duration,
 ) -> Result<TcpStream, ProxyError> {
-    let (first, first_label) = match via {
-        Some(via) => (&via.address, format!("HTTP proxy {}", via.address)),
-        None => (address, label.to_string()),
+    let first = match via {
+        Some(via) => Hop::http(&via.address),
+        None => hop,
     };
-    let addrs = resolve(first, limit).await?;
+    let addrs = resolve(first.address, limit).await?;
     let stream = connect_any(&addrs, limit).await.map_err(|e| {
         e.into_error(
             |source| ProxyError::UpstreamUnreachable {
-                server: first_label.clone(),
+                server: first.to_string(),
                 source,
             },
-            || format!("connecting to {first_label}"),
+            || format!("connecting to {first}"),
         )
     })?;
     match via {
-        Some(via) => http::tunnel(stream, via, &first_label, address, limit).await,
+        Some(via) => http::tunnel(stream, via, first, hop.address, limit).await,
         None => Ok(stream),
     }
 }

@@ -19,11 +19,13 @@ pub(super) async fn handshake(
     target: &Target,
     limit: Duration,
 ) -> Result<TcpStream, ProxyError> {
-    let server = upstream.address.to_string();
     match tokio::time::timeout(limit, negotiate(upstream, socket, target, limit)).await {
         Ok(result) => result,
         Err(_) => Err(ProxyError::timeout(
-            format!("waiting for SOCKS server {server} to connect to {target}"),
+            format!(
+                "waiting for SOCKS server {} to connect to {target}",
+                upstream.address
+            ),
             limit,
         )),
     }
@@ -35,8 +37,7 @@ async fn negotiate(
     target: &Target,
     limit: Duration,
 ) -> Result<TcpStream, ProxyError> {
-    let server = format!("SOCKS server {}", upstream.address);
-    let map = |e| map_error(e, &server, target);
+    let map = |e| map_error(e, &upstream.address, target);
     let creds = upstream.credentials.as_ref();
     match upstream.version {
         SocksVersion::Socks5 { remote_dns } => {
@@ -97,9 +98,9 @@ async fn socks_target(
     }
 }
 
-fn map_error(error: tokio_socks::Error, server: &str, target: &Target) -> ProxyError {
+fn map_error(error: tokio_socks::Error, address: &Target, target: &Target) -> ProxyError {
     use tokio_socks::Error as E;
-    let server = server.to_string();
+    let server = format!("SOCKS server {address}");
     let refused = |code: u8| ProxyError::TargetRefused {
         server: server.clone(),
         target: target.to_string(),
