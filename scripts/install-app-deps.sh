@@ -9,7 +9,8 @@ apt_install_missing \
   build-essential pkg-config libssl-dev \
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev \
   xvfb xauth webkit2gtk-driver dbus-x11 at-spi2-core \
-  python3-selenium xclip x11-utils
+  python3-selenium xclip x11-utils \
+  fonts-wqy-microhei `# Chinese glyphs for the window in zh-CN (Xvfb has no CJK font)`
 command -v tauri-driver >/dev/null 2>&1 || {
   echo "installing: tauri-driver (cargo)" >&2
   cargo install tauri-driver --version '^2' --locked --quiet

@@ -41,6 +41,7 @@ const APP: &[&str] = &[
     "window",
     "autostart",
     "state",
+    "i18n",
     "logs",
 ];
 

@@ -2,6 +2,7 @@
 import { buildUpstream, parseUpstream } from "./lib/upstream.js";
 import { formFieldFor, validateForm } from "./lib/validate.js";
 import { filterLogs, statusView, testResultText } from "./lib/render.js";
+import { pickLanguage, t, translateDom, useCatalogue } from "./lib/i18n.js";
 
 const invoke = (cmd, args) => window.__TAURI__.core.invoke(cmd, args);
 const $ = (id) => document.getElementById(id);
@@ -12,6 +13,24 @@ const DEFAULT_BYPASS = [
 
 let settings = null; // the saved settings (core schema)
 let logLevel = "INFO";
+let language = null;
+
+async function loadCatalogue(lang) {
+  const read = async (l) => (await fetch(`i18n/${l}.json`)).json();
+  const english = await read("en");
+  useCatalogue(lang === "en" ? english : await read(lang), english);
+}
+
+/** Shows the window in the language the settings (or the OS) ask for. */
+async function applyLanguage(setting) {
+  const lang = pickLanguage(setting, navigator.languages ?? [navigator.language]);
+  if (lang === language) return;
+  await loadCatalogue(lang);
+  language = lang;
+  document.documentElement.lang = lang;
+  translateDom(document);
+  $("reveal").textContent = t($("upstream-password").type === "password" ? "upstream.show" : "upstream.hide");
+}
 
 function splitListen(listen) {
   const v6 = /^\[(.+)\]:(\d+)$/.exec(listen);
@@ -44,6 +63,7 @@ function readForm() {
     startAtLogin: $("start-at-login").checked,
     enableOnLaunch: $("enable-on-launch").checked,
     notifyDown: $("notify-down").checked,
+    language: $("language").value,
   };
 }
 
@@ -63,6 +83,7 @@ function toSettings(form) {
       enable_on_launch: form.enableOnLaunch,
       notify_upstream_down: form.notifyDown,
       probe_target: form.probeTarget,
+      language: form.language,
     },
   };
 }
@@ -89,6 +110,7 @@ function fillForm(s) {
   $("start-at-login").checked = s.app.start_at_login;
   $("enable-on-launch").checked = s.app.enable_on_launch;
   $("notify-down").checked = s.app.notify_upstream_down;
+  $("language").value = s.app.language ?? "auto";
   syncDisabled();
 }
 
@@ -156,6 +178,7 @@ async function refreshLogs() {
 async function init() {
   const state = await invoke("get_state");
   settings = state.settings;
+  await applyLanguage(settings.app.language);
   fillForm(settings);
   renderStatus(state);
 
@@ -179,7 +202,7 @@ async function init() {
     const input = $("upstream-password");
     const show = input.type === "password";
     input.type = show ? "text" : "password";
-    $("reveal").textContent = show ? "Hide" : "Show";
+    $("reveal").textContent = t(show ? "upstream.hide" : "upstream.show");
     $("reveal").setAttribute("aria-pressed", String(show));
   });
   $("bypass-defaults").addEventListener("click", () => {
@@ -188,7 +211,7 @@ async function init() {
   $("settings").addEventListener("input", () => showErrors(validateForm(readForm())));
   $("test").addEventListener("click", async () => {
     const form = readForm();
-    $("test-result").textContent = "Testing…";
+    $("test-result").textContent = t("upstream.testing");
     try {
       const latency = await invoke("test_upstream", { upstream: buildUpstream(form.upstream), via: form.via || null, target: form.probeTarget });
       $("test-result").textContent = testResultText({ ok: true, latency_ms: latency });
@@ -205,8 +228,9 @@ async function init() {
     try {
       const next = await invoke("save_settings", { settings: toSettings(form) });
       settings = next.settings;
+      await applyLanguage(settings.app.language);
       renderStatus(next);
-      $("saved").textContent = "Saved.";
+      $("saved").textContent = t("form.saved");
       setTimeout(() => ($("saved").textContent = ""), 2000);
     } catch (e) {
       showErrors(coreErrors(e));

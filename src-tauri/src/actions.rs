@@ -185,7 +185,8 @@ pub async fn check_health<R: Runtime>(app: AppHandle<R>) {
     if let (Health::Down { error }, false) = (&health, matches!(previous, Health::Down { .. })) {
         tracing::warn!("upstream unreachable: {error}");
         if settings.app.notify_upstream_down {
-            notify(&app, "SocksBridge: upstream unreachable", error);
+            let lang = crate::i18n::Language::resolve(&settings.app.language);
+            notify(&app, &lang.t("notify.down_title", &[]), error);
         }
     }
     if health != previous {

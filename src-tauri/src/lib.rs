@@ -16,6 +16,7 @@ pub mod actions;
 pub mod autostart;
 pub mod clicks;
 pub mod commands;
+pub mod i18n;
 pub mod logs;
 pub mod monitor;
 pub mod network_events;

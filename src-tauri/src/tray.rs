@@ -9,6 +9,7 @@ use tauri::{AppHandle, Manager, Runtime};
 
 use crate::actions;
 use crate::clicks::ClickFilter;
+use crate::i18n::Language;
 use crate::state::{AppView, Health};
 
 /// The tray's id; on Linux the menu is published on the session bus at
@@ -100,8 +101,12 @@ pub struct Tray<R: Runtime> {
     icon: TrayIcon<R>,
     enable: CheckMenuItem<R>,
     modes: [(SystemProxyMode, CheckMenuItem<R>); 3],
+    system: Submenu<R>,
     upstream: MenuItem<R>,
+    /// Copy, Settings, Quit: their words change only with the language.
+    fixed: [(MenuItem<R>, &'static str); 3],
     shown: std::sync::Mutex<Option<IconState>>,
+    language: std::sync::Mutex<Language>,
 }
 
 fn icon(state: IconState) -> tauri::Result<Image<'static>> {
@@ -115,15 +120,35 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let item = |id: MenuId, text: &str, enabled: bool| {
         MenuItem::with_id(app, id.id(), text, enabled, None::<&str>)
     };
-    let enable = check(MenuId::Enable, enable_label(SystemProxyMode::Off))?;
-    let off = check(MenuId::SystemProxy(SystemProxyMode::Off), "Off")?;
-    let global = check(MenuId::SystemProxy(SystemProxyMode::Global), "Global")?;
-    let pac = check(MenuId::SystemProxy(SystemProxyMode::Pac), "PAC")?;
-    let system = Submenu::with_items(app, "System proxy", true, &[&off, &global, &pac])?;
-    let upstream = item(MenuId::Upstream, "via …", false)?;
-    let copy = item(MenuId::CopyCommand, "Copy terminal command", true)?;
-    let settings = item(MenuId::Settings, "Settings…", true)?;
-    let quit = item(MenuId::Quit, "Quit", true)?;
+    let state = app.state::<crate::state::AppState>();
+    let lang = Language::resolve(
+        &tauri::async_runtime::block_on(state.controller.settings())
+            .app
+            .language,
+    );
+    let enable = check(MenuId::Enable, &enable_label(lang, SystemProxyMode::Off))?;
+    let off = check(
+        MenuId::SystemProxy(SystemProxyMode::Off),
+        &lang.t("tray.off", &[]),
+    )?;
+    let global = check(
+        MenuId::SystemProxy(SystemProxyMode::Global),
+        &lang.t("tray.global", &[]),
+    )?;
+    let pac = check(
+        MenuId::SystemProxy(SystemProxyMode::Pac),
+        &lang.t("tray.pac", &[]),
+    )?;
+    let system = Submenu::with_items(
+        app,
+        lang.t("tray.system_proxy", &[]),
+        true,
+        &[&off, &global, &pac],
+    )?;
+    let upstream = item(MenuId::Upstream, "…", false)?;
+    let copy = item(MenuId::CopyCommand, &lang.t("tray.copy", &[]), true)?;
+    let settings = item(MenuId::Settings, &lang.t("tray.settings", &[]), true)?;
+    let quit = item(MenuId::Quit, &lang.t("tray.quit", &[]), true)?;
     let separator = || PredefinedMenuItem::separator(app);
     let menu = Menu::with_items(
         app,
@@ -142,7 +167,7 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let tray_icon = TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(IconState::Off)?)
         .icon_as_template(TEMPLATE)
-        .tooltip("SocksBridge: off")
+        .tooltip(lang.t("tray.tooltip_off", &[]))
         .menu(&menu)
         .show_menu_on_left_click(false)
         .on_menu_event(|app, event| {
@@ -170,8 +195,15 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             (SystemProxyMode::Global, global),
             (SystemProxyMode::Pac, pac),
         ],
+        system,
         upstream,
+        fixed: [
+            (copy, "tray.copy"),
+            (settings, "tray.settings"),
+            (quit, "tray.quit"),
+        ],
         shown: std::sync::Mutex::new(Some(IconState::Off)),
+        language: std::sync::Mutex::new(lang),
     });
     Ok(())
 }
@@ -201,15 +233,32 @@ pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
     let Some(tray) = app.try_state::<Tray<R>>() else {
         return;
     };
+    let lang = Language::resolve(&view.settings.app.language);
+    let mut language = tray.language.lock().unwrap_or_else(|p| p.into_inner());
+    if *language != lang {
+        let _ = tray.system.set_text(lang.t("tray.system_proxy", &[]));
+        for ((_, item), key) in tray
+            .modes
+            .iter()
+            .zip(["tray.off", "tray.global", "tray.pac"])
+        {
+            let _ = item.set_text(lang.t(key, &[]));
+        }
+        for (item, key) in &tray.fixed {
+            let _ = item.set_text(lang.t(key, &[]));
+        }
+        *language = lang;
+    }
+    drop(language);
     let running = view.status.running;
     let _ = tray.enable.set_checked(running);
     let _ = tray
         .enable
-        .set_text(enable_label(view.settings.system_proxy.mode));
+        .set_text(enable_label(lang, view.settings.system_proxy.mode));
     for (mode, item) in &tray.modes {
         let _ = item.set_checked(*mode == view.settings.system_proxy.mode);
     }
-    let _ = tray.upstream.set_text(upstream_line(view));
+    let _ = tray.upstream.set_text(upstream_line(lang, view));
     let state = IconState::of(running, &view.health);
     let mut shown = tray.shown.lock().unwrap_or_else(|p| p.into_inner());
     if *shown != Some(state) {
@@ -219,37 +268,41 @@ pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
             *shown = Some(state);
         }
     }
-    let _ = tray.icon.set_tooltip(Some(tooltip(view)));
+    let _ = tray.icon.set_tooltip(Some(tooltip(lang, view)));
 }
 
 /// The toggle says what one click does: with a system-proxy mode the whole desktop goes
 /// through the proxy, without one only what is pointed at its port.
-pub fn enable_label(mode: SystemProxyMode) -> &'static str {
+pub fn enable_label(lang: Language, mode: SystemProxyMode) -> String {
     match mode {
-        SystemProxyMode::Global => "Enable proxy (system-wide)",
-        SystemProxyMode::Pac => "Enable proxy (system-wide, PAC)",
-        SystemProxyMode::Off => "Enable proxy (local port only)",
+        SystemProxyMode::Global => lang.t("tray.enable_global", &[]),
+        SystemProxyMode::Pac => lang.t("tray.enable_pac", &[]),
+        SystemProxyMode::Off => lang.t("tray.enable_local", &[]),
     }
 }
 
-fn upstream_line(view: &AppView) -> String {
+fn upstream_line(lang: Language, view: &AppView) -> String {
     let latency = match &view.health {
         Health::Ok { latency_ms } if *latency_ms < 10.0 => format!(" · {latency_ms:.1} ms"),
         Health::Ok { latency_ms } => format!(" · {latency_ms:.0} ms"),
-        Health::Down { .. } => " · unreachable".to_string(),
+        Health::Down { .. } => format!(" · {}", lang.t("tray.unreachable", &[])),
         Health::Unknown => String::new(),
     };
-    format!("via {}{latency}", view.status.upstream)
+    let via = lang.t("tray.via", &[("upstream", &view.status.upstream)]);
+    format!("{via}{latency}")
 }
 
-fn tooltip(view: &AppView) -> String {
+fn tooltip(lang: Language, view: &AppView) -> String {
     match (view.status.running, view.status.listen) {
-        (true, Some(listen)) => format!(
-            "SocksBridge: on · {listen} · ↑ {} ↓ {}",
-            speed(view.speed.up_bps),
-            speed(view.speed.down_bps)
+        (true, Some(listen)) => lang.t(
+            "tray.tooltip_on",
+            &[
+                ("listen", &listen.to_string()),
+                ("up", &speed(view.speed.up_bps)),
+                ("down", &speed(view.speed.down_bps)),
+            ],
         ),
-        _ => "SocksBridge: off".to_string(),
+        _ => lang.t("tray.tooltip_off", &[]),
     }
 }
 
@@ -300,13 +353,18 @@ mod tests {
             let image = icon(state).unwrap();
             assert_eq!((image.width(), image.height()), (64, 64));
         }
+        let en = Language::English;
         assert_eq!(
-            enable_label(SystemProxyMode::Global),
+            enable_label(en, SystemProxyMode::Global),
             "Enable proxy (system-wide)"
         );
         assert_ne!(
-            enable_label(SystemProxyMode::Off),
-            enable_label(SystemProxyMode::Global)
+            enable_label(en, SystemProxyMode::Off),
+            enable_label(en, SystemProxyMode::Global)
+        );
+        assert_eq!(
+            enable_label(Language::SimplifiedChinese, SystemProxyMode::Global),
+            "启用代理（全局）"
         );
         assert_eq!(speed(512.0), "512 B/s");
         assert_eq!(speed(1500.0), "1.5 KB/s");

@@ -58,7 +58,12 @@ pub struct AppSettings {
     pub notify_upstream_down: bool,
     /// `host:port` the upstream check and the Test button connect to through the upstream.
     pub probe_target: String,
+    /// The tray's and the window's language: `auto` (the OS's), `en`, `zh-CN` or `ru`.
+    pub language: String,
 }
+
+/// The languages the app speaks (`app.language`, besides `auto`).
+pub const LANGUAGES: [&str; 3] = ["en", "zh-CN", "ru"];
 
 impl Default for AppSettings {
     fn default() -> Self {
@@ -67,6 +72,7 @@ impl Default for AppSettings {
             enable_on_launch: false,
             notify_upstream_down: true,
             probe_target: "example.com:443".into(),
+            language: "auto".into(),
         }
     }
 }
@@ -382,6 +388,16 @@ impl Settings {
                 format!("'{}' is not host:port: {e}", self.app.probe_target),
             );
         }
+        if self.app.language != "auto" && !LANGUAGES.contains(&self.app.language.as_str()) {
+            bad(
+                "app.language",
+                format!(
+                    "'{}' is not one of auto, {}",
+                    self.app.language,
+                    LANGUAGES.join(", ")
+                ),
+            );
+        }
         let t = &self.timeouts;
         for (field, value, min, max) in [
             ("timeouts.connect_ms", t.connect_ms, 100, 300_000),
@@ -488,6 +504,7 @@ mod tests {
             (r#"{"listen":"0.0.0.0:1095"}"#, vec!["listen"]),
             (r#"{"upstream":"http://x"}"#, vec!["upstream"]),
             (r#"{"upstream_via":"socks5://h:1"}"#, vec!["upstream_via"]),
+            (r#"{"app":{"language":"de"}}"#, vec!["app.language"]),
             (
                 r#"{"upstream":"direct://","upstream_via":"http://h:1"}"#,
                 vec!["upstream_via"],

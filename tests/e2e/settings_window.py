@@ -27,6 +27,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 APP = os.environ["SOCKSBRIDGE_APP"]
 SCREENSHOT = os.environ.get("SOCKSBRIDGE_SCREENSHOT")
 CONFIG_DIR = os.path.join(os.environ["XDG_CONFIG_HOME"], "socksbridge")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def free_port():
@@ -199,6 +200,34 @@ class SettingsWindow(unittest.TestCase):
             while not port_closed(listen) and time.monotonic() < deadline:
                 time.sleep(0.1)
             self.assertTrue(port_closed(listen), "port still open after disabling")
+        finally:
+            quit_app(driver)
+
+    def test_the_window_speaks_each_language(self):
+        catalogues = {}
+        for lang in ("en", "zh-CN", "ru"):
+            with open(os.path.join(ROOT, "ui", "i18n", f"{lang}.json"), encoding="utf-8") as f:
+                catalogues[lang] = json.load(f)
+        driver = self.stack.session()
+        try:
+            for lang in ("zh-CN", "ru", "en"):
+                words = catalogues[lang]
+                Select(driver.find_element(By.ID, "language")).select_by_value(lang)
+                driver.find_element(By.ID, "save").click()
+                WebDriverWait(driver, 10).until(
+                    lambda d: d.find_element(By.ID, "h-upstream").text == words["upstream.heading"])
+                self.assertEqual(driver.find_element(By.ID, "save").text, words["form.save"])
+                self.assertEqual(driver.find_element(By.ID, "headline").text, words["status.off"])
+                self.assertEqual(driver.find_element(By.ID, "saved").text, words["form.saved"])
+                self.assertEqual(driver.find_element(By.TAG_NAME, "html").get_attribute("lang"), lang)
+                with open(self.settings_file) as f:
+                    self.assertEqual(json.load(f)["app"]["language"], lang)
+                if SCREENSHOT:
+                    shot = os.path.join(os.path.dirname(SCREENSHOT), f"settings-{lang}.png")
+                    driver.execute_script("window.scrollTo(0, 0)")
+                    next_frame(driver)
+                    self.assertTrue(driver.save_screenshot(shot), "screenshot failed")
+                    self.assertGreater(os.path.getsize(shot), 10_000)
         finally:
             quit_app(driver)
 

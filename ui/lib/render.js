@@ -2,46 +2,47 @@
 // Pure functions, so the rules are unit-tested without a browser.
 
 import { formatCount, formatLatency, formatSpeed } from "./format.js";
+import { t } from "./i18n.js";
 
 export function statusView(state) {
   const status = state?.status ?? {};
   const health = state?.health ?? { state: "unknown" };
   const running = Boolean(status.running);
-  let upstreamText = "Not checked yet";
+  let upstreamText = t("status.not_checked");
   let upstreamClass = "unknown";
   if (status.direct) {
-    upstreamText = "Direct connections (no upstream)";
+    upstreamText = t("status.direct");
     upstreamClass = "ok";
   } else if (health.state === "ok") {
-    upstreamText = `Reachable · ${formatLatency(health.latency_ms)}`;
+    upstreamText = t("status.reachable", { latency: formatLatency(health.latency_ms) });
     upstreamClass = "ok";
   } else if (health.state === "down") {
-    upstreamText = `Unreachable: ${health.error ?? "no answer"}`;
+    upstreamText = t("status.unreachable", { error: health.error ?? t("status.no_answer") });
     upstreamClass = "down";
   }
   const mode = state?.settings?.system_proxy?.mode ?? "off";
-  const scope = { global: "system-wide", pac: "system-wide, PAC" }[mode] ?? "local port only";
+  const scope = t({ global: "scope.global", pac: "scope.pac" }[mode] ?? "scope.local");
   return {
     running,
-    headline: running ? "Proxy on" : "Proxy off",
+    headline: running ? t("status.on") : t("status.off"),
     // What one flip of the switch does, as the tray's toggle says it.
     scope,
-    switchLabel: `Enable proxy (${scope})`,
+    switchLabel: t("status.enable", { scope }),
     listen: running && status.listen ? status.listen : "–",
     up: running ? formatSpeed(state?.speed?.up_bps ?? 0) : "–",
     down: running ? formatSpeed(state?.speed?.down_bps ?? 0) : "–",
     active: running ? formatCount(status.stats?.active_connections ?? 0) : "–",
     upstreamText,
     upstreamClass,
-    systemProxy: { off: "System proxy off", global: "System proxy: global", pac: "System proxy: PAC" }[status.system_proxy] ?? "System proxy off",
+    systemProxy: t({ global: "status.system_global", pac: "status.system_pac" }[status.system_proxy] ?? "status.system_off"),
   };
 }
 
 /** The Test button's outcome as one line. */
 export function testResultText(result) {
   if (!result) return "";
-  if (result.ok) return `Reached the target through the upstream in ${formatLatency(result.latency_ms)}.`;
-  return `Failed: ${result.error}`;
+  if (result.ok) return t("test.ok", { latency: formatLatency(result.latency_ms) });
+  return t("test.failed", { error: result.error });
 }
 
 /** Log lines at or above a level. */

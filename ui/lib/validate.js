@@ -1,6 +1,8 @@
 // Inline validation while typing. The core validates again on save and its field-level
 // errors are shown the same way; these checks only catch the obvious early.
 
+import { t } from "./i18n.js";
+
 const HOST = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
@@ -16,22 +18,22 @@ export function isIPv6(s) {
 /** Returns an error message, or "" when the value is fine. */
 export function checkHost(value, { required = true } = {}) {
   const v = String(value ?? "").trim();
-  if (!v) return required ? "Enter a host name or IP address." : "";
+  if (!v) return required ? t("error.host_required") : "";
   if (isIPv4(v) || isIPv6(v) || HOST.test(v)) return "";
-  return `“${v}” is not a valid host name or IP address.`;
+  return t("error.host_invalid", { value: v });
 }
 
 export function checkPort(value) {
   const v = String(value ?? "").trim();
-  if (!/^\d{1,5}$/.test(v)) return "Enter a port number from 1 to 65535.";
+  if (!/^\d{1,5}$/.test(v)) return t("error.port");
   const n = Number(v);
-  return n >= 1 && n <= 65535 ? "" : "Enter a port number from 1 to 65535.";
+  return n >= 1 && n <= 65535 ? "" : t("error.port");
 }
 
 export function checkListenHost(value) {
   const v = String(value ?? "").trim();
   if (isIPv4(v) || isIPv6(v)) return "";
-  return "The listen address must be an IP address, such as 127.0.0.1.";
+  return t("error.listen_ip");
 }
 
 /** One bypass entry: host, *.suffix, IP or CIDR. */
@@ -41,17 +43,17 @@ export function checkBypassEntry(entry) {
   if (v.includes("/")) {
     const [ip, bits] = v.split("/");
     const max = isIPv4(ip) ? 32 : isIPv6(ip) ? 128 : -1;
-    return max > 0 && /^\d+$/.test(bits) && Number(bits) <= max ? "" : `“${v}” is not a valid CIDR range.`;
+    return max > 0 && /^\d+$/.test(bits) && Number(bits) <= max ? "" : t("error.cidr", { value: v });
   }
   const host = v.startsWith("*.") ? v.slice(2) : v.startsWith(".") ? v.slice(1) : v;
-  return checkHost(host) === "" ? "" : `“${v}” is not a host, *.suffix pattern or CIDR.`;
+  return checkHost(host) === "" ? "" : t("error.bypass", { value: v });
 }
 
 /** The HTTP proxy the upstream is reached through: http://[user[:pass]@]host:port. */
 export function checkVia(value, type) {
-  if (type === "direct") return "A direct connection is not reached through a proxy; clear this field.";
+  if (type === "direct") return t("error.via_direct");
   const m = /^http:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/@]+):(\d+)\/?$/i.exec(String(value).trim());
-  if (!m) return "Write the HTTP proxy as http://host:port (user:password@ before the host if it needs them).";
+  if (!m) return t("error.via_format");
   return checkHost(m[1]) || checkPort(m[2]);
 }
 
@@ -65,16 +67,16 @@ export function validateForm(form) {
     add("upstream-host", checkHost(form.upstream.host));
     add("upstream-port", checkPort(form.upstream.port));
     if (form.upstream.type === "socks5" && form.upstream.username && !form.upstream.password) {
-      add("upstream-password", "SOCKS5 needs a password with a user name.");
+      add("upstream-password", t("error.socks5_password"));
     }
   }
   if (form.via) add("upstream-via", checkVia(form.via, form.upstream.type));
   add("listen-host", checkListenHost(form.listenHost));
   add("listen-port", checkPort(form.listenPort));
   if (form.allowLan) {
-    if (!form.authUser) add("auth-username", "Other machines must log in: choose a user name.");
-    else if (form.authUser.includes(":")) add("auth-username", "The user name cannot contain “:”.");
-    if (!form.authPass) add("auth-password", "Choose a password for other machines.");
+    if (!form.authUser) add("auth-username", t("error.lan_user"));
+    else if (form.authUser.includes(":")) add("auth-username", t("error.lan_user_colon"));
+    if (!form.authPass) add("auth-password", t("error.lan_password"));
   }
   const bad = form.bypass.map(checkBypassEntry).find((m) => m);
   add("bypass", bad ?? "");

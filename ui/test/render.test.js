@@ -1,5 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { useCatalogue } from "../lib/i18n.js";
+
+useCatalogue(JSON.parse(readFileSync(new URL("../i18n/en.json", import.meta.url), "utf8")));
 import { filterLogs, statusView, testResultText } from "../lib/render.js";
 
 test("status when off and on", () => {
