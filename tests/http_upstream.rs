@@ -162,9 +162,13 @@ async fn a_socks_server_is_reached_through_an_office_http_proxy() {
         let via = socksbridge::config::Upstream::parse_via(&via).unwrap();
         let target =
             socksbridge::target::Target::parse_authority(&origin.addr.to_string()).unwrap();
-        socksbridge::probe(&upstream, Some(&via), &target, Duration::from_secs(5))
+        let took = socksbridge::probe(&upstream, Some(&via), &target, Duration::from_secs(5))
             .await
             .unwrap();
+        assert!(
+            took > Duration::ZERO && took < Duration::from_secs(5),
+            "{took:?}"
+        );
 
         // The office proxy refusing the way to the SOCKS server is named as such.
         drop(office);
