@@ -8,13 +8,7 @@
 //! "connected" or a new primary connection, on the system bus; with no system bus or
 //! neither service, nothing is watched. Windows and macOS have no watcher yet.
 
-use std::time::Duration;
-
 use tauri::{AppHandle, Runtime};
-
-/// Events within this time of the first are one change (NetworkManager sends bursts); a
-/// steady stream still gets one refresh per window, never none.
-const SETTLE: Duration = Duration::from_secs(2);
 
 /// Starts watching, for the life of the app.
 pub fn watch<R: Runtime>(app: AppHandle<R>) {
@@ -28,34 +22,38 @@ pub fn watch<R: Runtime>(app: AppHandle<R>) {
     let _ = app;
 }
 
-/// Takes in the burst that began with `first` for [`SETTLE`], then acts once.
-async fn settle_then_act<R: Runtime>(
-    app: &AppHandle<R>,
-    first: &'static str,
-    events: &mut tokio::sync::mpsc::Receiver<&'static str>,
-) {
-    let mut reason = first;
-    let until = tokio::time::Instant::now() + SETTLE;
-    while let Ok(Some(next)) = tokio::time::timeout_at(until, events.recv()).await {
-        // A resume explains the network events that follow it.
-        if reason != RESUMED {
-            reason = next;
-        }
-    }
-    crate::actions::network_changed(app, reason).await;
-}
-
-const RESUMED: &str = "resumed from sleep";
-const NETWORK_CHANGED: &str = "the network changed";
-
 #[cfg(target_os = "linux")]
 mod linux {
+    use std::time::Duration;
+
     use futures_util::StreamExt;
     use tauri::{AppHandle, Runtime};
     use zbus::message::Type;
     use zbus::{Connection, MatchRule, MessageStream};
 
-    use super::{settle_then_act, NETWORK_CHANGED, RESUMED};
+    /// Events within this time of the first are one change (NetworkManager sends bursts); a
+    /// steady stream still gets one refresh per window, never none.
+    const SETTLE: Duration = Duration::from_secs(2);
+
+    /// Takes in the burst that began with `first` for [`SETTLE`], then acts once.
+    async fn settle_then_act<R: Runtime>(
+        app: &AppHandle<R>,
+        first: &'static str,
+        events: &mut tokio::sync::mpsc::Receiver<&'static str>,
+    ) {
+        let mut reason = first;
+        let until = tokio::time::Instant::now() + SETTLE;
+        while let Ok(Some(next)) = tokio::time::timeout_at(until, events.recv()).await {
+            // A resume explains the network events that follow it.
+            if reason != RESUMED {
+                reason = next;
+            }
+        }
+        crate::actions::network_changed(app, reason).await;
+    }
+
+    const RESUMED: &str = "resumed from sleep";
+    const NETWORK_CHANGED: &str = "the network changed";
 
     /// `NM_STATE_CONNECTED_GLOBAL`.
     const NM_CONNECTED: u32 = 70;
