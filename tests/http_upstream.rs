@@ -208,3 +208,60 @@ async fn bytes_right_behind_the_proxys_answer_reach_the_client() {
     })
     .await;
 }
+
+/// A proxy that answers the CONNECT with `header_bytes` of headers before the blank line.
+async fn proxy_answering_with_headers(header_bytes: usize) -> SocketAddr {
+    serve_each(move |mut s| async move {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut byte).await.unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let mut answer = b"HTTP/1.1 200 Connection established\r\n".to_vec();
+        while answer.len() < header_bytes {
+            // Long values: a few headers make the bytes (httparse takes up to 64).
+            answer.extend_from_slice(format!("X-Padding: {}\r\n", "a".repeat(1000)).as_bytes());
+        }
+        answer.extend_from_slice(b"\r\nhi");
+        let _ = s.write_all(&answer).await;
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest).await;
+    })
+    .await
+}
+
+/// Proxies add headers (Via, Date, their own); 16 KiB of them are accepted, more is
+/// refused with a reason rather than read without end.
+#[tokio::test]
+async fn long_answer_heads_are_read_up_to_a_limit() {
+    within(30, async {
+        let verbose = proxy_via(&format!(
+            "http://{}",
+            proxy_answering_with_headers(8 * 1024).await
+        ))
+        .await;
+        let mut stream = tunnel(verbose.addr, "127.0.0.1:22".parse().unwrap()).await;
+        let mut hi = [0u8; 2];
+        stream.read_exact(&mut hi).await.unwrap();
+        assert_eq!(&hi, b"hi");
+
+        let endless = proxy_via(&format!(
+            "http://{}",
+            proxy_answering_with_headers(20 * 1024).await
+        ))
+        .await;
+        let answer = raw_exchange(
+            endless.addr,
+            b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        )
+        .await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+        assert!(answer.contains("longer than 16384 bytes"), "{answer}");
+    })
+    .await;
+}
