@@ -18,7 +18,7 @@ screenshot="$work/settings.png"
 [ "${UPDATE_SCREENSHOT:-}" = 1 ] && screenshot="$PWD/docs/settings.png"
 
 HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/state" \
-XDG_CURRENT_DESKTOP=GNOME \
+XDG_CURRENT_DESKTOP=GNOME LANG=C.UTF-8 LC_ALL=C.UTF-8 \
 SOCKSBRIDGE_APP="$PWD/target/debug/socksbridge-app" \
 SOCKSBRIDGE_SCREENSHOT="$screenshot" \
 PATH="$cargo_bin:$PATH" \

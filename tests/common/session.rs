@@ -63,6 +63,9 @@ impl Session {
             ("XDG_CONFIG_HOME".into(), p("config")),
             ("XDG_STATE_HOME".into(), p("state")),
             ("XDG_CURRENT_DESKTOP".into(), self.desktop.clone()),
+            // English, whatever the machine's locale: the tray tests read menu labels.
+            ("LANG".into(), "C.UTF-8".into()),
+            ("LC_ALL".into(), "C.UTF-8".into()),
             ("DBUS_SESSION_BUS_ADDRESS".into(), self.bus.clone()),
             // The "system bus" is the private one too: logind and NetworkManager signals
             // in tests are emitted there, and nothing reaches the machine's real one.
