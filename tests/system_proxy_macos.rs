@@ -452,3 +452,17 @@ fn a_failing_tool_says_what_it_printed_not_only_its_status() {
     assert!(error.contains("** Error"), "{error}");
     assert_eq!(mac.backend().name(), "macOS (networksetup, all services)");
 }
+
+/// The snapshot records each proxy as networksetup reports it, the authentication flag
+/// included (it is compared after a restore, never written).
+#[test]
+fn the_snapshot_reads_every_field_networksetup_reports() {
+    let (_, mac) = starting_points().remove(1);
+    let snapshot = mac.backend().snapshot().unwrap();
+    assert_eq!(snapshot["Wi-Fi|web"], "on|corp.example|3128|0");
+    assert_eq!(snapshot["Wi-Fi|secureweb"], "on|corp.example|3128|1");
+    assert_eq!(snapshot["Wi-Fi|socksfirewall"], "off||0|0");
+    assert_eq!(snapshot["Wi-Fi|auto"], "off|");
+    assert_eq!(snapshot["Wi-Fi|bypass"], "*.corp.example\n10.0.0.0/8");
+    assert_eq!(snapshot["Wi-Fi|discovery"], "off");
+}
