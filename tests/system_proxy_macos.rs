@@ -466,3 +466,17 @@ fn the_snapshot_reads_every_field_networksetup_reports() {
     assert_eq!(snapshot["Wi-Fi|bypass"], "*.corp.example\n10.0.0.0/8");
     assert_eq!(snapshot["Wi-Fi|discovery"], "off");
 }
+
+#[test]
+fn a_write_that_does_not_take_is_an_error_and_leaves_nothing_behind() {
+    let (_, mac) = starting_points().remove(1);
+    mac.change(|s| s["writes_ignored"] = json!(true));
+    let before = mac.services();
+    let system = mac.system();
+    let error = system.enable(&modes()[0]).unwrap_err().to_string();
+    assert!(error.contains("did not take"), "{error}");
+    assert!(error.contains("configuration profile"), "{error}");
+    assert!(!error.contains("D-Bus"), "{error}");
+    assert_eq!(mac.services(), before);
+    assert!(!system.state_path().exists());
+}
