@@ -185,13 +185,8 @@ async fn a_socks_server_is_reached_through_an_office_http_proxy() {
 async fn bytes_right_behind_the_proxys_answer_reach_the_client() {
     within(30, async {
         let fake = serve_each(|mut s| async move {
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                if s.read(&mut byte).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                head.push(byte[0]);
+            if !read_head(&mut s).await.ends_with("\r\n\r\n") {
+                return;
             }
             let _ = s
                 .write_all(b"HTTP/1.1 200 Connection established\r\n\r\nSSH-2.0-banner\r\n")
@@ -212,13 +207,8 @@ async fn bytes_right_behind_the_proxys_answer_reach_the_client() {
 /// A proxy that answers the CONNECT with `header_bytes` of headers before the blank line.
 async fn proxy_answering_with_headers(header_bytes: usize) -> SocketAddr {
     serve_each(move |mut s| async move {
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if s.read(&mut byte).await.unwrap_or(0) == 0 {
-                return;
-            }
-            head.push(byte[0]);
+        if !read_head(&mut s).await.ends_with("\r\n\r\n") {
+            return;
         }
         let mut answer = b"HTTP/1.1 200 Connection established\r\n".to_vec();
         while answer.len() < header_bytes {
