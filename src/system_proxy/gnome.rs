@@ -227,7 +227,7 @@ pub fn current_of(snapshot: &Snapshot) -> Current {
             .get(&key(schema, "port"))
             .and_then(|v| gvariant::parse_int(v))
             .unwrap_or(0);
-        (!host.is_empty() && port > 0).then(|| format!("{}:{port}", bracket(&host)))
+        (!host.is_empty() && port > 0).then(|| super::host_port(&host, port))
     };
     Current {
         mode: text(MODE),
@@ -239,14 +239,6 @@ pub fn current_of(snapshot: &Snapshot) -> Current {
             .and_then(|v| gvariant::parse_array(v))
             .unwrap_or_default(),
         pac_url: text(&key("org.gnome.system.proxy", "autoconfig-url")),
-    }
-}
-
-fn bracket(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
     }
 }
 

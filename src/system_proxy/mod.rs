@@ -183,6 +183,16 @@ pub(crate) fn split_list(value: &str, separator: char) -> Vec<String> {
         .collect()
 }
 
+/// `host:port` as the OS tools' separate fields spell it, an IPv6 host in brackets once
+/// (`[::1]:1095`), so it compares with a `SocketAddr`'s spelling.
+pub(crate) fn host_port(host: &str, port: impl fmt::Display) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Picks the backend for this machine's desktop.
 pub fn detect_backend(env: &CommandEnv) -> Result<Box<dyn Backend>, SysProxyError> {
     #[cfg(target_os = "macos")]

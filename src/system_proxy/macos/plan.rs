@@ -24,13 +24,8 @@ pub struct Endpoint {
 impl Endpoint {
     /// `host:port`, with brackets around an IPv6 host (`[::1]:1095`).
     pub fn address(&self) -> Option<String> {
-        (self.enabled && !self.server.is_empty()).then(|| {
-            if self.server.contains(':') {
-                format!("[{}]:{}", self.server, self.port)
-            } else {
-                format!("{}:{}", self.server, self.port)
-            }
-        })
+        (self.enabled && !self.server.is_empty())
+            .then(|| super::super::host_port(&self.server, &self.port))
     }
 }
 
