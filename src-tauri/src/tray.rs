@@ -106,7 +106,9 @@ pub struct Tray<R: Runtime> {
     /// Copy, Settings, Quit: their words change only with the language.
     fixed: [(MenuItem<R>, &'static str); 3],
     shown: std::sync::Mutex<Option<IconState>>,
-    language: std::sync::Mutex<Language>,
+    /// `app.language` as last seen, and what it resolved to (the OS is asked only when the
+    /// setting changes, not on every redraw).
+    language: std::sync::Mutex<(String, Language)>,
 }
 
 fn icon(state: IconState) -> tauri::Result<Image<'static>> {
@@ -121,11 +123,10 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         MenuItem::with_id(app, id.id(), text, enabled, None::<&str>)
     };
     let state = app.state::<crate::state::AppState>();
-    let lang = Language::resolve(
-        &tauri::async_runtime::block_on(state.controller.settings())
-            .app
-            .language,
-    );
+    let setting = tauri::async_runtime::block_on(state.controller.settings())
+        .app
+        .language;
+    let lang = Language::resolve(&setting);
     let enable = check(MenuId::Enable, &enable_label(lang, SystemProxyMode::Off))?;
     let off = check(
         MenuId::SystemProxy(SystemProxyMode::Off),
@@ -203,7 +204,7 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             (quit, "tray.quit"),
         ],
         shown: std::sync::Mutex::new(Some(IconState::Off)),
-        language: std::sync::Mutex::new(lang),
+        language: std::sync::Mutex::new((setting, lang)),
     });
     Ok(())
 }
@@ -233,9 +234,10 @@ pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
     let Some(tray) = app.try_state::<Tray<R>>() else {
         return;
     };
-    let lang = Language::resolve(&view.settings.app.language);
     let mut language = tray.language.lock().unwrap_or_else(|p| p.into_inner());
-    if *language != lang {
+    let setting = &view.settings.app.language;
+    if language.0 != *setting {
+        let lang = Language::resolve(setting);
         let _ = tray.system.set_text(lang.t("tray.system_proxy", &[]));
         for ((_, item), key) in tray
             .modes
@@ -247,8 +249,9 @@ pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
         for (item, key) in &tray.fixed {
             let _ = item.set_text(lang.t(key, &[]));
         }
-        *language = lang;
+        *language = (setting.clone(), lang);
     }
+    let lang = language.1;
     drop(language);
     let running = view.status.running;
     let _ = tray.enable.set_checked(running);
