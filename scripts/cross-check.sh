@@ -13,19 +13,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/apt.sh
+. scripts/debian-rust.sh
 
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(x86_64-pc-windows-msvc aarch64-apple-darwin)
 
 # 1. Debian's toolchain: compiler, std source, cargo and clippy of one version.
-apt_install_missing rustc-web cargo-web rust-web-src libstd-rust-web-dev rust-web-clippy
-versions=$(dpkg-query -W -f='${Version}\n' rustc-web cargo-web rust-web-src rust-web-clippy | sort -u)
-if [ "$(printf '%s\n' "$versions" | wc -l)" -ne 1 ]; then
-  echo "cross-check: Debian's rust-web packages disagree on the version:" $versions >&2
-  echo "run: apt-get install --only-upgrade rustc-web cargo-web rust-web-src rust-web-clippy" >&2
-  exit 1
-fi
-test -f "$(/usr/bin/rustc --print sysroot)/lib/rustlib/src/rust/library/std/Cargo.toml"
+debian_rust_install rust-web-clippy
 
 # 2. Stand-ins for the C compiler and archiver that build scripts call for the target (ring, a
 #    dev-dependency; embed-resource for the app's .rc): nothing is linked, empty outputs do.
@@ -54,8 +48,7 @@ EOF
 chmod +x "$FAKE/cc" "$FAKE/ar"
 
 # 3. Debian's toolchain, not rustup's proxies.
-export PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-export RUSTC_BOOTSTRAP=1                      # -Z flags on a stable compiler
+debian_rust_env
 export CARGO_TARGET_DIR=${SOCKSBRIDGE_CROSS_TARGET:-${XDG_CACHE_HOME:-$HOME/.cache}/socksbridge/cross-target}
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 # objc2-exception-helper and mac-notification-sys compile Objective-C against AppKit headers in

@@ -42,11 +42,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/apt.sh
+. scripts/debian-rust.sh
 
 T=x86_64-pc-windows-gnu
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/socksbridge
-export PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-export RUSTC_BOOTSTRAP=1                         # -Zbuild-std on Debian's stable compiler
+debian_rust_env
 export CARGO_TARGET_DIR=${SOCKSBRIDGE_WINE_TARGET:-$CACHE/wine-target}
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-2}
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
@@ -76,8 +76,7 @@ t0=$EPOCHREALTIME
 lap() { awk -v s="$1" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "== %-42s %6.1f s\n", s, b - a }'; t0=$EPOCHREALTIME; }
 
 setup() {
-  apt_install_missing rustc-web cargo-web rust-web-src libstd-rust-web-dev \
-    gcc-mingw-w64-x86-64 wine64 wine curl python3
+  debian_rust_install gcc-mingw-w64-x86-64 wine64 wine curl python3
   lap "setup (apt)"
 }
 
