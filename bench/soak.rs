@@ -134,13 +134,12 @@ async fn main() {
     let settings = move |direct: bool, idle: u64| {
         let mut s = Settings {
             listen: "127.0.0.1:0".into(),
-            upstream: format!("socks5h://127.0.0.1:{socks_port}"),
             direct: if direct {
                 vec!["localhost".into()]
             } else {
                 vec![]
             },
-            ..Settings::default()
+            ..Settings::default().with_upstream(&format!("socks5h://127.0.0.1:{socks_port}"))
         };
         s.timeouts.idle_secs = idle;
         s.validate().expect("valid").proxy

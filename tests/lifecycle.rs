@@ -35,8 +35,7 @@ async fn reload_switches_upstream_and_keeps_running_tunnels() {
 
         let mut settings = Settings {
             listen: proxy.addr.to_string(),
-            upstream: second.url("socks5h"),
-            ..Settings::default()
+            ..Settings::default().with_upstream(&second.url("socks5h"))
         };
         settings.timeouts.connect_ms = 2000;
         let applied = proxy
@@ -74,8 +73,7 @@ async fn reload_moves_the_listener_and_a_busy_address_changes_nothing() {
         let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let bad = Settings {
             listen: busy.local_addr().unwrap().to_string(),
-            upstream: "direct://".into(),
-            ..Settings::default()
+            ..Settings::default().with_upstream("direct://")
         };
         let err = proxy
             .handle
@@ -100,8 +98,7 @@ async fn reload_moves_the_listener_and_a_busy_address_changes_nothing() {
         let port = free_port().await;
         let moved = Settings {
             listen: format!("127.0.0.1:{port}"),
-            upstream: "direct://".into(),
-            ..Settings::default()
+            ..Settings::default().with_upstream("direct://")
         };
         assert!(
             proxy
@@ -139,8 +136,7 @@ async fn shutdown_drains_then_closes_within_the_drain_time() {
         let origin = origin().await;
         let mut settings = Settings {
             listen: "127.0.0.1:0".into(),
-            upstream: "direct://".into(),
-            ..Settings::default()
+            ..Settings::default().with_upstream("direct://")
         };
         settings.timeouts.drain_ms = 500;
         let server = ProxyServer::bind(settings.validate().unwrap().proxy)
@@ -176,8 +172,7 @@ async fn idle_keep_alive_connections_do_not_hold_up_shutdown() {
         let origin = origin().await;
         let mut settings = Settings {
             listen: "127.0.0.1:0".into(),
-            upstream: "direct://".into(),
-            ..Settings::default()
+            ..Settings::default().with_upstream("direct://")
         };
         // A drain time far longer than the test may take: only not waiting for it passes.
         settings.timeouts.drain_ms = 300_000;

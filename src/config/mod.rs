@@ -5,6 +5,8 @@
 //! UI can show inline.
 
 mod direct;
+pub mod links;
+mod servers;
 pub mod store;
 mod upstream;
 
@@ -20,6 +22,9 @@ pub use upstream::{
 };
 
 pub use direct::{DirectRules, RuleError};
+pub use servers::{
+    default_name, FailoverConfig, FailoverSettings, Server, ServerList, ServerSettings, MAX_NAME,
+};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:1095";
 pub const DEFAULT_UPSTREAM: &str = "socks5h://127.0.0.1:1080";
@@ -30,11 +35,13 @@ pub const DEFAULT_UPSTREAM: &str = "socks5h://127.0.0.1:1080";
 pub struct Settings {
     /// `IP:PORT` the mixed HTTP + SOCKS port listens on.
     pub listen: String,
-    /// Upstream URL (`socks5h://user:pass@host:port`, `http://host:port`, `direct://`, …).
-    pub upstream: String,
-    /// An HTTP proxy the upstream is reached through (`http://office.example:3128`): the
-    /// upstream's own connection goes through a CONNECT tunnel of this proxy.
-    pub upstream_via: Option<String>,
+    /// The upstream servers, in failover order. (Files from before the list hold one
+    /// `upstream` URL and `upstream_via`; they are migrated when read.)
+    pub servers: Vec<ServerSettings>,
+    /// The name of the server to use; empty for the first.
+    pub active: String,
+    /// Checking the server in use, and moving to the next when it dies.
+    pub failover: FailoverSettings,
     /// Hosts, `*.suffix` patterns and CIDRs that skip the upstream.
     pub direct: Vec<String>,
     /// Credentials inbound clients must present; `null` for none.
@@ -56,7 +63,8 @@ pub struct AppSettings {
     pub start_at_login: bool,
     pub enable_on_launch: bool,
     pub notify_upstream_down: bool,
-    /// `host:port` the upstream check and the Test button connect to through the upstream.
+    /// `host:port` the upstream checks (failover's too, so the CLI uses it) and the Test
+    /// button connect to through a server.
     pub probe_target: String,
     /// The tray's and the window's language: `auto` (the OS's), `en`, `zh-CN` or `ru`.
     pub language: String,
@@ -141,8 +149,9 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             listen: DEFAULT_LISTEN.to_string(),
-            upstream: DEFAULT_UPSTREAM.to_string(),
-            upstream_via: None,
+            servers: vec![ServerSettings::new("Local SOCKS", DEFAULT_UPSTREAM)],
+            active: String::new(),
+            failover: FailoverSettings::default(),
             direct: Vec::new(),
             auth: None,
             open_proxy: false,
@@ -214,17 +223,22 @@ pub struct Timeouts {
     pub drain: Duration,
 }
 
-/// Validated settings, in the two parts that change independently.
+/// Validated settings, in the parts that change independently.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The data path, dialling through the chosen server.
     pub proxy: ProxyConfig,
     pub system_proxy: SystemProxyConfig,
+    pub servers: ServerList,
+    pub failover: FailoverConfig,
 }
 
-/// What the data path runs on; only ever built by [`Settings::validate`].
+/// What the data path runs on; only ever built by [`Settings::validate`] (and switched to
+/// another of its servers by [`ProxyConfig::using`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyConfig {
     pub listen: SocketAddr,
+    /// The server in use.
     pub upstream: Upstream,
     /// The HTTP proxy in front of the upstream, if any.
     pub via: Option<HttpProxy>,
@@ -238,6 +252,15 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
+    /// The same config dialling through `server`.
+    pub fn using(&self, server: &Server) -> ProxyConfig {
+        ProxyConfig {
+            upstream: server.upstream.clone(),
+            via: server.via.clone(),
+            ..self.clone()
+        }
+    }
+
     /// True when targets are dialled exactly as under `other`: same upstream, same direct
     /// rules, same connect timeout. Pooled connections stay valid across such a change.
     pub fn dials_like(&self, other: &ProxyConfig) -> bool {
@@ -302,7 +325,41 @@ impl Settings {
     }
 
     pub fn from_json(text: &str) -> Result<Settings, serde_json::Error> {
-        serde_json::from_str(text)
+        Settings::from_json_migrating(text).map(|(settings, _)| settings)
+    }
+
+    /// Parses settings; a file from before the server list is migrated, and the flag
+    /// says so (the app then keeps a backup of the old file).
+    pub fn from_json_migrating(text: &str) -> Result<(Settings, bool), serde_json::Error> {
+        match serde_json::from_str(text) {
+            Ok(settings) => Ok((settings, false)),
+            Err(original) => {
+                let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else {
+                    return Err(original);
+                };
+                match servers::migrate_legacy(&mut value) {
+                    Ok(true) => serde_json::from_value(value).map(|s| (s, true)),
+                    Ok(false) => Err(original),
+                    Err(message) => Err(serde::de::Error::custom(message)),
+                }
+            }
+        }
+    }
+
+    /// Parses settings from a JSON value, migrating as [`Settings::from_json`] does.
+    pub fn from_value(mut value: serde_json::Value) -> Result<Settings, serde_json::Error> {
+        servers::migrate_legacy(&mut value).map_err(serde::de::Error::custom)?;
+        serde_json::from_value(value)
+    }
+
+    /// These settings with one server, `url`, named after its address: what one
+    /// `--upstream` means.
+    pub fn with_upstream(self, url: &str) -> Settings {
+        Settings {
+            servers: vec![ServerSettings::named_after(url)],
+            active: String::new(),
+            ..self
+        }
     }
 
     /// Checks every field and builds the typed config; reports all bad fields at once.
@@ -322,22 +379,7 @@ impl Settings {
             )
         });
         let listen = listen.map_err(|m| bad("listen", m)).ok();
-        let upstream = Upstream::parse(&self.upstream)
-            .map_err(|e| bad("upstream", e.to_string()))
-            .ok();
-        let via = match (&self.upstream_via, &upstream) {
-            (None, _) => None,
-            (Some(_), Some(Upstream::Direct)) => {
-                bad(
-                    "upstream_via",
-                    "direct:// is not reached through anything".into(),
-                );
-                None
-            }
-            (Some(raw), _) => Upstream::parse_via(raw)
-                .map_err(|e| bad("upstream_via", e.to_string()))
-                .ok(),
-        };
+        let servers = servers::validate_list(&self.servers, &self.active, &mut bad);
         let direct = DirectRules::parse(&self.direct)
             .map_err(|e| bad("direct", e.to_string()))
             .ok();
@@ -382,12 +424,14 @@ impl Settings {
                 Err(message) => bad(&format!("system_proxy.bypass[{i}]"), message),
             }
         }
-        if let Err(e) = crate::target::Target::parse_authority(self.app.probe_target.trim()) {
-            bad(
-                "app.probe_target",
-                format!("'{}' is not host:port: {e}", self.app.probe_target),
-            );
-        }
+        let probe_target = crate::target::Target::parse_authority(self.app.probe_target.trim())
+            .map_err(|e| {
+                bad(
+                    "app.probe_target",
+                    format!("'{}' is not host:port: {e}", self.app.probe_target),
+                )
+            })
+            .ok();
         if self.app.language != "auto" && !LANGUAGES.contains(&self.app.language.as_str()) {
             bad(
                 "app.language",
@@ -404,37 +448,62 @@ impl Settings {
             ("timeouts.header_ms", t.header_ms, 100, 300_000),
             ("timeouts.idle_secs", t.idle_secs, 1, 7 * 24 * 3600),
             ("timeouts.drain_ms", t.drain_ms, 0, 300_000),
+            (
+                "failover.interval_secs",
+                self.failover.interval_secs,
+                1,
+                3600,
+            ),
+            ("failover.failures", self.failover.failures.into(), 1, 100),
+            (
+                "failover.hold_down_secs",
+                self.failover.hold_down_secs,
+                0,
+                3600,
+            ),
         ] {
             if !(min..=max).contains(&value) {
                 bad(field, format!("must be between {min} and {max}"));
             }
         }
 
-        match (listen, upstream, direct) {
-            (Some(listen), Some(upstream), Some(direct)) if errors.is_empty() => Ok(Config {
-                proxy: ProxyConfig {
-                    listen,
-                    upstream,
-                    via,
-                    direct,
-                    auth,
-                    open_proxy: self.open_proxy,
-                    max_connections: self.max_connections as usize,
-                    timeouts: Timeouts {
-                        connect: Duration::from_millis(t.connect_ms),
-                        header: Duration::from_millis(t.header_ms),
-                        idle: Duration::from_secs(t.idle_secs),
-                        drain: Duration::from_millis(t.drain_ms),
+        match (listen, servers, direct, probe_target) {
+            (Some(listen), Some(servers), Some(direct), Some(target)) if errors.is_empty() => {
+                let f = &self.failover;
+                Ok(Config {
+                    proxy: ProxyConfig {
+                        listen,
+                        upstream: servers.active().upstream.clone(),
+                        via: servers.active().via.clone(),
+                        direct,
+                        auth,
+                        open_proxy: self.open_proxy,
+                        max_connections: self.max_connections as usize,
+                        timeouts: Timeouts {
+                            connect: Duration::from_millis(t.connect_ms),
+                            header: Duration::from_millis(t.header_ms),
+                            idle: Duration::from_secs(t.idle_secs),
+                            drain: Duration::from_millis(t.drain_ms),
+                        },
+                        pac_bypass: bypass.clone(),
                     },
-                    pac_bypass: bypass.clone(),
-                },
-                system_proxy: SystemProxyConfig {
-                    mode: self.system_proxy.mode,
-                    bypass,
-                    guard: self.system_proxy.guard,
-                    socks: self.system_proxy.socks,
-                },
-            }),
+                    system_proxy: SystemProxyConfig {
+                        mode: self.system_proxy.mode,
+                        bypass,
+                        guard: self.system_proxy.guard,
+                        socks: self.system_proxy.socks,
+                    },
+                    servers,
+                    failover: FailoverConfig {
+                        enabled: f.enabled,
+                        switch_back: f.switch_back,
+                        interval: Duration::from_secs(f.interval_secs),
+                        failures: f.failures,
+                        hold_down: Duration::from_secs(f.hold_down_secs),
+                        target,
+                    },
+                })
+            }
             _ => Err(ConfigErrors(errors)),
         }
     }
@@ -502,12 +571,25 @@ mod tests {
         let fixtures = [
             (r#"{"listen":"localhost:1095"}"#, vec!["listen"]),
             (r#"{"listen":"0.0.0.0:1095"}"#, vec!["listen"]),
-            (r#"{"upstream":"http://x"}"#, vec!["upstream"]),
-            (r#"{"upstream_via":"socks5://h:1"}"#, vec!["upstream_via"]),
+            (r#"{"upstream":"http://x"}"#, vec!["servers[0].url"]),
+            (r#"{"upstream_via":"socks5://h:1"}"#, vec!["servers[0].via"]),
+            (r#"{"servers":[]}"#, vec!["servers"]),
+            (
+                r#"{"servers":[{"name":"A","url":"direct://"}],"active":"B"}"#,
+                vec!["active"],
+            ),
+            (
+                r#"{"failover":{"interval_secs":0,"failures":0}}"#,
+                vec!["failover.interval_secs", "failover.failures"],
+            ),
+            (
+                r#"{"app":{"probe_target":"nope"}}"#,
+                vec!["app.probe_target"],
+            ),
             (r#"{"app":{"language":"de"}}"#, vec!["app.language"]),
             (
                 r#"{"upstream":"direct://","upstream_via":"http://h:1"}"#,
-                vec!["upstream_via"],
+                vec!["servers[0].via"],
             ),
             (r#"{"direct":["10.0.0.0/99"]}"#, vec!["direct"]),
             (
@@ -524,7 +606,7 @@ mod tests {
             ),
             (
                 r#"{"upstream":"socks9://h","listen":"x"}"#,
-                vec!["listen", "upstream"],
+                vec!["listen", "servers[0].url"],
             ),
         ];
         for (json, fields) in fixtures {
@@ -538,6 +620,7 @@ mod tests {
     fn unknown_fields_and_wrong_types_are_parse_errors() {
         for json in [
             r#"{"lisen":"127.0.0.1:1"}"#,
+            r#"{"upstream":"direct://","servers":[]}"#,
             r#"{"max_connections":"many"}"#,
             r#"{"auth":{"user":"x"}}"#,
             "[1]",
@@ -599,14 +682,53 @@ mod tests {
             assert!(before.dials_like(&config(change)));
         }
         let other_dials: [&dyn Fn(&mut Settings); 4] = [
-            &|s| s.upstream = "socks5://127.0.0.1:1080".into(),
-            &|s| s.upstream = "direct://".into(),
+            &|s| s.servers = vec![ServerSettings::named_after("socks5://127.0.0.1:1080")],
+            &|s| s.servers = vec![ServerSettings::named_after("direct://")],
             &|s| s.direct = vec!["*.lan".into()],
             &|s| s.timeouts.connect_ms = 500,
         ];
         for change in other_dials {
             assert!(!before.dials_like(&config(change)));
         }
+    }
+
+    #[test]
+    fn the_chosen_server_is_what_the_data_path_dials() {
+        let settings = Settings::from_json(
+            r#"{"servers":[{"name":"A","url":"socks5h://a:1"},
+                           {"name":"B","url":"socks5h://b:2","via":"http://o:3"}],
+                "active":"B","failover":{"enabled":false,"interval_secs":5}}"#,
+        )
+        .unwrap();
+        let config = settings.validate().unwrap();
+        assert_eq!(config.proxy.upstream.to_url(), "socks5h://b:2");
+        assert_eq!(
+            config.proxy.via.as_ref().unwrap().address.to_string(),
+            "o:3"
+        );
+        assert_eq!(config.servers.active, 1);
+        assert!(!config.failover.enabled);
+        assert_eq!(config.failover.interval, Duration::from_secs(5));
+        assert_eq!(config.failover.target.to_string(), "example.com:443");
+        let first = config.proxy.using(&config.servers.servers[0]);
+        assert_eq!(first.upstream.to_url(), "socks5h://a:1");
+        assert_eq!(first.via, None);
+        assert_eq!(first.listen, config.proxy.listen);
+        let (migrated, was_old) =
+            Settings::from_json_migrating(r#"{"upstream":"socks5h://h:1"}"#).unwrap();
+        assert!(was_old);
+        assert_eq!(
+            migrated.servers,
+            vec![ServerSettings::new("h:1", "socks5h://h:1")]
+        );
+        assert!(!Settings::from_json_migrating("{}").unwrap().1);
+        assert_eq!(
+            Settings::from_value(serde_json::json!({"upstream": "direct://"}))
+                .unwrap()
+                .servers[0]
+                .name,
+            "Direct"
+        );
     }
 
     #[test]

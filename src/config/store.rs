@@ -35,16 +35,47 @@ pub fn load(path: &Path) -> Loaded {
         }
         Err(e) => return set_aside(path, &format!("cannot read it: {e}")),
     };
-    match Settings::from_json(&text) {
-        Ok(settings) => match settings.validate() {
-            Ok(_) => Loaded {
-                settings,
-                notice: None,
-            },
+    match Settings::from_json_migrating(&text) {
+        Ok((settings, migrated)) => match settings.validate() {
+            Ok(_) => {
+                if migrated {
+                    keep_old_format(path, &text, &settings);
+                }
+                Loaded {
+                    settings,
+                    notice: None,
+                }
+            }
             Err(e) => set_aside(path, &e.to_string()),
         },
         Err(e) => set_aside(path, &e.to_string()),
     }
+}
+
+/// A file from before the server list: the original is kept beside it, then the file is
+/// rewritten as a list of one. If either write fails the file stays as it was (it still
+/// loads, migrated again next time).
+fn keep_old_format(path: &Path, text: &str, settings: &Settings) {
+    let backup = migration_backup_path(path);
+    let result =
+        crate::fsutil::write_atomic(&backup, text.as_bytes()).and_then(|()| save(path, settings));
+    match result {
+        Ok(()) => tracing::info!(
+            "moved the settings to the server list; the previous file is kept as {}",
+            backup.display()
+        ),
+        Err(e) => tracing::warn!("could not rewrite {} as a server list: {e}", path.display()),
+    }
+}
+
+/// Where a pre-server-list file is kept: `settings.json.single-upstream.bak`.
+pub fn migration_backup_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".single-upstream.bak");
+    path.with_file_name(name)
 }
 
 fn set_aside(path: &Path, why: &str) -> Loaded {
@@ -92,6 +123,7 @@ pub fn save(path: &Path, settings: &Settings) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ServerSettings;
 
     #[test]
     fn missing_valid_corrupt_and_invalid_files() {
@@ -110,14 +142,29 @@ mod tests {
         );
 
         // A saved file keeps its own mode, off included.
-        let settings = Settings {
-            upstream: "socks5h://u:p@10.0.0.2:1080".into(),
-            ..Settings::default()
-        };
+        let settings = Settings::default().with_upstream("socks5h://u:p@10.0.0.2:1080");
         save(&path, &settings).unwrap();
         assert_eq!(load(&path).settings, settings);
-        std::fs::write(&path, r#"{"upstream": "socks5h://127.0.0.1:9050"}"#).unwrap();
-        assert_eq!(load(&path).settings.system_proxy.mode, SystemProxyMode::Off);
+        let old = r#"{"upstream": "socks5h://127.0.0.1:9050", "upstream_via": "http://o:3128"}"#;
+        std::fs::write(&path, old).unwrap();
+        let migrated = load(&path).settings;
+        assert_eq!(migrated.system_proxy.mode, SystemProxyMode::Off);
+        assert_eq!(
+            migrated.servers,
+            vec![ServerSettings {
+                via: Some("http://o:3128".into()),
+                ..ServerSettings::new("127.0.0.1:9050", "socks5h://127.0.0.1:9050")
+            }]
+        );
+        assert_eq!(
+            std::fs::read_to_string(migration_backup_path(&path)).unwrap(),
+            old,
+            "the old file is kept"
+        );
+        assert_eq!(load(&path).settings, migrated, "rewritten in the new form");
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"servers\""));
         save(&path, &settings).unwrap();
         #[cfg(unix)]
         {

@@ -453,7 +453,7 @@ pub async fn proxy(json: serde_json::Value) -> Proxy {
             b.insert(k.clone(), v.clone());
         }
     }
-    let settings: Settings = serde_json::from_value(base).unwrap();
+    let settings = Settings::from_value(base).unwrap();
     let config = settings.validate().unwrap().proxy;
     let server = ProxyServer::bind(config).await.unwrap();
     let addr = server.local_addr();

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use socksbridge::config::{ConfigErrors, InboundAuthSettings, Settings, SystemProxyMode};
+use socksbridge::config::links::unique_name;
+use socksbridge::config::{
+    ConfigErrors, InboundAuthSettings, ServerSettings, Settings, SystemProxyMode,
+};
 use socksbridge::system_proxy::env::Shell;
 
 const EXAMPLES: &str = "\
@@ -14,6 +17,7 @@ Examples:
   socksbridge --upstream socks5://127.0.0.1:9050 --direct 'localhost,*.lan,10.0.0.0/8'
   socksbridge --upstream http://user:pass@proxy.example:3128
   socksbridge --upstream socks5h://10.0.0.2:1080 --upstream-via http://office.example:3128
+  socksbridge --upstream socks5h://10.0.0.2:1080 --upstream socks5h://10.0.0.3:1080  # failover
   socksbridge --listen 0.0.0.0:1095 --auth alice:secret
   socksbridge --config ~/.config/socksbridge/settings.json --log-level debug
   socksbridge --system-proxy                    # point the desktop at it while it runs
@@ -69,10 +73,10 @@ pub struct Args {
     /// Address to listen on (HTTP and SOCKS on one port) [default: 127.0.0.1:1095]
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,
-    /// Upstream: socks5h://, socks5://, socks4a://, socks4://, http:// or direct:// [default: socks5h://127.0.0.1:1080]
+    /// Upstream: socks5h://, socks5://, socks4a://, socks4://, http:// or direct:// [default: socks5h://127.0.0.1:1080]; more than once: the failover order
     #[arg(long, value_name = "URL")]
-    pub upstream: Option<String>,
-    /// Reach the upstream through this HTTP proxy's CONNECT tunnel (http://user:pass@host:port)
+    pub upstream: Vec<String>,
+    /// Reach the upstreams through this HTTP proxy's CONNECT tunnel (http://user:pass@host:port)
     #[arg(long, value_name = "URL")]
     pub upstream_via: Option<String>,
     /// Settings file (JSON, the app's schema); flags override it
@@ -133,11 +137,26 @@ impl Args {
         if let Some(listen) = &self.listen {
             settings.listen = listen.clone();
         }
-        if let Some(upstream) = &self.upstream {
-            settings.upstream = upstream.clone();
+        if !self.upstream.is_empty() {
+            let mut names = Vec::new();
+            settings.servers = self
+                .upstream
+                .iter()
+                .map(|url| {
+                    let server = ServerSettings::named_after(url);
+                    let name = unique_name(&server.name, &names);
+                    names.push(name.clone());
+                    ServerSettings { name, ..server }
+                })
+                .collect();
+            settings.active = String::new();
         }
         if let Some(via) = &self.upstream_via {
-            settings.upstream_via = Some(via.clone());
+            for server in &mut settings.servers {
+                if !server.url.trim().eq_ignore_ascii_case("direct://") {
+                    server.via = Some(via.clone());
+                }
+            }
         }
         if let Some(direct) = &self.direct {
             settings.direct = direct
@@ -173,8 +192,8 @@ impl Args {
         let flag_for = |field: &str| -> Option<&'static str> {
             match field {
                 "listen" if self.listen.is_some() => Some("--listen"),
-                "upstream" if self.upstream.is_some() => Some("--upstream"),
-                "upstream_via" if self.upstream_via.is_some() => Some("--upstream-via"),
+                f if f.ends_with(".url") && !self.upstream.is_empty() => Some("--upstream"),
+                f if f.ends_with(".via") && self.upstream_via.is_some() => Some("--upstream-via"),
                 "direct" if self.direct.is_some() => Some("--direct"),
                 f if f.starts_with("auth.") && self.auth.is_some() => Some("--auth"),
                 _ => None,

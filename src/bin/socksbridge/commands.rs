@@ -54,7 +54,7 @@ pub fn env_command(
 ) -> Result<(), CliError> {
     let args = Args {
         listen,
-        upstream: None,
+        upstream: Vec::new(),
         upstream_via: None,
         config,
         direct: None,

@@ -58,7 +58,18 @@ async fn run_proxy(args: Args) -> Result<(), CliError> {
             commands(Shell::detect(), local, &config.system_proxy.bypass).trim_end()
         );
     }
-    let upstream = config.proxy.upstream.redacted();
+    let mut upstream = config.proxy.upstream.redacted();
+    let others: Vec<String> = config
+        .servers
+        .servers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != config.servers.active)
+        .map(|(_, s)| s.upstream.redacted())
+        .collect();
+    if config.failover.enabled && !others.is_empty() {
+        upstream = format!("{upstream} (then {})", others.join(", "));
+    }
     serve_until_signal(controller, local, &upstream, signalled).await
 }
 
