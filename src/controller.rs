@@ -4,7 +4,11 @@
 //! changes only what they change: the data path reloads only when its config differs
 //! (and keeps its connection pool unless the way targets are dialled changed), the OS is
 //! re-pointed only when what it should point at differs. The controller holds the applied
-//! settings: they are the one source of truth for the app and the CLI.
+//! settings: they are the one source of truth for the app and the CLI. While the proxy
+//! runs, the servers are checked (see [`crate::health`]) and failover may move traffic to
+//! another server of the list without changing the settings: the user's choice stays
+//! theirs, and new settings start from it again unless the list and the choice are the
+//! same as before.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,12 +17,13 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, ConfigErrors, Settings, SystemProxyConfig, SystemProxyMode};
-use crate::error::ProxyError;
+use crate::config::{
+    Config, ConfigErrors, ProxyConfig, Settings, SystemProxyConfig, SystemProxyMode,
+};
+use crate::health::{self, Board, Check, HealthEvent, Plan, Switcher};
 use crate::server::{BindError, ProxyHandle, ProxyServer};
 use crate::stats::StatsSnapshot;
 use crate::system_proxy::{Desired, SysProxyError, SystemProxy};
-use crate::target::Target;
 
 /// How long restoring the OS setting may take on the way out. On macOS a restore may wait
 /// for a person to type an administrator's password.
@@ -56,14 +61,34 @@ pub enum NetworkRefresh {
     LeftUsersSetting,
 }
 
+/// One server of the list, as the tray and the window show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerStatus {
+    pub name: String,
+    /// Its URL without the password.
+    pub upstream: String,
+    pub direct: bool,
+    /// The user's choice.
+    pub chosen: bool,
+    /// Traffic goes through it (the choice, unless failover moved away from it).
+    pub in_use: bool,
+    /// Its last check, if it had one.
+    pub last: Option<Check>,
+}
+
 /// What the tray and the settings window show.
 #[derive(Debug, Clone, Serialize)]
 pub struct ControllerStatus {
     pub running: bool,
     pub listen: Option<SocketAddr>,
+    /// The name of the server in use.
+    pub server: String,
+    /// Its URL without the password.
     pub upstream: String,
     /// No upstream: targets are dialled from this machine.
     pub direct: bool,
+    /// Every server, in list order.
+    pub servers: Vec<ServerStatus>,
     /// The mode the OS is pointed at us with right now (`off` when not applied).
     pub system_proxy: SystemProxyMode,
     pub stats: StatsSnapshot,
@@ -76,6 +101,8 @@ struct Running {
     /// What the OS is pointed at, when it is.
     applied: Option<Desired>,
     guard: Option<JoinHandle<()>>,
+    /// The server checks and failover.
+    health: Option<JoinHandle<()>>,
 }
 
 #[derive(Debug)]
@@ -83,15 +110,41 @@ struct Inner {
     /// What is applied (or will be, on start): as given, and validated.
     settings: Settings,
     config: Config,
+    /// The server traffic goes through: `config.servers.active` unless failover moved.
+    in_use: usize,
+    /// Bumped with every settings change and stop: a round of checks started under an
+    /// older one may no longer switch servers.
+    generation: u64,
     running: Option<Running>,
     /// Set by [`Controller::close`]: the process is on its way out, nothing starts again.
     closed: bool,
 }
 
+impl Inner {
+    /// The data path's config: the applied one, dialling through the server in use.
+    fn effective(&self) -> ProxyConfig {
+        self.config
+            .proxy
+            .using(&self.config.servers.servers[self.in_use])
+    }
+}
+
+/// When the servers are checked while the proxy runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// Only when failover is on and there is another server to move to: a lone server is
+    /// not dialled behind the user's back (the CLI).
+    ForFailover,
+    /// Always: the app shows every server's last check.
+    Always,
+}
+
 #[derive(Debug)]
 pub struct Controller {
     system: Option<Arc<SystemProxy>>,
-    inner: tokio::sync::Mutex<Inner>,
+    inner: Arc<tokio::sync::Mutex<Inner>>,
+    board: Arc<Board>,
+    checks: Checks,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -123,13 +176,32 @@ impl Controller {
         let config = settings.validate()?;
         Ok(Controller {
             system,
-            inner: tokio::sync::Mutex::new(Inner {
+            inner: Arc::new(tokio::sync::Mutex::new(Inner {
                 settings,
+                in_use: config.servers.active,
                 config,
+                generation: 0,
                 running: None,
                 closed: false,
-            }),
+            })),
+            board: Arc::new(Board::default()),
+            checks: Checks::ForFailover,
         })
+    }
+
+    /// The same controller checking the servers as `checks` says.
+    pub fn with_checks(self, checks: Checks) -> Controller {
+        Controller { checks, ..self }
+    }
+
+    /// Every check result and server switch from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<HealthEvent> {
+        self.board.subscribe()
+    }
+
+    /// Asks for a check of the server in use now, rather than at the next interval.
+    pub fn check_now(&self) {
+        self.board.wake.notify_one();
     }
 
     pub fn system_proxy(&self) -> Option<&Arc<SystemProxy>> {
@@ -146,19 +218,6 @@ impl Controller {
         self.inner.lock().await.config.clone()
     }
 
-    /// Dials `target` through the running proxy's router, as traffic would: the upstream
-    /// check. `None` when there is nothing to check (stopped, or no upstream).
-    pub async fn probe_upstream(&self, target: &Target) -> Option<Result<Duration, ProxyError>> {
-        let handle = {
-            let inner = self.inner.lock().await;
-            if inner.config.proxy.upstream.is_direct() {
-                return None;
-            }
-            inner.running.as_ref()?.handle.clone()
-        };
-        Some(handle.probe(target).await)
-    }
-
     /// Starts the proxy and points the OS at it (per the config). If the OS setting cannot
     /// be applied the proxy is stopped again and the error returned.
     pub async fn start(&self) -> Result<SocketAddr, ControlError> {
@@ -169,7 +228,9 @@ impl Controller {
         if let Some(running) = &inner.running {
             return Ok(running.handle.local_addr());
         }
-        let server = ProxyServer::bind(inner.config.proxy.clone()).await?;
+        // A fresh start begins with the user's choice.
+        inner.in_use = inner.config.servers.active;
+        let server = ProxyServer::bind(inner.effective()).await?;
         let handle = server.handle();
         let local = server.local_addr();
         let task = tokio::spawn(server.run(std::future::pending()));
@@ -178,6 +239,7 @@ impl Controller {
             task,
             applied: None,
             guard: None,
+            health: None,
         };
         let system_proxy = &inner.config.system_proxy;
         if let Err(e) = self
@@ -192,6 +254,7 @@ impl Controller {
             return Err(e);
         }
         inner.running = Some(running);
+        self.start_checks(&mut inner);
         Ok(local)
     }
 
@@ -211,6 +274,7 @@ impl Controller {
     }
 
     async fn stop_locked(&self, inner: &mut Inner) -> Result<(), ControlError> {
+        inner.generation += 1;
         let Some(mut running) = inner.running.take() else {
             return Ok(());
         };
@@ -225,13 +289,20 @@ impl Controller {
     /// On any failure everything stays as it was: the old settings remain applied.
     pub async fn apply(&self, settings: Settings) -> Result<(), ControlError> {
         let config = settings.validate()?;
-        let mut inner = self.inner.lock().await;
-        let inner = &mut *inner;
+        let mut guard = self.inner.lock().await;
+        let inner = &mut *guard;
+        // Failover's choice survives a save that leaves the list and the choice alone.
+        let in_use = if config.servers == inner.config.servers {
+            inner.in_use
+        } else {
+            config.servers.active
+        };
+        let effective = config.proxy.using(&config.servers.servers[in_use]);
         if let Some(running) = inner.running.as_mut() {
-            let old = &inner.config;
-            let reload = config.proxy != old.proxy;
+            let old = running.handle.config();
+            let reload = effective != old;
             if reload {
-                running.handle.apply(config.proxy.clone()).await?;
+                running.handle.apply(effective).await?;
             }
             let desired = desired_for(&config.system_proxy, running.handle.local_addr());
             if let Err(e) = self
@@ -239,17 +310,51 @@ impl Controller {
                 .await
             {
                 if reload {
-                    if let Err(undo) = running.handle.apply(old.proxy.clone()).await {
+                    if let Err(undo) = running.handle.apply(old).await {
                         tracing::error!("could not go back to the previous settings: {undo}");
                     }
                 }
-                self.start_guard(running, old.system_proxy.guard);
+                self.start_guard(running, inner.config.system_proxy.guard);
                 return Err(e);
             }
         }
         inner.settings = settings;
         inner.config = config;
+        inner.in_use = in_use;
+        self.board.retain(&inner.config.servers.servers);
+        self.start_checks(inner);
         Ok(())
+    }
+
+    /// (Re)starts the server checks for the applied settings, if the proxy runs.
+    fn start_checks(&self, inner: &mut Inner) {
+        inner.generation += 1;
+        let Some(running) = inner.running.as_mut() else {
+            return;
+        };
+        if let Some(old) = running.health.take() {
+            old.abort();
+        }
+        let failover_possible =
+            inner.config.failover.enabled && inner.config.servers.servers.len() > 1;
+        if self.checks == Checks::ForFailover && !failover_possible {
+            return;
+        }
+        let plan = Plan {
+            servers: inner.config.servers.servers.clone(),
+            preferred: inner.config.servers.active,
+            current: inner.in_use,
+            failover: inner.config.failover.clone(),
+            limit: inner.config.proxy.timeouts.connect,
+        };
+        let board = Arc::clone(&self.board);
+        let switcher = ControllerSwitch {
+            inner: Arc::clone(&self.inner),
+            generation: inner.generation,
+        };
+        running.health = Some(tokio::spawn(async move {
+            health::run(plan, &board, switcher).await;
+        }));
     }
 
     /// After a resume or a network change: pooled upstream connections are dropped (they
@@ -262,6 +367,7 @@ impl Controller {
             return Ok(NetworkRefresh::NotRunning);
         };
         running.handle.drop_pool().await;
+        self.check_now();
         let (Some(system), Some(desired)) = (&self.system, running.applied.clone()) else {
             return Ok(NetworkRefresh::PoolDropped);
         };
@@ -285,11 +391,27 @@ impl Controller {
     pub async fn status(&self) -> ControllerStatus {
         let inner = self.inner.lock().await;
         let running = inner.running.as_ref();
+        let list = &inner.config.servers;
+        let in_use = &list.servers[inner.in_use];
         ControllerStatus {
             running: running.is_some(),
             listen: running.map(|r| r.handle.local_addr()),
-            upstream: inner.config.proxy.upstream.redacted(),
-            direct: inner.config.proxy.upstream.is_direct(),
+            server: in_use.name.clone(),
+            upstream: in_use.upstream.redacted(),
+            direct: in_use.upstream.is_direct(),
+            servers: list
+                .servers
+                .iter()
+                .enumerate()
+                .map(|(i, s)| ServerStatus {
+                    name: s.name.clone(),
+                    upstream: s.upstream.redacted(),
+                    direct: s.upstream.is_direct(),
+                    chosen: i == list.active,
+                    in_use: i == inner.in_use,
+                    last: self.board.last(&s.name),
+                })
+                .collect(),
             system_proxy: match running.and_then(|r| r.applied.as_ref()) {
                 None => SystemProxyMode::Off,
                 Some(Desired::Global { .. }) => SystemProxyMode::Global,
@@ -352,9 +474,42 @@ impl Controller {
     }
 }
 
+/// Failover's way to move the data path, valid only for the settings generation it was
+/// made for.
+struct ControllerSwitch {
+    inner: Arc<tokio::sync::Mutex<Inner>>,
+    generation: u64,
+}
+
+impl Switcher for ControllerSwitch {
+    async fn switch(&self, from: usize, to: usize) -> bool {
+        let mut inner = self.inner.lock().await;
+        if inner.generation != self.generation || inner.in_use != from {
+            return false;
+        }
+        let Some(running) = inner.running.as_ref() else {
+            return false;
+        };
+        let config = inner.config.proxy.using(&inner.config.servers.servers[to]);
+        match running.handle.apply(config).await {
+            Ok(_) => {
+                inner.in_use = to;
+                true
+            }
+            Err(e) => {
+                tracing::warn!("could not switch servers: {e}");
+                false
+            }
+        }
+    }
+}
+
 async fn shut_down(running: Running) {
     if let Some(guard) = running.guard {
         guard.abort();
+    }
+    if let Some(health) = running.health {
+        health.abort();
     }
     running.handle.shutdown();
     let _ = running.task.await;

@@ -22,8 +22,9 @@
 //!
 //! Around it: `config/` (the settings file's schema → validated [`Config`]),
 //! `system_proxy/` (snapshot, apply, exact restore of the OS setting, per desktop),
-//! `controller` (proxy + OS setting as one unit), `termination` (the signals that end
-//! the process).
+//! `controller` (proxy + OS setting as one unit), `health` (checking the servers while
+//! on) with `failover` (the pure policy of when to switch), `termination` (the signals
+//! that end the process).
 
 mod auth;
 pub mod config;
@@ -31,7 +32,9 @@ pub mod controller;
 mod dial;
 mod engine;
 mod error;
+pub mod failover;
 mod fsutil;
+pub mod health;
 mod heap;
 mod http;
 pub mod limits;

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 /// dialling → byte plumbing), then the pieces everything stands on.
 const CORE: &[&str] = &[
     "controller",
+    "health",
+    "failover",
     "server",
     "http",
     "socks",

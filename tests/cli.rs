@@ -226,3 +226,53 @@ async fn config_file_with_flags_on_top_and_broken_files_reported() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn more_than_one_upstream_is_the_failover_order() {
+    within(60, async {
+        let origin = origin().await;
+        let backup = socks_server().await;
+        let dead = free_port().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("settings.json");
+        let json = format!(
+            r#"{{"app":{{"probe_target":"{}"}},"failover":{{"interval_secs":1,"failures":1}}}}"#,
+            origin.addr
+        );
+        std::fs::write(&config, json).unwrap();
+        let first = format!("socks5h://127.0.0.1:{dead}");
+        let running = start(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+            "--upstream",
+            &first,
+            "--upstream",
+            &backup.url("socks5h"),
+        ])
+        .await;
+        assert!(
+            running
+                .line
+                .ends_with(&format!("-> {first} (then {})", backup.url("socks5h"))),
+            "{}",
+            running.line
+        );
+        let addr = listen_addr(&running.line);
+        let proxy = format!("http://{addr}");
+        let mut served = false;
+        for _ in 0..40 {
+            let out = curl(&["-x", &proxy, &origin.url("/hello")]).await;
+            if out.status == 200 {
+                served = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(served, "the second upstream took over");
+        assert!(backup.targets().contains(&origin.addr.to_string()));
+        assert_eq!(signal_and_wait(running, "TERM").await, 0);
+    })
+    .await;
+}

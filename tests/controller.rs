@@ -9,7 +9,8 @@ use std::sync::Arc;
 use common::session::Session;
 use common::*;
 use socksbridge::config::SystemProxyMode;
-use socksbridge::controller::{Controller, NetworkRefresh};
+use socksbridge::controller::{Checks, Controller, NetworkRefresh};
+use socksbridge::health::HealthEvent;
 use socksbridge::system_proxy::gnome::Gnome;
 use socksbridge::system_proxy::{CommandEnv, SystemProxy};
 use socksbridge::Settings;
@@ -28,8 +29,7 @@ fn system_proxy(session: &Session) -> Arc<SystemProxy> {
 fn settings(mode: SystemProxyMode) -> Settings {
     let mut s = Settings {
         listen: "127.0.0.1:0".into(),
-        upstream: "direct://".into(),
-        ..Settings::default()
+        ..Settings::default().with_upstream("direct://")
     };
     s.system_proxy.mode = mode;
     s
@@ -156,8 +156,7 @@ async fn a_failed_os_change_leaves_the_proxy_off_and_the_setting_untouched() {
 fn via(upstream: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
-        upstream: upstream.into(),
-        ..Settings::default()
+        ..Settings::default().with_upstream(upstream)
     }
 }
 
@@ -220,7 +219,7 @@ async fn a_change_outside_the_data_path_keeps_pooled_upstream_connections() {
         assert_eq!(controller.settings().await, changed);
 
         // A new upstream is a new pool.
-        changed.upstream = second.url("socks5h");
+        changed = changed.with_upstream(&second.url("socks5h"));
         controller.apply(changed).await.unwrap();
         assert_eq!(get_text(&client, &origin.url("/hello")).await, "hello");
         assert_eq!(first.connections.load(Ordering::SeqCst), 1);
@@ -250,10 +249,11 @@ async fn a_failed_apply_leaves_the_previous_settings_running() {
         assert_eq!(controller.status().await.system_proxy, SystemProxyMode::Off);
 
         let mut invalid = settings.clone();
-        invalid.upstream = "socks9://nowhere".into();
+        invalid = invalid.with_upstream("socks9://nowhere");
         let err = controller.apply(invalid).await.unwrap_err();
         assert!(
-            err.to_string().starts_with("invalid settings: upstream"),
+            err.to_string()
+                .starts_with("invalid settings: servers[0].url"),
             "{err}"
         );
         assert_eq!(controller.settings().await, settings);
@@ -269,44 +269,60 @@ async fn a_failed_apply_leaves_the_previous_settings_running() {
 }
 
 #[tokio::test]
-async fn the_upstream_check_goes_through_the_running_router() {
+async fn the_server_in_use_is_checked_through_it_and_reported() {
     within(60, async {
-        let TwoUpstreams {
-            origin,
-            first,
-            settings,
-            controller,
-            ..
-        } = running_through_the_first().await;
-        let target = socksbridge::target::Target::from(origin.addr);
-        // Through the running proxy's router: the SOCKS server is asked for the target.
-        let latency = controller.probe_upstream(&target).await.unwrap().unwrap();
-        assert!(latency > std::time::Duration::ZERO);
-        assert!(
-            first.targets().contains(&origin.addr.to_string()),
-            "{:?}",
-            first.targets()
-        );
-        // An unreachable upstream is an error naming it; no upstream is nothing to check.
+        let origin = origin().await;
+        let socks = socks_server().await;
         let dead = free_port().await;
-        let mut down = settings.clone();
-        down.upstream = format!("socks5h://127.0.0.1:{dead}");
-        controller.apply(down).await.unwrap();
-        let err = controller
-            .probe_upstream(&target)
-            .await
+        let mut settings = via(&socks.url("socks5h"));
+        settings.app.probe_target = origin.addr.to_string();
+        settings.failover.interval_secs = 1;
+        let controller = Controller::new(settings.clone(), None)
             .unwrap()
-            .unwrap_err();
-        assert!(
-            err.to_string().contains(&format!("127.0.0.1:{dead}")),
-            "{err}"
-        );
-        let mut direct = settings;
-        direct.upstream = "direct://".into();
-        controller.apply(direct).await.unwrap();
-        assert!(controller.probe_upstream(&target).await.is_none());
+            .with_checks(Checks::Always);
+        let mut events = controller.subscribe();
+        controller.start().await.unwrap();
+        // The first check comes at once, through the SOCKS server, to the probe target.
+        let HealthEvent::Checked {
+            server,
+            in_use,
+            check,
+        } = events.recv().await.unwrap()
+        else {
+            panic!("not a check");
+        };
+        assert!(in_use && check.ok, "{check:?}");
+        assert_eq!(server, controller.status().await.server);
+        assert!(check.latency_ms.unwrap() > 0.0);
+        assert!(socks.targets().contains(&origin.addr.to_string()));
+        let status = controller.status().await;
+        assert_eq!(status.servers[0].last.as_ref(), Some(&check));
+
+        // A dead server: the error names it; check_now does not wait for the interval.
+        let down = settings
+            .clone()
+            .with_upstream(&format!("socks5h://127.0.0.1:{dead}"));
+        controller.apply(down).await.unwrap();
+        controller.check_now();
+        let check = loop {
+            if let HealthEvent::Checked { check, .. } = events.recv().await.unwrap() {
+                if !check.ok {
+                    break check;
+                }
+            }
+        };
+        let error = check.error.unwrap();
+        assert!(error.contains(&format!("127.0.0.1:{dead}")), "{error}");
+
+        // Without Checks::Always a lone server is never dialled behind the user's back.
         controller.stop().await.unwrap();
-        assert!(controller.probe_upstream(&target).await.is_none());
+        let quiet = Controller::new(settings, None).unwrap();
+        let before = socks.targets().len();
+        quiet.start().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        assert_eq!(socks.targets().len(), before);
+        assert!(quiet.status().await.servers[0].last.is_none());
+        quiet.stop().await.unwrap();
     })
     .await;
 }

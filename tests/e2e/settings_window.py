@@ -215,7 +215,7 @@ class SettingsWindow(unittest.TestCase):
                 Select(driver.find_element(By.ID, "language")).select_by_value(lang)
                 driver.find_element(By.ID, "save").click()
                 WebDriverWait(driver, 10).until(
-                    lambda d: d.find_element(By.ID, "h-upstream").text == words["upstream.heading"])
+                    lambda d: d.find_element(By.ID, "h-upstream").text == words["servers.heading"])
                 self.assertEqual(driver.find_element(By.ID, "save").text, words["form.save"])
                 self.assertEqual(driver.find_element(By.ID, "headline").text, words["status.off"])
                 self.assertEqual(driver.find_element(By.TAG_NAME, "html").get_attribute("lang"), lang)
