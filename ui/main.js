@@ -1,5 +1,8 @@
 // The settings window: loads the app state, keeps the status fresh, edits the settings.
 import { buildUpstream, parseUpstream } from "./lib/upstream.js";
+import {
+  addServer, checkText, duplicateServer, keepActive, moveServer, removeServer, serverErrors,
+} from "./lib/servers.js";
 import { formFieldFor, validateForm } from "./lib/validate.js";
 import { filterLogs, statusView, testResultText } from "./lib/render.js";
 import { pickLanguage, t, translateDom, useCatalogue } from "./lib/i18n.js";
@@ -14,6 +17,12 @@ const DEFAULT_BYPASS = [
 let settings = null; // the saved settings (core schema)
 let logLevel = "INFO";
 let language = null;
+// The server list being edited (saved with the rest of the form), the row being edited,
+// the chosen server's name, and the last status the app sent (for each server's check).
+let servers = [];
+let selected = 0;
+let active = "";
+let lastState = null;
 
 async function loadCatalogue(lang) {
   const read = async (l) => (await fetch(`i18n/${l}.json`)).json();
@@ -39,8 +48,8 @@ function splitListen(listen) {
   return [listen.slice(0, i), listen.slice(i + 1)];
 }
 
-/** The form's current values as a plain model. */
-function readForm() {
+/** The selected server's fields. */
+function readServer() {
   return {
     upstream: {
       type: $("upstream-type").value,
@@ -51,7 +60,19 @@ function readForm() {
       remoteDns: $("upstream-remote-dns").checked,
     },
     via: $("upstream-via").value.trim(),
+    name: $("server-name").value.trim(),
+  };
+}
+
+/** The form's current values as a plain model. */
+function readForm() {
+  return {
+    ...readServer(),
     probeTarget: $("probe-target").value.trim(),
+    failoverEnabled: $("failover-enabled").checked,
+    failoverBack: $("failover-back").checked,
+    failures: $("failover-failures").value.trim(),
+    interval: $("failover-interval").value.trim(),
     listenHost: $("listen-host").value.trim(),
     listenPort: $("listen-port").value.trim(),
     allowLan: $("allow-lan").checked,
@@ -73,8 +94,15 @@ function toSettings(form) {
   return {
     ...settings,
     listen: `${host}:${form.listenPort}`,
-    upstream: buildUpstream(form.upstream),
-    upstream_via: form.via || null,
+    servers,
+    active: keepActive(servers, active),
+    failover: {
+      ...settings.failover,
+      enabled: form.failoverEnabled,
+      switch_back: form.failoverBack,
+      failures: Number(form.failures),
+      interval_secs: Number(form.interval),
+    },
     auth: form.allowLan ? { username: form.authUser, password: form.authPass, exempt_loopback: true } : null,
     system_proxy: { ...settings.system_proxy, mode: form.sysproxy, bypass: form.bypass, guard: form.guard },
     app: {
@@ -88,15 +116,97 @@ function toSettings(form) {
   };
 }
 
-function fillForm(s) {
-  const up = parseUpstream(s.upstream);
+/** Shows server `i` in the edit fields. */
+function loadServer(i) {
+  selected = Math.max(0, Math.min(i, servers.length - 1));
+  const server = servers[selected];
+  const up = parseUpstream(server.url);
+  $("server-name").value = server.name;
   $("upstream-type").value = up.type;
   $("upstream-host").value = up.host;
   $("upstream-port").value = up.port;
   $("upstream-username").value = up.username;
   $("upstream-password").value = up.password;
   $("upstream-remote-dns").checked = up.remoteDns;
-  $("upstream-via").value = s.upstream_via ?? "";
+  $("upstream-via").value = server.via ?? "";
+  $("test-result").textContent = "";
+  syncDisabled();
+  renderServers();
+}
+
+/** The edit fields back into the selected server. */
+function storeServer() {
+  const form = readServer();
+  const old = servers[selected];
+  const name = form.name || old.name;
+  if (active === old.name) active = name;
+  servers = servers.map((s, i) => (i === selected ? { name, url: buildUpstream(form.upstream), via: form.via || null } : s));
+  renderServers();
+}
+
+/** The list: a radio for the chosen server, the name, in use, and the last check. */
+let renderedKey = "";
+function renderServers() {
+  const list = $("server-list");
+  const statuses = lastState?.status?.servers ?? [];
+  // The status arrives every second while on: redraw only what changed, so focus stays.
+  const key = JSON.stringify([servers, selected, active, statuses, lastState?.status?.running, language]);
+  if (key === renderedKey) return;
+  renderedKey = key;
+  const focused = document.activeElement?.closest?.("#server-list li");
+  const focusIndex = focused ? [...list.children].indexOf(focused) : -1;
+  const focusRadio = document.activeElement?.type === "radio";
+  list.replaceChildren();
+  servers.forEach((server, i) => {
+    const status = statuses.find((s) => s.name === server.name);
+    const li = document.createElement("li");
+    li.className = i === selected ? "selected" : "";
+    const radio = document.createElement("input");
+    radio.type = "radio";
+    radio.name = "active-server";
+    radio.checked = server.name === keepActive(servers, active);
+    radio.setAttribute("aria-label", t("servers.choose", { name: server.name }));
+    radio.addEventListener("change", () => {
+      active = server.name;
+      renderServers();
+    });
+    const row = document.createElement("button");
+    row.type = "button";
+    row.className = "server-row";
+    row.dataset.index = String(i);
+    row.setAttribute("aria-pressed", String(i === selected));
+    const name = document.createElement("span");
+    name.className = "server-name";
+    name.textContent = server.name;
+    row.append(name);
+    if (status?.in_use && lastState?.status?.running) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = t("servers.in_use");
+      row.append(badge);
+    }
+    const check = document.createElement("span");
+    check.className = `server-check ${status?.last ? (status.last.ok ? "ok" : "down") : ""}`;
+    check.textContent = checkText(status, t);
+    row.append(check);
+    row.addEventListener("click", () => loadServer(i));
+    li.append(radio, row);
+    list.append(li);
+  });
+  if (focusIndex >= 0) list.children[focusIndex]?.querySelector(focusRadio ? "input" : "button")?.focus();
+  $("server-remove").disabled = servers.length <= 1;
+  $("server-up").disabled = selected === 0;
+  $("server-down").disabled = selected >= servers.length - 1;
+}
+
+function fillForm(s) {
+  servers = s.servers.map((server) => ({ ...server, via: server.via ?? null }));
+  active = keepActive(servers, s.active);
+  loadServer(Math.max(0, servers.findIndex((server) => server.name === active)));
+  $("failover-enabled").checked = s.failover.enabled;
+  $("failover-back").checked = s.failover.switch_back;
+  $("failover-failures").value = String(s.failover.failures);
+  $("failover-interval").value = String(s.failover.interval_secs);
   $("probe-target").value = s.app.probe_target;
   const [host, port] = splitListen(s.listen);
   $("listen-host").value = host;
@@ -124,6 +234,7 @@ function syncDisabled() {
   const lan = $("allow-lan").checked;
   $("auth-username").disabled = !lan;
   $("auth-password").disabled = !lan;
+  $("failover-back").disabled = !$("failover-enabled").checked;
 }
 
 function showErrors(errors) {
@@ -137,6 +248,8 @@ function showErrors(errors) {
 }
 
 function renderStatus(state) {
+  lastState = state;
+  renderServers();
   const view = statusView(state);
   $("enabled").checked = view.running;
   $("headline").textContent = view.headline;
@@ -158,7 +271,9 @@ function coreErrors(error) {
   // Commands fail with { kind: "invalid", fields: [{field, message}] } or { kind, message }.
   if (error?.kind === "invalid") {
     const errors = {};
-    for (const f of error.fields) {
+    const aboutServers = serverErrors(error.fields, servers);
+    if (aboutServers) errors.servers = aboutServers;
+    for (const f of error.fields.filter((f) => !/^(servers|active)\b/.test(f.field))) {
       const key = formFieldFor(f.field);
       errors[key] = errors[key] ? `${errors[key]} ${f.message}` : `${f.message}`;
     }
@@ -193,6 +308,51 @@ async function init() {
     }
   });
   $("upstream-type").addEventListener("change", syncDisabled);
+  $("failover-enabled").addEventListener("change", syncDisabled);
+  for (const id of ["server-name", "upstream-type", "upstream-host", "upstream-port", "upstream-username", "upstream-password", "upstream-remote-dns", "upstream-via"]) {
+    $(id).addEventListener("input", storeServer);
+    $(id).addEventListener("change", storeServer);
+  }
+  const edit = (op) => {
+    const [next, index] = op();
+    servers = next;
+    active = keepActive(servers, active);
+    loadServer(index);
+  };
+  $("server-add").addEventListener("click", () => {
+    edit(() => addServer(servers));
+    $("server-name").focus();
+  });
+  $("server-duplicate").addEventListener("click", () => edit(() => duplicateServer(servers, selected)));
+  $("server-remove").addEventListener("click", () => edit(() => removeServer(servers, selected)));
+  $("server-up").addEventListener("click", () => edit(() => moveServer(servers, selected, -1)));
+  $("server-down").addEventListener("click", () => edit(() => moveServer(servers, selected, 1)));
+  const imported = (result) => {
+    if (result.servers.length) edit(() => [[...servers, ...result.servers], servers.length]);
+    const lines = [t("links.added", { count: String(result.servers.length) })];
+    if (result.duplicates) lines.push(t("links.duplicates", { count: String(result.duplicates) }));
+    for (const e of result.errors) lines.push(`${e.link}: ${e.message}`);
+    $("links-result").textContent = lines.join(" ");
+  };
+  $("import-text").addEventListener("click", async () => {
+    imported(await invoke("import_servers", { text: $("links").value, servers }));
+  });
+  $("import-clipboard").addEventListener("click", async () => {
+    try {
+      imported(await invoke("import_clipboard", { servers }));
+    } catch (e) {
+      $("links-result").textContent = e?.message ?? String(e);
+    }
+  });
+  $("export").addEventListener("click", async () => {
+    try {
+      const withPasswords = $("export-passwords").checked;
+      $("links").value = await invoke("export_servers", { servers, withPasswords });
+      $("links-result").textContent = t("links.copied");
+    } catch (e) {
+      $("links-result").textContent = e?.message ?? String(e);
+    }
+  });
   $("allow-lan").addEventListener("change", () => {
     if ($("allow-lan").checked && $("listen-host").value === "127.0.0.1") $("listen-host").value = "0.0.0.0";
     if (!$("allow-lan").checked && $("listen-host").value === "0.0.0.0") $("listen-host").value = "127.0.0.1";
@@ -216,7 +376,8 @@ async function init() {
       const latency = await invoke("test_upstream", { upstream: buildUpstream(form.upstream), via: form.via || null, target: form.probeTarget });
       $("test-result").textContent = testResultText({ ok: true, latency_ms: latency });
     } catch (e) {
-      $("test-result").textContent = testResultText({ ok: false, error: e?.message ?? String(e) });
+      const error = e?.message ?? e?.fields?.map((f) => f.message).join(" ") ?? String(e);
+      $("test-result").textContent = testResultText({ ok: false, error });
     }
   });
   $("settings").addEventListener("submit", async (event) => {

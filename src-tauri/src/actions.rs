@@ -5,13 +5,15 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use socksbridge::config::{store, FieldError, Settings, SystemProxyMode, Upstream};
+use socksbridge::config::links::{self, Imported};
+use socksbridge::config::{store, FieldError, ServerSettings, Settings, SystemProxyMode, Upstream};
 use socksbridge::controller::{ControlError, NetworkRefresh};
+use socksbridge::health::HealthEvent;
 use socksbridge::system_proxy::env::{commands, Shell};
 use socksbridge::target::Target;
 use tauri::{AppHandle, Manager, Runtime};
 
-use crate::state::{AppState, Health};
+use crate::state::AppState;
 
 /// How long the Test button may wait at each step (connect, handshake).
 const TEST_LIMIT: Duration = Duration::from_secs(10);
@@ -52,8 +54,6 @@ pub async fn set_enabled<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(),
         state.controller.stop().await
     };
     state.announce();
-    // Check the upstream now rather than at the next periodic check.
-    tauri::async_runtime::spawn(check_health(app.clone()));
     result.map_err(ActionError::from)
 }
 
@@ -110,6 +110,50 @@ pub async fn set_system_proxy_mode<R: Runtime>(
     save(app, settings).await
 }
 
+/// The tray's server list: traffic goes through `name` from the next connection on
+/// (running tunnels finish where they are), and it is saved as the choice.
+pub async fn select_server<R: Runtime>(app: &AppHandle<R>, name: &str) -> Result<(), ActionError> {
+    let mut settings = app.state::<AppState>().controller.settings().await;
+    settings.active = name.to_string();
+    save(app, settings).await
+}
+
+/// The server links in `text`, ready to join `servers` (the window's unsaved list).
+pub fn import_servers(text: &str, servers: &[ServerSettings]) -> Imported {
+    links::import(text, servers)
+}
+
+/// The server links on the clipboard, ready to join `servers`.
+pub fn import_clipboard<R: Runtime>(
+    app: &AppHandle<R>,
+    servers: &[ServerSettings],
+) -> Result<Imported, ActionError> {
+    let text = clipboard(app)?
+        .read_text()
+        .map_err(|e| ActionError::failed(format!("the clipboard holds no text ({e})")))?;
+    Ok(links::import(&text, servers))
+}
+
+/// `servers` as links, onto the clipboard too; passwords only when asked for.
+pub fn export_servers<R: Runtime>(
+    app: &AppHandle<R>,
+    servers: &[ServerSettings],
+    with_passwords: bool,
+) -> Result<String, ActionError> {
+    let text = links::export(servers, with_passwords);
+    clipboard(app)?
+        .write_text(text.trim_end())
+        .map_err(ActionError::failed)?;
+    Ok(text)
+}
+
+fn clipboard<R: Runtime>(
+    app: &AppHandle<R>,
+) -> Result<tauri::State<'_, tauri_plugin_clipboard_manager::Clipboard<R>>, ActionError> {
+    app.try_state::<tauri_plugin_clipboard_manager::Clipboard<R>>()
+        .ok_or_else(|| ActionError::failed("no clipboard in this session"))
+}
+
 /// The commands that point a terminal at the proxy, for the user's shell.
 pub async fn terminal_command(state: &AppState) -> String {
     let config = state.controller.config().await;
@@ -124,10 +168,7 @@ pub async fn terminal_command(state: &AppState) -> String {
 
 pub async fn copy_terminal_command<R: Runtime>(app: &AppHandle<R>) -> Result<(), ActionError> {
     let text = terminal_command(&app.state::<AppState>()).await;
-    let clipboard = app
-        .try_state::<tauri_plugin_clipboard_manager::Clipboard<R>>()
-        .ok_or_else(|| ActionError::failed("no clipboard in this session"))?;
-    clipboard
+    clipboard(app)?
         .write_text(text.trim_end())
         .map_err(ActionError::failed)
 }
@@ -164,33 +205,32 @@ pub async fn test_upstream(
         .map_err(ActionError::failed)
 }
 
-/// One upstream check through the running proxy; a notification on the way down.
-pub async fn check_health<R: Runtime>(app: AppHandle<R>) {
-    let state = app.state::<AppState>();
-    let settings = state.controller.settings().await;
-    let probe = match Target::parse_authority(settings.app.probe_target.trim()) {
-        Ok(target) => state.controller.probe_upstream(&target).await,
-        Err(_) => None,
-    };
-    let health = match probe {
-        None => Health::Unknown,
-        Some(Ok(latency)) => Health::Ok {
-            latency_ms: latency.as_secs_f64() * 1000.0,
-        },
-        Some(Err(e)) => Health::Down {
-            error: e.to_string(),
-        },
-    };
-    let previous = state.set_health(health.clone());
-    if let (Health::Down { error }, false) = (&health, matches!(previous, Health::Down { .. })) {
-        tracing::warn!("upstream unreachable: {error}");
-        if settings.app.notify_upstream_down {
-            let lang = crate::i18n::Language::resolve(&settings.app.language);
-            notify(&app, &lang.t("notify.down_title", &[]), error);
-        }
+/// The notification for a server that went down or a switch to another, when the user
+/// wants them.
+pub async fn notify_event<R: Runtime>(app: &AppHandle<R>, event: &HealthEvent) {
+    let settings = app.state::<AppState>().controller.settings().await;
+    if !settings.app.notify_upstream_down {
+        return;
     }
-    if health != previous {
-        state.announce();
+    let lang = crate::i18n::Language::resolve(&settings.app.language);
+    match event {
+        HealthEvent::Checked { server, check, .. } => notify(
+            app,
+            &lang.t("notify.down_title", &[("server", server)]),
+            check.error.as_deref().unwrap_or_default(),
+        ),
+        HealthEvent::Switched { from, to, back } => {
+            let key = if *back {
+                "notify.switched_back"
+            } else {
+                "notify.switched"
+            };
+            notify(
+                app,
+                &lang.t("notify.switched_title", &[("to", to)]),
+                &lang.t(key, &[("from", from), ("to", to)]),
+            )
+        }
     }
 }
 
@@ -202,8 +242,8 @@ fn notify<R: Runtime>(app: &AppHandle<R>, title: &str, body: &str) {
 }
 
 /// After a resume or a network change (`reason` says which): pooled upstream connections
-/// go, the OS setting is applied again only while it is still ours, and the upstream is
-/// re-tested at once.
+/// go, the OS setting is applied again only while it is still ours, and the server in
+/// use is checked at once (the controller asks for it).
 pub async fn network_changed<R: Runtime>(app: &AppHandle<R>, reason: &str) {
     let state = app.state::<AppState>();
     match state.controller.network_changed().await {
@@ -220,5 +260,4 @@ pub async fn network_changed<R: Runtime>(app: &AppHandle<R>, reason: &str) {
         ),
         Err(e) => tracing::warn!("{reason}: {e}"),
     }
-    check_health(app.clone()).await;
 }

@@ -1,7 +1,8 @@
 //! The commands the settings window may call (and nothing else: see capabilities/). Each
 //! is a line or two over an action; reads return the view the window renders.
 
-use socksbridge::config::{FieldError, SystemProxyMode};
+use socksbridge::config::links::Imported;
+use socksbridge::config::{FieldError, ServerSettings, SystemProxyMode};
 use socksbridge::Settings;
 use tauri::{AppHandle, Runtime, State};
 
@@ -62,6 +63,42 @@ pub async fn test_upstream(
     actions::test_upstream(&upstream, via.as_deref(), &target)
         .await
         .map(|d| d.as_secs_f64() * 1000.0)
+}
+
+/// Makes `name` the server in use, and saves that choice.
+#[tauri::command]
+pub async fn select_server<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<AppView, ActionError> {
+    actions::select_server(&app, &name).await?;
+    Ok(state.view().await)
+}
+
+/// The server links in pasted `text`, named to join `servers` (nothing is saved).
+#[tauri::command]
+pub fn import_servers(text: String, servers: Vec<ServerSettings>) -> Imported {
+    actions::import_servers(&text, &servers)
+}
+
+/// The server links on the clipboard, named to join `servers` (nothing is saved).
+#[tauri::command]
+pub fn import_clipboard<R: Runtime>(
+    app: AppHandle<R>,
+    servers: Vec<ServerSettings>,
+) -> Result<Imported, ActionError> {
+    actions::import_clipboard(&app, &servers)
+}
+
+/// `servers` as links, copied to the clipboard and returned; passwords only when asked.
+#[tauri::command]
+pub fn export_servers<R: Runtime>(
+    app: AppHandle<R>,
+    servers: Vec<ServerSettings>,
+    with_passwords: bool,
+) -> Result<String, ActionError> {
+    actions::export_servers(&app, &servers, with_passwords)
 }
 
 /// Closes (destroys) the calling window: Escape in the settings page. The app stays in

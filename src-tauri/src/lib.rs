@@ -7,7 +7,7 @@
 //! - `commands`: what the settings window may invoke, each over an action
 //! - `tray`: icon (off / on / upstream down) and menu with typed ids
 //! - `window`: the settings window, created on demand, destroyed on close
-//! - `monitor`: speed every second, upstream health every 15 s
+//! - `monitor`: speed every second; the core's server checks and switches as they come
 //! - `state`: the controller, measurements, and the change announcements
 //! - `logs`: the last log lines for the window
 //! - `autostart`: start at login
@@ -53,6 +53,10 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::set_enabled,
         commands::set_system_proxy_mode,
         commands::test_upstream,
+        commands::select_server,
+        commands::import_servers,
+        commands::import_clipboard,
+        commands::export_servers,
         commands::get_logs,
         commands::terminal_command,
         commands::close_window,
@@ -139,7 +143,7 @@ fn setup<R: Runtime>(
     }
     tauri::async_runtime::spawn(redraw_on_change(app.clone()));
     tauri::async_runtime::spawn(monitor::speed_loop(app.clone()));
-    tauri::async_runtime::spawn(monitor::health_loop(app.clone()));
+    tauri::async_runtime::spawn(monitor::health_events(app.clone()));
     network_events::watch(app.clone());
     let state = app.state::<AppState>();
     let settings = tauri::async_runtime::block_on(state.controller.settings());

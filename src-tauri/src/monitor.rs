@@ -1,14 +1,16 @@
-//! Background measurements: transfer speed every second (from the core's byte counters)
-//! and an upstream check every 15 s. Each result goes into the state and is announced.
+//! Background: transfer speed every second (from the core's byte counters), and the
+//! core's server checks and switches as they happen. Each is announced; a server going
+//! down and traffic moving to another server also raise a desktop notification.
 
 use std::time::{Duration, Instant};
 
+use socksbridge::health::HealthEvent;
 use tauri::{AppHandle, Manager, Runtime};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::state::{AppState, Speed};
 
 const TICK: Duration = Duration::from_secs(1);
-const HEALTH_EVERY: Duration = Duration::from_secs(15);
 
 pub async fn speed_loop<R: Runtime>(app: AppHandle<R>) {
     let mut last: Option<(Instant, u64, u64)> = None;
@@ -36,9 +38,34 @@ pub async fn speed_loop<R: Runtime>(app: AppHandle<R>) {
     }
 }
 
-pub async fn health_loop<R: Runtime>(app: AppHandle<R>) {
+pub async fn health_events<R: Runtime>(app: AppHandle<R>) {
+    let mut events = app.state::<AppState>().controller.subscribe();
+    let mut was_down = false;
     loop {
-        crate::actions::check_health(app.clone()).await;
-        tokio::time::sleep(HEALTH_EVERY).await;
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        match &event {
+            HealthEvent::Checked {
+                server,
+                in_use: true,
+                check,
+            } => {
+                if !check.ok && !was_down {
+                    let error = check.error.as_deref().unwrap_or_default();
+                    tracing::warn!("{server} is unreachable: {error}");
+                    crate::actions::notify_event(&app, &event).await;
+                }
+                was_down = !check.ok;
+            }
+            HealthEvent::Switched { .. } => {
+                was_down = false;
+                crate::actions::notify_event(&app, &event).await;
+            }
+            HealthEvent::Checked { .. } => {}
+        }
+        app.state::<AppState>().announce();
     }
 }

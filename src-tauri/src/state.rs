@@ -1,5 +1,5 @@
-//! The app's state: the core controller (which owns the proxy, the OS setting and the
-//! applied settings), what the monitor measured (speed, upstream health), and the one
+//! The app's state: the core controller (which owns the proxy, the OS setting, the
+//! applied settings and the servers' checks), the speed the monitor measured, and the one
 //! channel every change is announced on: the tray and the window redraw from it.
 
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 use socksbridge::config::store;
-use socksbridge::controller::{Controller, ControllerStatus};
+use socksbridge::controller::{Checks, Controller, ControllerStatus};
 use socksbridge::Settings;
 use tokio::sync::watch;
 
@@ -19,7 +19,7 @@ pub struct Speed {
     pub down_bps: f64,
 }
 
-/// The last upstream check.
+/// The last check of the server in use, while the proxy runs.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Health {
@@ -33,6 +33,25 @@ pub enum Health {
     },
 }
 
+impl Health {
+    pub fn of(status: &ControllerStatus) -> Health {
+        let last = status
+            .servers
+            .iter()
+            .find(|s| s.in_use)
+            .and_then(|s| s.last.as_ref());
+        match last {
+            Some(check) if status.running && check.ok => Health::Ok {
+                latency_ms: check.latency_ms.unwrap_or_default(),
+            },
+            Some(check) if status.running => Health::Down {
+                error: check.error.clone().unwrap_or_default(),
+            },
+            _ => Health::Unknown,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct AppState {
     pub controller: Controller,
@@ -40,7 +59,6 @@ pub struct AppState {
     /// Shown in the window until the next save: e.g. a corrupt settings file was set aside.
     notice: Mutex<Option<String>>,
     speed: Mutex<Speed>,
-    health: Mutex<Health>,
     pub logs: LogBuffer,
     changes: watch::Sender<()>,
     /// Saves run one at a time: apply, write, and any undo are one step.
@@ -85,11 +103,10 @@ impl AppState {
             ),
         };
         AppState {
-            controller,
+            controller: controller.with_checks(Checks::Always),
             settings_path,
             notice: Mutex::new(notice),
             speed: Mutex::new(Speed::default()),
-            health: Mutex::new(Health::Unknown),
             logs,
             changes: watch::channel(()).0,
             saving: tokio::sync::Mutex::new(()),
@@ -107,15 +124,6 @@ impl AppState {
         self.changes.subscribe()
     }
 
-    pub fn health(&self) -> Health {
-        lock(&self.health).clone()
-    }
-
-    /// Records a check's result and returns the previous one.
-    pub fn set_health(&self, health: Health) -> Health {
-        std::mem::replace(&mut *lock(&self.health), health)
-    }
-
     pub fn set_speed(&self, speed: Speed) -> Speed {
         std::mem::replace(&mut *lock(&self.speed), speed)
     }
@@ -129,11 +137,12 @@ impl AppState {
     }
 
     pub async fn view(&self) -> AppView {
+        let status = self.controller.status().await;
         AppView {
             settings: self.controller.settings().await,
-            status: self.controller.status().await,
+            health: Health::of(&status),
+            status,
             speed: *lock(&self.speed),
-            health: self.health(),
             notice: self.notice(),
         }
     }

@@ -1,7 +1,10 @@
 //! The tray icon and its menu. Menu ids are a typed enum; a menu click runs an action,
-//! and the menu and icon are redrawn from the announced state, whatever changed it.
+//! and the menu and icon are redrawn from the announced state, whatever changed it. The
+//! servers are listed in the menu itself, each with its last check, the one in use
+//! checked: switching is one click.
 
 use socksbridge::config::SystemProxyMode;
+use socksbridge::controller::ServerStatus;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
@@ -22,10 +25,14 @@ pub enum MenuId {
     Enable,
     SystemProxy(SystemProxyMode),
     Upstream,
+    /// The server at this position in the list.
+    Server(usize),
     CopyCommand,
     Settings,
     Quit,
 }
+
+const SERVER_PREFIX: &str = "server-";
 
 impl MenuId {
     const ALL: [MenuId; 8] = [
@@ -39,8 +46,16 @@ impl MenuId {
         MenuId::Quit,
     ];
 
-    pub fn id(self) -> &'static str {
+    pub fn id(self) -> String {
         match self {
+            MenuId::Server(i) => format!("{SERVER_PREFIX}{i}"),
+            fixed => fixed.fixed_id().to_string(),
+        }
+    }
+
+    fn fixed_id(self) -> &'static str {
+        match self {
+            MenuId::Server(_) => SERVER_PREFIX,
             MenuId::Enable => "enable",
             MenuId::SystemProxy(SystemProxyMode::Off) => "system-proxy-off",
             MenuId::SystemProxy(SystemProxyMode::Global) => "system-proxy-global",
@@ -54,9 +69,11 @@ impl MenuId {
 
     /// The one place an event's id becomes a [`MenuId`].
     pub fn from_event(event: &MenuEvent) -> Option<MenuId> {
-        MenuId::ALL
-            .into_iter()
-            .find(|m| m.id() == event.id().as_ref())
+        let id = event.id().as_ref();
+        if let Some(index) = id.strip_prefix(SERVER_PREFIX) {
+            return index.parse().ok().map(MenuId::Server);
+        }
+        MenuId::ALL.into_iter().find(|m| m.fixed_id() == id)
     }
 }
 
@@ -103,6 +120,9 @@ pub struct Tray<R: Runtime> {
     modes: [(SystemProxyMode, CheckMenuItem<R>); 3],
     system: Submenu<R>,
     upstream: MenuItem<R>,
+    menu: Menu<R>,
+    /// The server entries shown, by name, in list order.
+    servers: std::sync::Mutex<Vec<(String, CheckMenuItem<R>)>>,
     /// Copy, Settings, Quit: their words change only with the language.
     fixed: [(MenuItem<R>, &'static str); 3],
     shown: std::sync::Mutex<Option<IconState>>,
@@ -158,6 +178,7 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             &system,
             &upstream,
             &separator()?,
+            &separator()?,
             &copy,
             &settings,
             &separator()?,
@@ -190,6 +211,8 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         .build(app)?;
     app.manage(Tray {
         icon: tray_icon,
+        menu,
+        servers: std::sync::Mutex::new(Vec::new()),
         enable,
         modes: [
             (SystemProxyMode::Off, off),
@@ -221,6 +244,17 @@ async fn on_menu<R: Runtime>(app: &AppHandle<R>, id: MenuId) {
         MenuId::Quit => {
             app.exit(0);
             Ok(())
+        }
+        MenuId::Server(index) => {
+            let status = app
+                .state::<crate::state::AppState>()
+                .controller
+                .status()
+                .await;
+            match status.servers.get(index) {
+                Some(server) => actions::select_server(app, &server.name).await,
+                None => Ok(()),
+            }
         }
         MenuId::Upstream => Ok(()),
     };
@@ -262,6 +296,7 @@ pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
         let _ = item.set_checked(*mode == view.settings.system_proxy.mode);
     }
     let _ = tray.upstream.set_text(upstream_line(lang, view));
+    redraw_servers(app, &tray, lang, &view.status.servers);
     let state = IconState::of(running, &view.health);
     let mut shown = tray.shown.lock().unwrap_or_else(|p| p.into_inner());
     if *shown != Some(state) {
@@ -272,6 +307,75 @@ pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
         }
     }
     let _ = tray.icon.set_tooltip(Some(tooltip(lang, view)));
+}
+
+/// Where the first server entry goes: after Enable, System proxy, the upstream line and
+/// a separator.
+const FIRST_SERVER_POSITION: usize = 4;
+
+/// The server entries: rebuilt when the names change, else only their texts and checks.
+fn redraw_servers<R: Runtime>(
+    app: &AppHandle<R>,
+    tray: &Tray<R>,
+    lang: Language,
+    servers: &[ServerStatus],
+) {
+    let mut shown = tray.servers.lock().unwrap_or_else(|p| p.into_inner());
+    let same = shown.len() == servers.len()
+        && shown
+            .iter()
+            .zip(servers)
+            .all(|((name, _), s)| *name == s.name);
+    if !same {
+        for (_, item) in shown.drain(..) {
+            let _ = tray.menu.remove(&item);
+        }
+        for (i, server) in servers.iter().enumerate() {
+            let item = CheckMenuItem::with_id(
+                app,
+                MenuId::Server(i).id(),
+                server_label(lang, server),
+                true,
+                server.in_use,
+                None::<&str>,
+            );
+            match item {
+                Ok(item) => {
+                    let _ = tray.menu.insert(&item, FIRST_SERVER_POSITION + i);
+                    shown.push((server.name.clone(), item));
+                }
+                Err(e) => tracing::warn!("cannot list server {} in the tray: {e}", server.name),
+            }
+        }
+        return;
+    }
+    for ((_, item), server) in shown.iter().zip(servers) {
+        let _ = item.set_text(server_label(lang, server));
+        let _ = item.set_checked(server.in_use);
+    }
+}
+
+/// A server's entry: its name and its last check.
+pub fn server_label(lang: Language, server: &ServerStatus) -> String {
+    match &server.last {
+        Some(check) if check.ok => {
+            format!(
+                "{} · {}",
+                server.name,
+                latency(check.latency_ms.unwrap_or_default())
+            )
+        }
+        Some(_) => format!("{} · {}", server.name, lang.t("tray.unreachable", &[])),
+        None => server.name.clone(),
+    }
+}
+
+fn latency(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
 }
 
 /// The toggle says what one click does: with a system-proxy mode the whole desktop goes
@@ -286,12 +390,17 @@ pub fn enable_label(lang: Language, mode: SystemProxyMode) -> String {
 
 fn upstream_line(lang: Language, view: &AppView) -> String {
     let latency = match &view.health {
-        Health::Ok { latency_ms } if *latency_ms < 10.0 => format!(" · {latency_ms:.1} ms"),
-        Health::Ok { latency_ms } => format!(" · {latency_ms:.0} ms"),
+        Health::Ok { latency_ms } => format!(" · {}", latency(*latency_ms)),
         Health::Down { .. } => format!(" · {}", lang.t("tray.unreachable", &[])),
         Health::Unknown => String::new(),
     };
-    let via = lang.t("tray.via", &[("upstream", &view.status.upstream)]);
+    let via = lang.t(
+        "tray.via",
+        &[(
+            "upstream",
+            &format!("{} ({})", view.status.server, view.status.upstream),
+        )],
+    );
     format!("{via}{latency}")
 }
 
@@ -323,22 +432,29 @@ mod tests {
 
     #[test]
     fn menu_ids_are_unique_and_round_trip() {
-        let mut ids: Vec<&str> = MenuId::ALL.iter().map(|m| m.id()).collect();
+        let all: Vec<MenuId> = MenuId::ALL
+            .into_iter()
+            .chain([MenuId::Server(0), MenuId::Server(12)])
+            .collect();
+        let mut ids: Vec<String> = all.iter().map(|m| m.id()).collect();
         ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), MenuId::ALL.len());
-        for m in MenuId::ALL {
+        assert_eq!(ids.len(), all.len());
+        for m in all {
             let event = MenuEvent {
                 id: tauri::menu::MenuId::new(m.id()),
             };
             assert_eq!(MenuId::from_event(&event), Some(m));
         }
-        assert_eq!(
-            MenuId::from_event(&MenuEvent {
-                id: tauri::menu::MenuId::new("nope")
-            }),
-            None
-        );
+        for nope in ["nope", "server-", "server-x", "server--1"] {
+            assert_eq!(
+                MenuId::from_event(&MenuEvent {
+                    id: tauri::menu::MenuId::new(nope)
+                }),
+                None,
+                "{nope}"
+            );
+        }
     }
 
     #[test]

@@ -99,7 +99,7 @@ fn save_settings_validates_saves_and_applies() {
     let f = Fixture::new(None);
     let mut settings = f.call("get_state", json!({})).unwrap()["settings"].clone();
     settings["listen"] = json!("localhost:99999");
-    settings["upstream"] = json!("http://nope");
+    settings["servers"][0]["url"] = json!("http://nope");
     let err = f
         .call("save_settings", json!({ "settings": settings.clone() }))
         .unwrap_err();
@@ -110,7 +110,7 @@ fn save_settings_validates_saves_and_applies() {
         .iter()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, vec!["listen", "upstream"]);
+    assert_eq!(fields, vec!["listen", "servers[0].url"]);
     assert!(
         !f.settings_path().exists(),
         "an invalid form must not be written"
@@ -118,15 +118,24 @@ fn save_settings_validates_saves_and_applies() {
 
     let port = free_port();
     settings["listen"] = json!(format!("127.0.0.1:{port}"));
-    settings["upstream"] = json!("socks5h://alice:s3cret@127.0.0.1:1080");
+    settings["servers"] = json!([
+        { "name": "Home", "url": "socks5h://alice:s3cret@127.0.0.1:1080" },
+        { "name": "Office", "url": "http://127.0.0.1:3128" },
+    ]);
     let view = f
         .call("save_settings", json!({ "settings": settings }))
         .unwrap();
     assert_eq!(
-        view["settings"]["upstream"],
+        view["settings"]["servers"][0]["url"],
         "socks5h://alice:s3cret@127.0.0.1:1080"
     );
+    assert_eq!(view["status"]["server"], "Home");
     assert_eq!(view["status"]["upstream"], "socks5h://alice@127.0.0.1:1080");
+    assert_eq!(
+        view["status"]["servers"][1]["upstream"],
+        "http://127.0.0.1:3128"
+    );
+    assert_eq!(view["status"]["servers"][1]["chosen"], false);
     let saved = store::load(&f.settings_path());
     assert_eq!(saved.settings.listen, format!("127.0.0.1:{port}"));
     #[cfg(unix)]
@@ -159,7 +168,7 @@ fn set_enabled_starts_and_stops_the_proxy() {
     let f = Fixture::new(None);
     let port = free_port();
     let origin = origin();
-    let settings = json!({ "listen": format!("127.0.0.1:{port}"), "upstream": "direct://" });
+    let settings = json!({ "listen": format!("127.0.0.1:{port}"), "servers": [{ "name": "Direct", "url": "direct://" }] });
     f.call("save_settings", json!({ "settings": settings }))
         .unwrap();
     let view = f.call("set_enabled", json!({ "on": true })).unwrap();
@@ -186,7 +195,7 @@ fn set_enabled_starts_and_stops_the_proxy() {
     // A busy port is an error with the core's one-line reason.
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port();
-    f.call("save_settings", json!({ "settings": { "listen": format!("127.0.0.1:{busy_port}"), "upstream": "direct://" } })).unwrap();
+    f.call("save_settings", json!({ "settings": { "listen": format!("127.0.0.1:{busy_port}"), "servers": [{ "name": "Direct", "url": "direct://" }] } })).unwrap();
     let err = f.call("set_enabled", json!({ "on": true })).unwrap_err();
     assert_eq!(
         err,
@@ -200,7 +209,7 @@ fn system_proxy_mode_without_a_desktop_is_a_clear_error() {
     let port = free_port();
     f.call(
         "save_settings",
-        json!({ "settings": { "listen": format!("127.0.0.1:{port}"), "upstream": "direct://" } }),
+        json!({ "settings": { "listen": format!("127.0.0.1:{port}"), "servers": [{ "name": "Direct", "url": "direct://" }] } }),
     )
     .unwrap();
     f.call("set_enabled", json!({ "on": true })).unwrap();
@@ -232,7 +241,7 @@ fn system_proxy_mode_without_a_desktop_is_a_clear_error() {
 fn a_settings_file_that_cannot_be_written_keeps_the_previous_settings_running() {
     let f = Fixture::new(None);
     let (first, second) = (free_port(), free_port());
-    let settings = |port: u16| json!({ "settings": { "listen": format!("127.0.0.1:{port}"), "upstream": "direct://" } });
+    let settings = |port: u16| json!({ "settings": { "listen": format!("127.0.0.1:{port}"), "servers": [{ "name": "Direct", "url": "direct://" }] } });
     f.call("save_settings", settings(first)).unwrap();
     f.call("set_enabled", json!({ "on": true })).unwrap();
     // A directory where the file should be: the atomic rename onto it fails.
@@ -292,6 +301,45 @@ fn test_upstream_reports_latency_or_the_exact_failure() {
         )
         .unwrap_err();
     assert_eq!(err["fields"][0]["field"], "app.probe_target");
+}
+
+#[test]
+fn servers_import_from_links_and_the_tray_choice_is_saved() {
+    let f = Fixture::new(None);
+    let existing = json!([{ "name": "Home", "url": "socks5h://127.0.0.1:1080" }]);
+    let imported = f
+        .call(
+            "import_servers",
+            json!({
+                "text": "socks5h://127.0.0.1:1080#Again\nsocks5://u:p@10.0.0.2:9050#Home\nhttps://p:443",
+                "servers": existing,
+            }),
+        )
+        .unwrap();
+    assert_eq!(imported["duplicates"], 1);
+    assert_eq!(
+        imported["servers"],
+        json!([{ "name": "Home (2)", "url": "socks5://u:p@10.0.0.2:9050" }])
+    );
+    assert_eq!(imported["errors"][0]["link"], "https://p:443");
+
+    let port = free_port();
+    let mut settings = f.call("get_state", json!({})).unwrap()["settings"].clone();
+    settings["listen"] = json!(format!("127.0.0.1:{port}"));
+    settings["servers"] = json!([
+        { "name": "A", "url": "direct://" },
+        { "name": "B", "url": "socks5h://127.0.0.1:1080" },
+    ]);
+    f.call("save_settings", json!({ "settings": settings }))
+        .unwrap();
+    let view = f.call("select_server", json!({ "name": "B" })).unwrap();
+    assert_eq!(view["status"]["server"], "B");
+    assert_eq!(store::load(&f.settings_path()).settings.active, "B");
+    let err = f
+        .call("select_server", json!({ "name": "Nope" }))
+        .unwrap_err();
+    assert_eq!(err["fields"][0]["field"], "active");
+    assert_eq!(store::load(&f.settings_path()).settings.active, "B");
 }
 
 #[test]

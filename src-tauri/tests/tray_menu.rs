@@ -4,8 +4,9 @@
 //! "Copy terminal command" fills the clipboard, and that a second launch opens the first
 //! one's settings window instead of running twice, and that an unreachable upstream raises
 //! a desktop notification, that "start at login" writes and removes the autostart entry,
-//! and that a resume or network change (logind / NetworkManager signals on a private
-//! system bus) refreshes without re-enabling what the user turned off.
+//! that a resume or network change (logind / NetworkManager signals on a private
+//! system bus) refreshes without re-enabling what the user turned off, and that the
+//! servers are listed and switched from the menu, with failover when one is killed.
 
 #[path = "../../tests/common/session.rs"]
 mod session;
@@ -378,7 +379,7 @@ fn tray_menu_toggles_the_proxy_and_quit_restores_the_system_proxy() {
     let (bus, menu) = eventually(
         "the tray menu on the session bus",
         Duration::from_secs(60),
-        || layout(&session).filter(|(_, m)| m.contains("via direct://")),
+        || layout(&session).filter(|(_, m)| m.contains("via Direct (direct://)")),
     );
     for label in [
         "Enable proxy (system-wide)",
@@ -395,8 +396,12 @@ fn tray_menu_toggles_the_proxy_and_quit_restores_the_system_proxy() {
             "{label} missing from {menu}"
         );
     }
-    assert!(menu.contains("via direct://"), "{menu}");
     assert_eq!(toggle_state(&menu, "Enable proxy (system-wide)"), 0);
+    assert_eq!(
+        toggle_state(&menu, "Direct"),
+        1,
+        "the one server, in use: {menu}"
+    );
     assert_eq!(toggle_state(&menu, "Global"), 1, "{menu}");
 
     // Enable from the menu: the port serves and the desktop points at it.
@@ -495,7 +500,7 @@ fn copy_fills_the_clipboard_and_a_second_launch_opens_the_first_ones_settings() 
     let (bus, menu) = eventually(
         "the tray menu on the session bus",
         Duration::from_secs(60),
-        || layout(&session).filter(|(_, m)| m.contains("via direct://")),
+        || layout(&session).filter(|(_, m)| m.contains("via Direct (direct://)")),
     );
     let display = display_of(&app_pid(&session));
     assert_eq!(display.len(), 2, "{display:?}");
@@ -581,11 +586,11 @@ fn an_unreachable_upstream_raises_a_desktop_notification() {
             .filter(|t| t.contains("NameAcquired"))
     });
     let mut app = start_app(&session);
-    // Turning the proxy on checks the upstream at once (then every 15 s).
+    // Turning the proxy on checks the server at once (then every interval).
     let text = eventually("the notification", Duration::from_secs(60), || {
         std::fs::read_to_string(&seen)
             .ok()
-            .filter(|t| t.contains("SocksBridge: upstream unreachable"))
+            .filter(|t| t.contains(&format!("SocksBridge: 127.0.0.1:{dead} unreachable")))
     });
     assert!(text.contains(&format!("127.0.0.1:{dead}")), "{text}");
     let (bus, menu) = eventually("the tray menu", Duration::from_secs(10), || {
@@ -822,4 +827,166 @@ fn a_resume_or_network_change_refreshes_and_never_re_enables_what_the_user_turne
         "'none'",
         "the user turned it off: it stays off"
     );
+}
+
+/// Debian's microsocks on `port`, killed on drop.
+fn microsocks(port: u16) -> KillOnDrop {
+    let child = std::process::Command::new("microsocks")
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("microsocks is not installed: run scripts/install-test-deps.sh");
+    eventually("microsocks to listen", Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    KillOnDrop(child)
+}
+
+/// The server entry named `name` (its label goes on with its last check): id and toggle.
+fn server_item(layout: &str, name: &str) -> Option<(i32, i32)> {
+    let label = layout
+        .split("'label': <'")
+        .skip(1)
+        .map(|rest| rest.split('\'').next().unwrap_or(""))
+        .find(|label| *label == name || label.starts_with(&format!("{name} · ")))?;
+    Some((item_id(layout, label), toggle_state(layout, label)))
+}
+
+/// Requests through the proxy every 50 ms on a thread of its own (at most 2000), counting
+/// the ones answered by the origin, until `stop` is set.
+fn traffic(
+    proxy: u16,
+    origin: u16,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<()>,
+) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let ok = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = std::thread::spawn({
+        let (ok, stop) = (Arc::clone(&ok), Arc::clone(&stop));
+        move || {
+            for _ in 0..2000 {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                if fetch_through(proxy, origin).is_some_and(|r| r.ends_with("hello")) {
+                    ok.fetch_add(1, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+    (ok, stop, thread)
+}
+
+#[test]
+fn servers_switch_from_the_tray_with_traffic_flowing_and_fail_over_with_a_notification() {
+    use std::sync::atomic::Ordering;
+    let session = Session::start("GNOME");
+    let origin = origin();
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut a = Some(microsocks(port_a));
+    let b = microsocks(port_b);
+    let port = free_port();
+    save_settings(
+        &session,
+        &format!(
+            r#"{{"listen":"127.0.0.1:{port}",
+                "servers":[{{"name":"Alpha","url":"socks5h://127.0.0.1:{port_a}"}},
+                           {{"name":"Beta","url":"socks5h://127.0.0.1:{port_b}"}}],
+                "failover":{{"interval_secs":1,"failures":2,"hold_down_secs":2,"switch_back":false}},
+                "app":{{"enable_on_launch":true,"probe_target":"127.0.0.1:{origin}"}}}}"#
+        ),
+    );
+    let seen = session.dir.path().join("notifications.txt");
+    let _monitor = KillOnDrop(
+        session
+            .command("dbus-monitor")
+            .args([
+                "--session",
+                "interface='org.freedesktop.Notifications',member='Notify'",
+            ])
+            .stdout(Stdio::from(std::fs::File::create(&seen).unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("the monitor to listen", Duration::from_secs(10), || {
+        std::fs::read_to_string(&seen)
+            .ok()
+            .filter(|t| t.contains("NameAcquired"))
+    });
+    let mut app = start_app(&session);
+    // Both listed, the chosen one checked, each with its last check once it had one.
+    let (bus, menu) = eventually("the servers in the tray", Duration::from_secs(60), || {
+        layout(&session)
+            .filter(|(_, m)| m.contains("'label': <'Alpha · ") && m.contains("via Alpha"))
+    });
+    let (alpha, alpha_on) = server_item(&menu, "Alpha").unwrap();
+    let (beta, beta_on) = server_item(&menu, "Beta").unwrap();
+    assert_eq!((alpha_on, beta_on), (1, 0), "{menu}");
+    let (ok, stop, thread) = traffic(port, origin);
+    let flowing = |n: usize| {
+        let start = ok.load(Ordering::SeqCst);
+        eventually("traffic through the proxy", Duration::from_secs(20), || {
+            (ok.load(Ordering::SeqCst) >= start + n).then_some(())
+        });
+    };
+    flowing(5);
+
+    // One click on Beta: the check mark moves, the choice is saved, and with Alpha gone
+    // the traffic still flows, so new connections take Beta.
+    click(&session, &bus, beta);
+    eventually("Beta checked", Duration::from_secs(20), || {
+        layout(&session)
+            .and_then(|(_, m)| server_item(&m, "Beta"))
+            .filter(|(_, on)| *on == 1)
+    });
+    let saved =
+        std::fs::read_to_string(session.dir.path().join("config/socksbridge/settings.json"))
+            .unwrap();
+    assert!(saved.contains(r#""active": "Beta""#), "{saved}");
+    drop(a.take());
+    flowing(10);
+    assert_eq!(
+        server_item(&layout(&session).unwrap().1, "Alpha")
+            .unwrap()
+            .1,
+        0
+    );
+
+    // Alpha back, Beta killed: failover moves to Alpha and says so, naming both.
+    let _alpha_again = microsocks(port_a);
+    drop(b);
+    let text = eventually("the failover notification", Duration::from_secs(30), || {
+        std::fs::read_to_string(&seen)
+            .ok()
+            .filter(|t| t.contains("SocksBridge: now using Alpha"))
+    });
+    assert!(
+        text.contains("Beta stopped answering; new connections go through Alpha."),
+        "{text}"
+    );
+    eventually("Alpha checked again", Duration::from_secs(20), || {
+        layout(&session)
+            .and_then(|(_, m)| server_item(&m, "Alpha"))
+            .filter(|(_, on)| *on == 1)
+    });
+    flowing(10);
+    stop.store(true, Ordering::SeqCst);
+    thread.join().unwrap();
+    let notes = std::fs::read_to_string(&seen).unwrap();
+    assert_eq!(
+        notes.matches("SocksBridge: now using").count(),
+        1,
+        "one switch: {notes}"
+    );
+    let _ = alpha;
+    let (bus, menu) = layout(&session).unwrap();
+    quit_from_menu(&session, &bus, &menu, &mut app);
 }

@@ -113,6 +113,10 @@ def set_field(driver, element_id, value):
     field.send_keys(value)
 
 
+def server_rows(driver):
+    return driver.find_elements(By.CSS_SELECTOR, "#server-list .server-row")
+
+
 def app_process(pid):
     try:
         return os.path.realpath(f"/proc/{pid}/exe") == os.path.realpath(APP)
@@ -173,7 +177,7 @@ class SettingsWindow(unittest.TestCase):
             WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "saved").text == "Saved.")
             with open(self.settings_file) as f:
                 saved = json.load(f)
-            self.assertEqual(saved["upstream"], f"socks5h://127.0.0.1:{self.stack.socks_port}")
+            self.assertEqual(saved["servers"][0]["url"], f"socks5h://127.0.0.1:{self.stack.socks_port}")
             self.assertEqual(saved["listen"], f"127.0.0.1:{listen}")
 
             driver.find_element(By.CSS_SELECTOR, "label.switch").click()
@@ -188,6 +192,9 @@ class SettingsWindow(unittest.TestCase):
             WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "test-result").text.startswith("Reached"))
             self.assertRegex(driver.find_element(By.ID, "test-result").text, r"in \d+(\.\d)? (ms|s)\.$")
             WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "st-upstream").text.startswith("Reachable"))
+            # The server's row says it is in use and shows its last check.
+            WebDriverWait(driver, 15).until(lambda d: "in use" in server_rows(d)[0].text)
+            self.assertRegex(server_rows(driver)[0].text, r"\d+(\.\d)? (ms|s)$")
 
             if SCREENSHOT:
                 next_frame(driver)
@@ -200,6 +207,52 @@ class SettingsWindow(unittest.TestCase):
             while not port_closed(listen) and time.monotonic() < deadline:
                 time.sleep(0.1)
             self.assertTrue(port_closed(listen), "port still open after disabling")
+        finally:
+            quit_app(driver)
+
+    def test_servers_import_from_the_clipboard_edit_reorder_choose_and_export(self):
+        links = ("Here you go:\nsocks5h://127.0.0.1:9050#Tor\n"
+                 "http://alice:s3cret@127.0.0.1:3128#Office\nftp://nope:1\n")
+        subprocess.run(["xclip", "-selection", "clipboard"], input=links, text=True, check=True, timeout=5)
+        driver = self.stack.session()
+        try:
+            self.assertEqual([r.find_element(By.CLASS_NAME, "server-name").text for r in server_rows(driver)], ["Local SOCKS"])
+            driver.find_element(By.CSS_SELECTOR, "#links-box summary").click()
+            driver.find_element(By.ID, "import-clipboard").click()
+            WebDriverWait(driver, 10).until(lambda d: len(server_rows(d)) == 3)
+            result = driver.find_element(By.ID, "links-result").text
+            self.assertIn("2 added", result)
+            self.assertIn("ftp://nope:1: unknown scheme 'ftp'", result)
+            # The last import is selected; edit the Tor one: rename, move to the top, choose it.
+            server_rows(driver)[1].click()
+            self.assertEqual(driver.find_element(By.ID, "upstream-port").get_attribute("value"), "9050")
+            set_field(driver, "server-name", "Tor browser")
+            driver.find_element(By.ID, "server-up").click()
+            names = [r.find_element(By.CLASS_NAME, "server-name").text for r in server_rows(driver)]
+            self.assertEqual(names, ["Tor browser", "Local SOCKS", "Office"])
+            driver.find_elements(By.CSS_SELECTOR, "#server-list input[type=radio]")[0].click()
+            server_rows(driver)[2].click()
+            self.assertEqual(driver.find_element(By.ID, "upstream-username").get_attribute("value"), "alice")
+            driver.find_element(By.ID, "server-duplicate").click()
+            driver.find_element(By.ID, "server-remove").click()
+            self.assertEqual(len(server_rows(driver)), 3)
+            driver.find_element(By.ID, "save").click()
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "saved").text == "Saved.")
+            with open(self.settings_file) as f:
+                saved = json.load(f)
+            self.assertEqual([s["name"] for s in saved["servers"]], ["Tor browser", "Local SOCKS", "Office"])
+            self.assertEqual(saved["servers"][2]["url"], "http://alice:s3cret@127.0.0.1:3128")
+            self.assertEqual(saved["active"], "Tor browser")
+            # Export: links with names, the password only when asked for.
+            driver.find_element(By.ID, "export").click()
+            WebDriverWait(driver, 10).until(lambda d: "#Office" in d.find_element(By.ID, "links").get_attribute("value"))
+            exported = driver.find_element(By.ID, "links").get_attribute("value")
+            self.assertIn("socks5h://127.0.0.1:9050#Tor%20browser", exported)
+            self.assertIn("http://alice@127.0.0.1:3128#Office", exported)
+            self.assertNotIn("s3cret", exported)
+            copied = subprocess.run(["xclip", "-o", "-selection", "clipboard"], capture_output=True, text=True,
+                                    check=True, timeout=5).stdout
+            self.assertEqual(copied.strip(), exported.strip())
         finally:
             quit_app(driver)
 

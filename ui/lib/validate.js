@@ -57,6 +57,13 @@ export function checkVia(value, type) {
   return checkHost(m[1]) || checkPort(m[2]);
 }
 
+/** A whole number from `min` to `max`. */
+export function checkRange(value, min, max) {
+  const v = String(value ?? "").trim();
+  const n = Number(v);
+  return /^\d+$/.test(v) && n >= min && n <= max ? "" : t("error.range", { min: String(min), max: String(max) });
+}
+
 /** Validates the whole form model; returns { fieldName: message } for bad fields. */
 export function validateForm(form) {
   const errors = {};
@@ -71,6 +78,9 @@ export function validateForm(form) {
     }
   }
   if (form.via) add("upstream-via", checkVia(form.via, form.upstream.type));
+  if (form.name !== undefined && !form.name) add("server-name", t("error.server_name"));
+  if (form.failures !== undefined) add("failover-failures", checkRange(form.failures, 1, 100));
+  if (form.interval !== undefined) add("failover-interval", checkRange(form.interval, 1, 3600));
   add("listen-host", checkListenHost(form.listenHost));
   add("listen-port", checkPort(form.listenPort));
   if (form.allowLan) {
@@ -87,12 +97,12 @@ export function validateForm(form) {
 export function formFieldFor(corePath) {
   if (corePath.startsWith("system_proxy.bypass")) return "bypass";
   const map = {
-    upstream: "upstream-host",
-    upstream_via: "upstream-via",
     listen: "listen-port",
     "auth.username": "auth-username",
     "auth.password": "auth-password",
     "app.probe_target": "probe-target",
+    "failover.failures": "failover-failures",
+    "failover.interval_secs": "failover-interval",
   };
   return map[corePath] ?? "form";
 }

@@ -44,10 +44,16 @@ test("the HTTP proxy an upstream is reached through", () => {
   assert.deepEqual(Object.keys(validateForm(form({ via: "office:3128" }))), ["upstream-via"]);
 });
 
+test("server name and failover numbers are checked while typing", () => {
+  const bad = form({ name: "", failures: "0", interval: "3601" });
+  assert.deepEqual(Object.keys(validateForm(bad)).sort(), ["failover-failures", "failover-interval", "server-name"]);
+  assert.deepEqual(validateForm(form({ name: "A", failures: "3", interval: "30" })), {});
+});
+
 test("core field paths map to form fields", () => {
-  assert.equal(formFieldFor("upstream_via"), "upstream-via");
+  assert.equal(formFieldFor("failover.interval_secs"), "failover-interval");
   assert.equal(formFieldFor("system_proxy.bypass[3]"), "bypass");
-  assert.equal(formFieldFor("upstream"), "upstream-host");
+  assert.equal(formFieldFor("failover.failures"), "failover-failures");
   assert.equal(formFieldFor("auth.password"), "auth-password");
   assert.equal(formFieldFor("timeouts.idle_secs"), "form");
 });

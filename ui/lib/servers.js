@@ -1,0 +1,68 @@
+// The window's server list: pure operations on an array of { name, url, via } (the core's
+// schema), so the rules are unit-tested without a browser. The list order is the
+// failover order; `active` is the chosen server's name.
+
+import { formatLatency } from "./format.js";
+
+/** A name not yet in `servers` (ignoring case): `wanted`, or `wanted (2)`, `(3)`, … */
+export function uniqueName(servers, wanted) {
+  const taken = (name) => servers.some((s) => s.name.trim().toLowerCase() === name.toLowerCase());
+  if (!taken(wanted)) return wanted;
+  for (let n = 2; ; n += 1) {
+    const name = `${wanted} (${n})`;
+    if (!taken(name)) return name;
+  }
+}
+
+/** A new server after the others; returns [list, index of the new one]. */
+export function addServer(servers, url = "socks5h://127.0.0.1:1080") {
+  const server = { name: uniqueName(servers, "New server"), url, via: null };
+  return [[...servers, server], servers.length];
+}
+
+/** A copy of server `i` right after it. */
+export function duplicateServer(servers, i) {
+  const copy = { ...servers[i], name: uniqueName(servers, servers[i].name) };
+  return [[...servers.slice(0, i + 1), copy, ...servers.slice(i + 1)], i + 1];
+}
+
+/** Removes server `i`; the last one cannot go (the core needs at least one). */
+export function removeServer(servers, i) {
+  if (servers.length <= 1) return [servers, i];
+  const next = servers.filter((_, j) => j !== i);
+  return [next, Math.min(i, next.length - 1)];
+}
+
+/** Moves server `i` by `delta` (-1 up, +1 down); returns [list, its new index]. */
+export function moveServer(servers, i, delta) {
+  const j = i + delta;
+  if (j < 0 || j >= servers.length) return [servers, i];
+  const next = [...servers];
+  [next[i], next[j]] = [next[j], next[i]];
+  return [next, j];
+}
+
+/** The chosen server's name after the list changed: kept if it still exists, else the first. */
+export function keepActive(servers, active) {
+  return servers.some((s) => s.name === active) ? active : servers[0]?.name ?? "";
+}
+
+/** The line a server's row shows after its name: its last check, from the view's status. */
+export function checkText(status, t) {
+  if (status?.direct) return t("servers.direct");
+  const last = status?.last;
+  if (!last) return t("servers.not_checked");
+  if (last.ok) return t("servers.ok", { latency: formatLatency(last.latency_ms) });
+  return t("servers.down", { error: last.error ?? "" });
+}
+
+/** Core field errors for servers[i].* as one line per server, naming it. */
+export function serverErrors(fields, servers) {
+  const lines = [];
+  for (const f of fields) {
+    const m = /^servers\[(\d+)\]\.(\w+)$/.exec(f.field);
+    if (m) lines.push(`${servers[Number(m[1])]?.name ?? `#${Number(m[1]) + 1}`}: ${f.message}`);
+    else if (f.field === "servers" || f.field === "active") lines.push(f.message);
+  }
+  return lines.join(" ");
+}
