@@ -12,6 +12,7 @@ fn main() {
             "import_servers",
             "import_clipboard",
             "export_servers",
+            "get_connections",
             "get_logs",
             "terminal_command",
             "close_window",

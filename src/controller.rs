@@ -388,6 +388,16 @@ impl Controller {
         })
     }
 
+    /// The open connections and the last failures; empty while stopped.
+    pub async fn connections(&self) -> crate::connections::Connections {
+        let inner = self.inner.lock().await;
+        inner
+            .running
+            .as_ref()
+            .map(|r| r.handle.connections())
+            .unwrap_or_default()
+    }
+
     pub async fn status(&self) -> ControllerStatus {
         let inner = self.inner.lock().await;
         let running = inner.running.as_ref();

@@ -28,6 +28,7 @@
 
 mod auth;
 pub mod config;
+pub mod connections;
 pub mod controller;
 mod dial;
 mod engine;

@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::connections::Counters;
 use crate::stats::Stats;
 
 /// A direction's buffer starts small (interactive traffic) and doubles each time a read
@@ -40,7 +41,8 @@ pub enum PumpEnd {
     Error,
 }
 
-/// Copies until both directions end, the tunnel idles out, or `stop` fires.
+/// Copies until both directions end, the tunnel idles out, or `stop` fires, adding the
+/// bytes to `counted` (the connection's, which the Connections view reads) as they go.
 /// Returns how it ended and the bytes (client→target, target→client).
 pub async fn pump(
     client: &TcpStream,
@@ -48,11 +50,11 @@ pub async fn pump(
     idle: Duration,
     stats: &Stats,
     stop: &CancellationToken,
+    counted: &Counters,
 ) -> (PumpEnd, u64, u64) {
     let start = Instant::now();
     let last_activity = AtomicU64::new(0);
-    let up_bytes = AtomicU64::new(0);
-    let down_bytes = AtomicU64::new(0);
+    let (up_bytes, down_bytes) = (&counted.up, &counted.down);
     let touch = || last_activity.store(start.elapsed().as_millis() as u64, Relaxed);
 
     let up = copy_direction(client, target, |n| {
@@ -165,12 +167,14 @@ mod tests {
         let (proxy_target_side, mut origin) = pair().await;
         let stats = Stats::default();
         let stop = CancellationToken::new();
+        let counted = Counters::default();
         let tunnel = pump(
             &proxy_client_side,
             &proxy_target_side,
             Duration::from_secs(5),
             &stats,
             &stop,
+            &counted,
         );
         let peers = async {
             client.write_all(b"hello").await.unwrap();
@@ -201,7 +205,8 @@ mod tests {
         let (b, mut origin) = pair().await;
         let stats = Stats::default();
         let stop = CancellationToken::new();
-        let tunnel = pump(&a, &b, Duration::from_secs(30), &stats, &stop);
+        let counted = Counters::default();
+        let tunnel = pump(&a, &b, Duration::from_secs(30), &stats, &stop, &counted);
         let peers = async {
             let mut got = [0u8; 5];
             for round in 0..3u8 {
@@ -229,6 +234,7 @@ mod tests {
             Duration::from_secs(30),
             &stats,
             &CancellationToken::new(),
+            &Counters::default(),
         )
         .await;
         assert_eq!(end, PumpEnd::Idle);
@@ -240,7 +246,15 @@ mod tests {
         let (b, _origin) = pair().await;
         let stop = CancellationToken::new();
         stop.cancel();
-        let (end, _, _) = pump(&a, &b, Duration::from_secs(30), &Stats::default(), &stop).await;
+        let (end, _, _) = pump(
+            &a,
+            &b,
+            Duration::from_secs(30),
+            &Stats::default(),
+            &stop,
+            &Counters::default(),
+        )
+        .await;
         assert_eq!(end, PumpEnd::Stopped);
     }
 }

@@ -20,6 +20,7 @@ const CORE: &[&str] = &[
     "dial",
     "route",
     "pump",
+    "connections",
     "metered",
     "stats",
     "heap",

@@ -6,6 +6,7 @@ import {
 import { formFieldFor, validateForm } from "./lib/validate.js";
 import { filterLogs, statusView, testResultText } from "./lib/render.js";
 import { pickLanguage, t, translateDom, useCatalogue } from "./lib/i18n.js";
+import { connectionRows, connectionSummary, failureLines } from "./lib/connections.js";
 
 const invoke = (cmd, args) => window.__TAURI__.core.invoke(cmd, args);
 const $ = (id) => document.getElementById(id);
@@ -282,6 +283,39 @@ function coreErrors(error) {
   return { form: error?.message ?? String(error) };
 }
 
+/** The Connections view, redrawn from the core's list each second. */
+async function refreshConnections() {
+  const view = await invoke("get_connections");
+  const running = Boolean(lastState?.status?.running);
+  $("conn-summary").textContent = connectionSummary(view, t, running);
+  const rows = connectionRows(view, t).map((cells) => {
+    const tr = document.createElement("tr");
+    cells.forEach((text, i) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (i === 1) {
+        td.className = "target";
+        td.title = text;
+      }
+      if (i >= 3) td.className = "num";
+      tr.append(td);
+    });
+    return tr;
+  });
+  $("conn-rows").replaceChildren(...rows);
+  const failures = failureLines(view).map((line) => {
+    const li = document.createElement("li");
+    li.textContent = line;
+    return li;
+  });
+  if (!failures.length) {
+    const li = document.createElement("li");
+    li.textContent = t("conn.no_failures");
+    failures.push(li);
+  }
+  $("conn-failures").replaceChildren(...failures);
+}
+
 async function refreshLogs() {
   const lines = await invoke("get_logs");
   const pre = $("logs");
@@ -410,6 +444,10 @@ async function init() {
   await window.__TAURI__.event.listen("view", (event) => renderStatus(event.payload));
   setInterval(refreshLogs, 2000);
   refreshLogs();
+  setInterval(() => {
+    if (document.visibilityState === "visible") refreshConnections();
+  }, 1000);
+  refreshConnections();
   document.body.dataset.ready = "true";
 }
 

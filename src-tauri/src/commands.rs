@@ -101,6 +101,14 @@ pub fn export_servers<R: Runtime>(
     actions::export_servers(&app, &servers, with_passwords)
 }
 
+/// The open connections (newest first) and the last failures: the Connections view.
+#[tauri::command]
+pub async fn get_connections(
+    state: State<'_, AppState>,
+) -> Result<socksbridge::connections::Connections, ActionError> {
+    Ok(state.controller.connections().await)
+}
+
 /// Closes (destroys) the calling window: Escape in the settings page. The app stays in
 /// the tray and the window's web process goes away.
 #[tauri::command]

@@ -57,6 +57,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::import_servers,
         commands::import_clipboard,
         commands::export_servers,
+        commands::get_connections,
         commands::get_logs,
         commands::terminal_command,
         commands::close_window,

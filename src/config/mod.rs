@@ -238,6 +238,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyConfig {
     pub listen: SocketAddr,
+    /// The name of the server in use (shown for each connection).
+    pub server: String,
     /// The server in use.
     pub upstream: Upstream,
     /// The HTTP proxy in front of the upstream, if any.
@@ -255,6 +257,7 @@ impl ProxyConfig {
     /// The same config dialling through `server`.
     pub fn using(&self, server: &Server) -> ProxyConfig {
         ProxyConfig {
+            server: server.name.clone(),
             upstream: server.upstream.clone(),
             via: server.via.clone(),
             ..self.clone()
@@ -473,6 +476,7 @@ impl Settings {
                 Ok(Config {
                     proxy: ProxyConfig {
                         listen,
+                        server: servers.active().name.clone(),
                         upstream: servers.active().upstream.clone(),
                         via: servers.active().via.clone(),
                         direct,

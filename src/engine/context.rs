@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use super::Engine;
 use crate::auth;
 use crate::config::InboundAuth;
+use crate::connections::Registry;
 use crate::error::ProxyError;
 use crate::stats::{ActiveGuard, Stats};
 
@@ -19,6 +20,8 @@ use crate::stats::{ActiveGuard, Stats};
 pub(crate) struct Shared {
     engine: RwLock<Arc<Engine>>,
     pub stats: Arc<Stats>,
+    /// The open connections and the last failures, for the Connections view.
+    pub connections: Arc<Registry>,
     /// Every connection and tunnel task, so shutdown can wait for them.
     pub tasks: TaskTracker,
     /// Stop accepting; let connections finish.
@@ -32,6 +35,7 @@ impl Shared {
         Shared {
             engine: RwLock::new(Arc::new(engine)),
             stats: Arc::new(Stats::default()),
+            connections: Arc::new(Registry::default()),
             tasks: TaskTracker::new(),
             graceful: CancellationToken::new(),
             hard_stop: CancellationToken::new(),
@@ -77,6 +81,9 @@ impl Conn {
     /// warnings, the client's own mistakes as info.
     pub fn report(&self, what: impl fmt::Display, error: &ProxyError) {
         self.shared.stats.error(error.kind());
+        self.shared
+            .connections
+            .failed(self.peer, what.to_string(), error.to_string());
         if error.status().is_server_error() {
             tracing::warn!(peer = %self.peer, "{what}: {error}");
         } else {

@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::TcpStream;
@@ -27,7 +26,7 @@ use crate::target::Target;
 use crate::{dial, loop_guard};
 use connector::RouteConnector;
 
-pub(crate) type HttpClient = Client<RouteConnector, Incoming>;
+pub(crate) type HttpClient = Client<RouteConnector, crate::http::Body>;
 
 /// How long an unused pooled connection to an origin is kept. The pool checks once per
 /// this period, so one lives at most twice as long.
@@ -37,6 +36,8 @@ pub(crate) const POOL_IDLE: Duration = Duration::from_secs(90);
 #[derive(Debug)]
 pub(crate) struct Engine {
     pub config: ProxyConfig,
+    /// The server in use, by name, as each connection through it shows.
+    server: Arc<str>,
     router: Arc<Router>,
     /// Pooled keep-alive connections to origins, one pool per target, dialled through
     /// the router.
@@ -50,6 +51,7 @@ impl Engine {
     pub fn new(config: ProxyConfig, previous: Option<&Engine>) -> Engine {
         if let Some(previous) = previous.filter(|p| p.config.dials_like(&config)) {
             return Engine {
+                server: config.server.as_str().into(),
                 config,
                 router: Arc::clone(&previous.router),
                 client: previous.client.clone(),
@@ -71,10 +73,16 @@ impl Engine {
                 config.timeouts.connect,
             ));
         Engine {
+            server: config.server.as_str().into(),
             config,
             router,
             client,
         }
+    }
+
+    /// The server a route goes through, by name; `None` for direct.
+    pub fn via(&self, route: Route<'_>) -> Option<Arc<str>> {
+        (route != Route::Direct).then(|| Arc::clone(&self.server))
     }
 
     /// Where `target` goes, unless it is this proxy itself (reached on `local`).
@@ -85,9 +93,15 @@ impl Engine {
     }
 
     /// A stream to `target`: refused if it loops back to us, else routed and dialled.
-    pub async fn open(&self, target: &Target, local: SocketAddr) -> Result<TcpStream, ProxyError> {
+    /// Also says which server it goes through (`None`: direct).
+    pub async fn open(
+        &self,
+        target: &Target,
+        local: SocketAddr,
+    ) -> Result<(TcpStream, Option<Arc<str>>), ProxyError> {
         let route = self.admit(target, local).await?;
-        dial::open(route, target, self.config.timeouts.connect).await
+        let stream = dial::open(route, target, self.config.timeouts.connect).await?;
+        Ok((stream, self.via(route)))
     }
 
     /// Dials `target` the way real traffic would and measures how long that took: the

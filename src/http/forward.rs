@@ -2,6 +2,7 @@
 //! dialled through the upstream; bodies streamed both ways; WebSocket upgrades spliced.
 
 use std::error::Error as _;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
@@ -11,6 +12,7 @@ use hyper_util::rt::TokioIo;
 
 use super::headers::{prepare_request, prepare_response, upgrade_protocol};
 use super::response::Body;
+use crate::connections::Kind;
 use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
 use crate::target::Target;
@@ -31,7 +33,24 @@ pub(super) async fn forward(
         return forward_upgrade(req, target, protocol, conn, engine).await;
     }
     // The pool dials along the same route; only the loop guard must run first.
-    engine.admit(&target, conn.local).await?;
+    let route = engine.admit(&target, conn.local).await?;
+    // Listed until the response body is done; the bodies count its bytes.
+    let tracked = Arc::new(conn.shared.connections.open(
+        Kind::Http,
+        conn.peer,
+        &target,
+        engine.via(route),
+    ));
+    let sent = Arc::clone(&tracked);
+    let req = req.map(|body| {
+        body.map_frame(move |frame| {
+            if let Some(data) = frame.data_ref() {
+                sent.live.bytes.up.fetch_add(data.len() as u64, Relaxed);
+            }
+            frame
+        })
+        .boxed()
+    });
     let response = engine
         .client
         .request(req)
@@ -39,6 +58,16 @@ pub(super) async fn forward(
         .map_err(|e| client_error(&e, &target))?;
     let (mut parts, body) = response.into_parts();
     prepare_response(&mut parts.headers, None);
+    let body = body.map_frame(move |frame| {
+        if let Some(data) = frame.data_ref() {
+            tracked
+                .live
+                .bytes
+                .down
+                .fetch_add(data.len() as u64, Relaxed);
+        }
+        frame
+    });
     Ok(Response::from_parts(parts, body.boxed()))
 }
 
@@ -90,7 +119,11 @@ async fn forward_upgrade(
     conn: &Arc<Conn>,
     engine: &Engine,
 ) -> Result<Response<Body>, ProxyError> {
-    let stream = engine.open(&target, conn.local).await?;
+    let (stream, via) = engine.open(&target, conn.local).await?;
+    let tracked = conn
+        .shared
+        .connections
+        .open(Kind::Upgrade, conn.peer, &target, via);
     let origin_error = |e: hyper::Error| ProxyError::Origin {
         target: target.to_string(),
         detail: e.to_string(),
@@ -115,6 +148,7 @@ async fn forward_upgrade(
     let upgrade_conn = Arc::clone(conn);
     conn.shared.tasks.spawn(async move {
         let _alive = upgrade_conn;
+        let counted = &tracked.live.bytes;
         let (client, origin) = match tokio::join!(client_upgrade, origin_upgrade) {
             (Ok(client), Ok(origin)) => (client, origin),
             (Err(e), _) | (_, Err(e)) => {
@@ -126,7 +160,12 @@ async fn forward_upgrade(
         let mut origin = TokioIo::new(origin);
         // The client side is a metered stream underneath: bytes are counted there.
         tokio::select! {
-            _ = tokio::io::copy_bidirectional(&mut client, &mut origin) => {}
+            copied = tokio::io::copy_bidirectional(&mut client, &mut origin) => {
+                if let Ok((up, down)) = copied {
+                    counted.up.fetch_add(up, Relaxed);
+                    counted.down.fetch_add(down, Relaxed);
+                }
+            }
             () = stop.cancelled() => {}
         }
     });

@@ -1,6 +1,7 @@
 //! CONNECT: dial through the upstream first, answer `200` only once the target is
 //! reachable (a failed dial is a 502/504 with its reason), then pump raw bytes.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use http::{Request, Response};
@@ -10,6 +11,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::response::{empty, Body};
+use crate::connections::{Kind, Tracked};
 use crate::engine::{Conn, Engine, Shared};
 use crate::error::ProxyError;
 use crate::metered::Metered;
@@ -27,14 +29,18 @@ pub(super) async fn connect(
         .ok_or_else(|| ProxyError::BadRequest("CONNECT needs host:port".into()))?;
     let target = Target::parse_authority(authority.as_str())
         .map_err(|e| ProxyError::BadRequest(format!("CONNECT {authority}: {e}")))?;
-    let upstream = engine.open(&target, conn.local).await?;
+    let (upstream, via) = engine.open(&target, conn.local).await?;
+    let tracked = conn
+        .shared
+        .connections
+        .open(Kind::Connect, conn.peer, &target, via);
     let on_upgrade = hyper::upgrade::on(req);
     let tunnel_conn = Arc::clone(conn);
     let idle = engine.config.timeouts.idle;
     conn.shared.tasks.spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                run_tunnel(upgraded, upstream, &tunnel_conn.shared, idle, &target).await
+                run_tunnel(upgraded, upstream, &tunnel_conn.shared, idle, &tracked).await
             }
             Err(e) => {
                 tracing::debug!("CONNECT {target}: client went away before the tunnel opened: {e}")
@@ -49,21 +55,29 @@ async fn run_tunnel(
     upstream: TcpStream,
     shared: &Shared,
     idle: std::time::Duration,
-    target: &Target,
+    tracked: &Tracked,
 ) {
+    let counted = &tracked.live.bytes;
     match upgraded.downcast::<TokioIo<Metered<TcpStream>>>() {
         Ok(parts) => {
             let client = parts.io.into_inner().into_inner();
             // Bytes the client sent right behind the CONNECT head (already metered). The
             // buffer is dropped before pumping: it pins hyper's whole read buffer.
             let early = parts.read_buf;
-            if !early.is_empty() && write_all(&upstream, &early).await.is_err() {
-                return;
+            if !early.is_empty() {
+                if write_all(&upstream, &early).await.is_err() {
+                    return;
+                }
+                counted.up.fetch_add(early.len() as u64, Relaxed);
             }
             drop(early);
+            let stop = &shared.hard_stop;
             let (end, up, down) =
-                pump(&client, &upstream, idle, &shared.stats, &shared.hard_stop).await;
-            tracing::debug!("tunnel to {target} ended ({end:?}): {up} bytes up, {down} down");
+                pump(&client, &upstream, idle, &shared.stats, stop, counted).await;
+            tracing::debug!(
+                "tunnel to {} ended ({end:?}): {up} bytes up, {down} down",
+                tracked.live.target
+            );
         }
         Err(upgraded) => {
             // Not our stream type (never expected): fall back to a generic copy.

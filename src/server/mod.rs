@@ -173,6 +173,11 @@ pub struct ProxyHandle {
 }
 
 impl ProxyHandle {
+    /// The open connections (newest first) and the last failures.
+    pub fn connections(&self) -> crate::connections::Connections {
+        self.state.shared.connections.view()
+    }
+
     pub fn stats(&self) -> StatsSnapshot {
         self.state.shared.stats.snapshot()
     }

@@ -3,12 +3,14 @@
 
 pub mod parse;
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::auth::credentials_match;
+use crate::connections::Kind;
 use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
 use crate::pump::{pump, write_all};
@@ -43,8 +45,8 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
         }
     };
     let target = handshake.target;
-    let upstream = match engine.open(&target, conn.local).await {
-        Ok(upstream) => upstream,
+    let (upstream, via) = match engine.open(&target, conn.local).await {
+        Ok(opened) => opened,
         Err(error) => {
             let reply = match handshake.version {
                 Version::V5 => parse::reply5(error.socks5_reply()).to_vec(),
@@ -61,8 +63,14 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
     if stream.write_all(&reply).await.is_err() {
         return;
     }
+    let tracked = conn
+        .shared
+        .connections
+        .open(Kind::Socks, conn.peer, &target, via);
     if !handshake.early_data.is_empty() {
-        conn.shared.stats.add_up(handshake.early_data.len() as u64);
+        let early = handshake.early_data.len() as u64;
+        conn.shared.stats.add_up(early);
+        tracked.live.bytes.up.fetch_add(early, Relaxed);
         if write_all(&upstream, &handshake.early_data).await.is_err() {
             return;
         }
@@ -73,6 +81,7 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
         engine.config.timeouts.idle,
         &conn.shared.stats,
         &conn.shared.hard_stop,
+        &tracked.live.bytes,
     )
     .await;
     tracing::debug!("SOCKS tunnel to {target} ended ({end:?}): {up} bytes up, {down} down");

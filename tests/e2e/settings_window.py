@@ -113,6 +113,13 @@ def set_field(driver, element_id, value):
     field.send_keys(value)
 
 
+def cells_text(driver, tbody_id):
+    # In one script: the rows are redrawn every second, element handles would go stale.
+    return driver.execute_script(
+        "return [...document.querySelectorAll(`#${arguments[0]} tr`)]"
+        ".map((r) => [...r.cells].map((c) => c.textContent).join('\\t')).join('\\n')", tbody_id)
+
+
 def server_rows(driver):
     return driver.find_elements(By.CSS_SELECTOR, "#server-list .server-row")
 
@@ -196,7 +203,29 @@ class SettingsWindow(unittest.TestCase):
             WebDriverWait(driver, 15).until(lambda d: "in use" in server_rows(d)[0].text)
             self.assertRegex(server_rows(driver)[0].text, r"\d+(\.\d)? (ms|s)$")
 
+            # Connections: an open tunnel is listed with its target and server; a failed
+            # request's reason is kept.
+            with socket.create_connection(("127.0.0.1", listen), timeout=5) as tunnel:
+                tunnel.sendall(f"CONNECT 127.0.0.1:{origin_port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                self.assertIn(b" 200 ", tunnel.recv(1024))
+                tunnel.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertIn(b"hello", tunnel.recv(4096))
+                WebDriverWait(driver, 10).until(
+                    lambda d: f"127.0.0.1:{origin_port}\tLocal SOCKS" in cells_text(d, "conn-rows"))
+                self.assertIn("1 open", driver.find_element(By.ID, "conn-summary").text)
+                if SCREENSHOT:
+                    driver.execute_script("document.getElementById('h-connections').scrollIntoView()")
+                    next_frame(driver)
+                    shot = os.path.join(os.path.dirname(SCREENSHOT), "connections.png")
+                    self.assertTrue(driver.save_screenshot(shot), "screenshot failed")
+            dead = free_port()
+            subprocess.run(["curl", "-sS", "--max-time", "10", "-x", f"http://127.0.0.1:{listen}",
+                            f"http://127.0.0.1:{dead}/"], capture_output=True, check=False)
+            WebDriverWait(driver, 10).until(
+                lambda d: f"GET http://127.0.0.1:{dead}/" in d.find_element(By.ID, "conn-failures").text)
+
             if SCREENSHOT:
+                driver.execute_script("window.scrollTo(0, 0)")
                 next_frame(driver)
                 self.assertTrue(driver.save_screenshot(SCREENSHOT), "screenshot failed")
                 self.assertGreater(os.path.getsize(SCREENSHOT), 10_000)

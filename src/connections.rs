@@ -1,0 +1,238 @@
+//! The open connections and the last failures, for the window's Connections view: who
+//! (client address), where (target), which way (the server in use, or direct), bytes each
+//! way and age. A connection costs one short lock when it opens and one when it closes;
+//! its byte counters are the ones the tunnel pump keeps anyway, so the data path pays
+//! nothing per byte. Everything stays in this process: nothing is logged or sent.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+/// At most this many connections are listed (the newest); the count says how many are open.
+pub const LISTED: usize = 200;
+/// Failures kept, newest first.
+pub const FAILURES_KEPT: usize = 20;
+
+/// Bytes one connection moved: client → target (`up`) and back (`down`).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub up: AtomicU64,
+    pub down: AtomicU64,
+}
+
+/// What kind of connection it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// An HTTP CONNECT tunnel (HTTPS, mostly).
+    Connect,
+    /// A SOCKS client's tunnel.
+    Socks,
+    /// A plain-HTTP request being forwarded.
+    Http,
+    /// A forwarded request upgraded to another protocol (WebSocket).
+    Upgrade,
+}
+
+/// One open connection.
+#[derive(Debug)]
+pub(crate) struct Live {
+    kind: Kind,
+    client: SocketAddr,
+    pub target: String,
+    /// The server's name; `None` for direct.
+    via: Option<Arc<str>>,
+    opened: Instant,
+    pub bytes: Counters,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next: u64,
+    open: BTreeMap<u64, Arc<Live>>,
+    failures: VecDeque<Failure>,
+}
+
+/// Every open connection of one proxy, and its last failures.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    inner: Mutex<Inner>,
+}
+
+/// A connection's place in the registry: it leaves when this drops.
+#[derive(Debug)]
+pub(crate) struct Tracked {
+    registry: Arc<Registry>,
+    id: u64,
+    pub live: Arc<Live>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.registry.lock().open.remove(&self.id);
+    }
+}
+
+impl Registry {
+    pub fn open(
+        self: &Arc<Self>,
+        kind: Kind,
+        client: SocketAddr,
+        target: &impl ToString,
+        via: Option<Arc<str>>,
+    ) -> Tracked {
+        let live = Arc::new(Live {
+            kind,
+            client,
+            target: target.to_string(),
+            via,
+            opened: Instant::now(),
+            bytes: Counters::default(),
+        });
+        let mut inner = self.lock();
+        let id = inner.next;
+        inner.next += 1;
+        inner.open.insert(id, Arc::clone(&live));
+        Tracked {
+            registry: Arc::clone(self),
+            id,
+            live,
+        }
+    }
+
+    /// Keeps a failure's reason (the oldest go first).
+    pub fn failed(&self, client: SocketAddr, what: String, error: String) {
+        let failure = Failure {
+            at_ms: now_ms(),
+            client: client.to_string(),
+            what,
+            error,
+        };
+        let mut inner = self.lock();
+        if inner.failures.len() == FAILURES_KEPT {
+            inner.failures.pop_back();
+        }
+        inner.failures.push_front(failure);
+    }
+
+    pub fn view(&self) -> Connections {
+        let inner = self.lock();
+        let now = Instant::now();
+        Connections {
+            open: inner.open.len(),
+            connections: inner
+                .open
+                .values()
+                .rev()
+                .take(LISTED)
+                .map(|live| Connection {
+                    kind: live.kind,
+                    client: live.client.to_string(),
+                    target: live.target.clone(),
+                    via: live.via.as_deref().map(str::to_string),
+                    up: live.bytes.up.load(Relaxed),
+                    down: live.bytes.down.load(Relaxed),
+                    age_ms: now.duration_since(live.opened).as_millis() as u64,
+                })
+                .collect(),
+            failures: inner.failures.iter().cloned().collect(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What the Connections view shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Connections {
+    /// How many are open (the list holds at most [`LISTED`]).
+    pub open: usize,
+    /// Newest first.
+    pub connections: Vec<Connection>,
+    /// Newest first, at most [`FAILURES_KEPT`].
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Connection {
+    pub kind: Kind,
+    pub client: String,
+    pub target: String,
+    /// The server it goes through; `None`: straight from this machine.
+    pub via: Option<String>,
+    pub up: u64,
+    pub down: u64,
+    pub age_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    pub client: String,
+    /// What was asked (`CONNECT example.com:443`, `GET http://…`).
+    pub what: String,
+    pub error: String,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn lists_newest_first_forgets_closed_ones_and_bounds_both_lists() {
+        let registry = Arc::new(Registry::default());
+        let a = registry.open(Kind::Connect, client(1), &"a.example:443", None);
+        let b = registry.open(Kind::Socks, client(2), &"b.example:22", Some("Home".into()));
+        b.live.bytes.up.fetch_add(5, Relaxed);
+        b.live.bytes.down.fetch_add(7, Relaxed);
+        let view = registry.view();
+        assert_eq!(view.open, 2);
+        let targets: Vec<&str> = view.connections.iter().map(|c| c.target.as_str()).collect();
+        assert_eq!(targets, ["b.example:22", "a.example:443"]);
+        let first = &view.connections[0];
+        assert_eq!((first.up, first.down), (5, 7));
+        assert_eq!(first.via.as_deref(), Some("Home"));
+        assert_eq!(first.client, "127.0.0.1:2");
+        assert_eq!(view.connections[1].via, None);
+        drop(b);
+        assert_eq!(registry.view().connections.len(), 1);
+        drop(a);
+        assert_eq!(registry.view(), Connections::default());
+
+        let many: Vec<Tracked> = (0..LISTED + 5)
+            .map(|i| registry.open(Kind::Http, client(3), &format!("t{i}:80"), None))
+            .collect();
+        let view = registry.view();
+        assert_eq!((view.open, view.connections.len()), (LISTED + 5, LISTED));
+        assert_eq!(view.connections[0].target, format!("t{}:80", LISTED + 4));
+        drop(many);
+
+        for i in 0..FAILURES_KEPT + 3 {
+            registry.failed(client(4), format!("CONNECT t{i}:443"), "refused".into());
+        }
+        let failures = registry.view().failures;
+        assert_eq!(failures.len(), FAILURES_KEPT);
+        assert_eq!(
+            failures[0].what,
+            format!("CONNECT t{}:443", FAILURES_KEPT + 2)
+        );
+        assert_eq!(failures[FAILURES_KEPT - 1].what, "CONNECT t3:443");
+    }
+}

@@ -1,0 +1,52 @@
+// The Connections view: the core's list (newest first, bounded) as table cells and
+// failure lines. Pure, so the formatting is unit-tested without a browser.
+
+import { formatCount } from "./format.js";
+
+/** Bytes as "512 B", "1.5 KB", "2.0 MB". */
+export function formatBytes(n) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = Number(n ?? 0);
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** Milliseconds as "3 s", "4 min 05 s", "2 h 03 min". */
+export function formatAge(ms) {
+  const s = Math.floor(Number(ms ?? 0) / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
+
+/** One row of cells per connection: client, target, via, sent, received, age. */
+export function connectionRows(view, t) {
+  return (view?.connections ?? []).map((c) => [
+    c.client,
+    c.target,
+    c.via ?? t("conn.direct"),
+    formatBytes(c.up),
+    formatBytes(c.down),
+    formatAge(c.age_ms),
+  ]);
+}
+
+/** The line above the table: how many are open, and how many of them are listed. */
+export function connectionSummary(view, t, running) {
+  if (!running) return t("conn.off");
+  const open = view?.open ?? 0;
+  const listed = view?.connections?.length ?? 0;
+  if (open === 0) return t("conn.none");
+  if (listed < open) return t("conn.some_listed", { open: formatCount(open), listed: formatCount(listed) });
+  return t("conn.open", { open: formatCount(open) });
+}
+
+/** Failure lines: time, what was asked, and why it failed. */
+export function failureLines(view, timeOf = (ms) => new Date(ms).toLocaleTimeString()) {
+  return (view?.failures ?? []).map((f) => `${timeOf(f.at_ms)} ${f.what}: ${f.error}`);
+}
