@@ -46,6 +46,7 @@ mod route;
 mod server;
 mod socks;
 mod stats;
+mod stream;
 pub mod system_proxy;
 pub mod target;
 pub mod termination;

@@ -14,12 +14,14 @@ use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::connections::Counters;
 use crate::stats::Stats;
+use crate::stream::Stream;
 
 /// A direction's buffer starts small (interactive traffic) and doubles each time a read
 /// fills it, up to the maximum (bulk transfers: fewer system calls per byte).
@@ -77,6 +79,94 @@ pub async fn pump(
         () = stop.cancelled() => PumpEnd::Stopped,
     };
     (end, up_bytes.load(Relaxed), down_bytes.load(Relaxed))
+}
+
+/// A tunnel's whole life once the target is connected: `early` (bytes the client sent
+/// before the tunnel was up) goes first, then the bytes flow both ways — over the
+/// sockets' readiness when the target is a plain socket, through the stream otherwise.
+/// `None` when the early bytes could not be delivered.
+pub async fn run(
+    client: TcpStream,
+    target: Stream,
+    early: impl AsRef<[u8]>,
+    idle: Duration,
+    stats: &Stats,
+    stop: &CancellationToken,
+    counted: &Counters,
+) -> Option<(PumpEnd, u64, u64)> {
+    let sent = early.as_ref().len() as u64;
+    match target {
+        Stream::Tcp(target) => {
+            if sent > 0 {
+                write_all(&target, early.as_ref()).await.ok()?;
+            }
+            // The early buffer may pin a whole read buffer: gone before the long part.
+            drop(early);
+            counted.up.fetch_add(sent, Relaxed);
+            Some(pump(&client, &target, idle, stats, stop, counted).await)
+        }
+        mut target => {
+            if sent > 0 {
+                target.write_all(early.as_ref()).await.ok()?;
+            }
+            drop(early);
+            counted.up.fetch_add(sent, Relaxed);
+            Some(pump_stream(client, target, idle, stats, stop, counted).await)
+        }
+    }
+}
+
+/// [`pump`] for a target that is not a plain socket (TLS to an HTTPS proxy): the same
+/// counting, idle timeout and half-close, through the stream's own reads and writes.
+pub async fn pump_stream(
+    client: TcpStream,
+    target: impl AsyncRead + AsyncWrite + Unpin,
+    idle: Duration,
+    stats: &Stats,
+    stop: &CancellationToken,
+    counted: &Counters,
+) -> (PumpEnd, u64, u64) {
+    let start = Instant::now();
+    let last_activity = AtomicU64::new(0);
+    let touch = || last_activity.store(start.elapsed().as_millis() as u64, Relaxed);
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut target_read, mut target_write) = tokio::io::split(target);
+    let up = copy_stream(&mut client_read, &mut target_write, |n| {
+        stats.add_up(n);
+        counted.up.fetch_add(n, Relaxed);
+        touch();
+    });
+    let down = copy_stream(&mut target_read, &mut client_write, |n| {
+        stats.add_down(n);
+        counted.down.fetch_add(n, Relaxed);
+        touch();
+    });
+    let both = async {
+        let (a, b) = tokio::join!(up, down);
+        a.and(b)
+    };
+    let end = tokio::select! {
+        result = both => if result.is_ok() { PumpEnd::Closed } else { PumpEnd::Error },
+        () = idle_watch(start, &last_activity, idle) => PumpEnd::Idle,
+        () = stop.cancelled() => PumpEnd::Stopped,
+    };
+    (end, counted.up.load(Relaxed), counted.down.load(Relaxed))
+}
+
+async fn copy_stream(
+    from: &mut (impl AsyncRead + Unpin),
+    to: &mut (impl AsyncWrite + Unpin),
+    mut counted: impl FnMut(u64),
+) -> io::Result<()> {
+    let mut buf = vec![0u8; BUF_START];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return to.shutdown().await;
+        }
+        to.write_all(&buf[..n]).await?;
+        counted(n as u64);
+    }
 }
 
 async fn copy_direction(

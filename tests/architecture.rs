@@ -20,6 +20,7 @@ const CORE: &[&str] = &[
     "dial",
     "route",
     "pump",
+    "stream",
     "connections",
     "metered",
     "stats",

@@ -134,7 +134,7 @@ async fn a_busy_port_is_one_clear_line() {
 async fn bad_flags_name_what_is_wrong() {
     within(30, async {
         let cases: [(&[&str], &str); 6] = [
-            (&["--upstream", "https://127.0.0.1:8080"], "socksbridge: --upstream: unknown scheme 'https' (use socks5h, socks5, socks4a, socks4, http or direct)\n"),
+            (&["--upstream", "ftp://127.0.0.1:8080"], "socksbridge: --upstream: unknown scheme 'ftp' (use socks5h, socks5, socks4a, socks4, http, https or direct)\n"),
             (&["--upstream", "socks5h://u@h:1"], "socksbridge: --upstream: password must be 1-255 bytes\n"),
             (&["--listen", "localhost"], "socksbridge: --listen: 'localhost' is not IP:PORT (for example 127.0.0.1:1095)\n"),
             (&["--direct", "10.0.0.0/40"], "socksbridge: --direct: '10.0.0.0/40' is not a host, *.suffix pattern or CIDR: invalid CIDR\n"),

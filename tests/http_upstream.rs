@@ -2,7 +2,9 @@
 //! (started per test on a free loopback port, with Basic auth): every request goes
 //! through a CONNECT tunnel; a refusal or wrong password is a 502 naming the proxy and
 //! its answer; a SOCKS server reached through an office HTTP proxy; bytes a server sends
-//! right behind the proxy's 200 reach the client.
+//! right behind the proxy's 200 reach the client. HTTPS proxies: tinyproxy behind a TLS
+//! front with its own CA, trusted through the OS trust store's `SSL_CERT_FILE` (the real
+//! binary, so the environment is its own) and refused while untrusted.
 
 mod common;
 
@@ -252,6 +254,137 @@ async fn long_answer_heads_are_read_up_to_a_limit() {
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
         assert!(answer.contains("longer than 16384 bytes"), "{answer}");
+    })
+    .await;
+}
+
+/// A TLS front for `backend` (tinyproxy): an HTTPS proxy for `localhost`, its
+/// certificate self-signed; `ca_file` holds it for a trust store.
+struct TlsFront {
+    port: u16,
+    ca_file: tempfile::NamedTempFile,
+}
+
+async fn tls_front(backend: SocketAddr) -> TlsFront {
+    use std::sync::Arc;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let mut ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut ca_file, cert.cert.pem().as_bytes()).unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut back) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut back).await;
+            });
+        }
+    });
+    TlsFront { port, ca_file }
+}
+
+/// The real binary with `args`, trusting `ca_file` (SSL_CERT_FILE); its listen address.
+async fn binary_trusting(
+    ca_file: &std::path::Path,
+    args: &[&str],
+) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(bin_path())
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("SSL_CERT_FILE", ca_file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .unwrap();
+    let addr = line.split_whitespace().nth(3).unwrap().to_string();
+    (child, format!("http://{addr}"))
+}
+
+#[tokio::test]
+async fn an_https_proxy_carries_traffic_over_tls_once_its_certificate_is_trusted() {
+    within(60, async {
+        let office = Tinyproxy::start(&[]).await;
+        let front = tls_front(office.addr).await;
+        let origin = origin().await;
+        let https = format!("https://alice:secret@localhost:{}", front.port);
+
+        // As the upstream: plain requests and tunnels, all as CONNECT over TLS.
+        let (_cli, proxy) = binary_trusting(front.ca_file.path(), &["--upstream", &https]).await;
+        for url in [origin.ip_url("/hello"), origin.url("/hello")] {
+            let out = curl(&["-x", &proxy, &url]).await;
+            assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{out:?}");
+        }
+        let out = curl(&["-p", "-x", &proxy, &origin.ip_url("/hello")]).await;
+        assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{out:?}");
+        assert!(office
+            .log()
+            .contains(&format!("CONNECT {} HTTP/1.1", origin.addr)));
+
+        // As the hop in front of a SOCKS server.
+        let socks = microsocks(None).await;
+        let (_cli, proxy) = binary_trusting(
+            front.ca_file.path(),
+            &[
+                "--upstream",
+                &format!("socks5h://{}", socks.addr),
+                "--upstream-via",
+                &https,
+            ],
+        )
+        .await;
+        let out = curl(&["-x", &proxy, &origin.ip_url("/hello")]).await;
+        assert_eq!((out.status, out.text().as_str()), (200, "hello"), "{out:?}");
+        assert!(office
+            .log()
+            .contains(&format!("CONNECT {} HTTP/1.1", socks.addr)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_untrusted_https_proxy_is_a_502_naming_the_certificate() {
+    within(30, async {
+        let office = Tinyproxy::start(&[]).await;
+        let front = tls_front(office.addr).await;
+        let origin = origin().await;
+        let proxy = proxy_via(&format!("https://alice:secret@localhost:{}", front.port)).await;
+        let out = curl(&["-x", &proxy.url(), &origin.ip_url("/hello")]).await;
+        assert_eq!(out.status, 502, "{out:?}");
+        let text = out.text();
+        assert!(
+            text.contains(&format!("HTTPS proxy localhost:{}", front.port))
+                && text.contains("TLS handshake failed: invalid peer certificate"),
+            "{text}"
+        );
+        let log = office.log();
+        assert!(
+            !log.contains(&format!("CONNECT {} HTTP", origin.addr)),
+            "nothing was asked of an unverified proxy: {log}"
+        );
     })
     .await;
 }

@@ -231,7 +231,7 @@ function syncDisabled() {
     $(id).disabled = direct;
   }
   const type = $("upstream-type").value;
-  $("upstream-remote-dns").disabled = direct || type === "socks4" || type === "http";
+  $("upstream-remote-dns").disabled = direct || type === "socks4" || type === "http" || type === "https";
   const lan = $("allow-lan").checked;
   $("auth-username").disabled = !lan;
   $("auth-password").disabled = !lan;

@@ -102,9 +102,6 @@ fn parse_link(url: &str) -> Result<Upstream, String> {
     let scheme = url.split("://").next().unwrap_or("").to_ascii_lowercase();
     match scheme.as_str() {
         "direct" => Err("direct:// is not a server".into()),
-        "https" => Err(
-            "HTTPS proxies (TLS to the proxy) are not supported yet; an http:// proxy is".into(),
-        ),
         _ => Upstream::parse(url).map_err(|e| e.to_string()),
     }
 }
@@ -166,6 +163,7 @@ mod tests {
             socks5://h:9050   socks4://bob@h4:1081#Old\r\n\
             socks4a://h4a:1082#\n\
             http://u:p@office.example:3128#Office\n\
+            https://secure.example:443#TLS\n\
             SOCKS5H://[::1]:1080";
         let imported = import(text, &[]);
         assert_eq!(imported.errors, vec![]);
@@ -177,6 +175,7 @@ mod tests {
                 ("Old", "socks4://bob@h4:1081"),
                 ("h4a:1082", "socks4a://h4a:1082"),
                 ("Office", "http://u:p@office.example:3128"),
+                ("TLS", "https://secure.example:443"),
                 ("[::1]:1080", "socks5h://[::1]:1080"),
             ]
         );
@@ -186,7 +185,7 @@ mod tests {
     fn reports_bad_links_without_their_passwords_and_skips_duplicates() {
         let existing = [ServerSettings::new("Home", "socks5h://10.0.0.2:1080")];
         let text = "socks5h://10.0.0.2:1080#Again socks5h://u:hunter2@h:99999#X \
-                    https://u:hunter2@p:443 direct:// ftp://h:1 socks5h://h:1#Home \
+                    https://u:hunter2@p direct:// ftp://h:1 socks5h://h:1#Home \
                     socks5h://h:1#Dup";
         let imported = import(text, &existing);
         assert_eq!(imported.duplicates, 2);
@@ -199,8 +198,8 @@ mod tests {
         assert_eq!(errors.len(), 4, "{errors:?}");
         assert_eq!(errors[0].0, "socks5h://u@h:99999#X");
         assert!(errors[0].1.contains("invalid port"), "{errors:?}");
-        assert_eq!(errors[1].0, "https://u@p:443");
-        assert!(errors[1].1.contains("not supported yet"));
+        assert_eq!(errors[1].0, "https://u@p");
+        assert!(errors[1].1.contains("needs a port"), "{errors:?}");
         assert_eq!(errors[2].1, "direct:// is not a server");
         assert!(errors[3].1.contains("unknown scheme 'ftp'"));
         assert!(!format!("{imported:?}").contains("hunter2"));

@@ -3,8 +3,8 @@
 //! The scheme picks protocol and where names are resolved: `socks5h` (the SOCKS server
 //! resolves: the default, and what privacy users need), `socks5` (we resolve, send an IP),
 //! `socks4a`, `socks4`; `http://user:pass@host:port` for an HTTP proxy (a CONNECT tunnel
-//! for everything, Basic auth; the port is required, HTTP proxies have no common one); and
-//! `direct://` for no upstream at all. The URL is parsed once, here; the data path works on
+//! for everything, Basic auth; the port is required, HTTP proxies have no common one),
+//! `https://` for one spoken to over TLS; and `direct://` for no upstream at all. The URL is parsed once, here; the data path works on
 //! the typed [`Upstream`].
 
 use std::fmt;
@@ -69,6 +69,18 @@ pub struct HttpProxy {
     pub address: Target,
     /// Sent as `Proxy-Authorization: Basic …`.
     pub credentials: Option<Credentials>,
+    /// An HTTPS proxy: TLS to the proxy first, its certificate checked by the OS.
+    pub tls: bool,
+}
+
+impl HttpProxy {
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 /// Where targets are dialled: straight from this machine, or through a proxy server.
@@ -84,7 +96,7 @@ pub enum Upstream {
 pub enum UpstreamError {
     #[error("'{0}' has no scheme; write it like socks5h://127.0.0.1:1080")]
     MissingScheme(String),
-    #[error("unknown scheme '{0}' (use socks5h, socks5, socks4a, socks4, http or direct)")]
+    #[error("unknown scheme '{0}' (use socks5h, socks5, socks4a, socks4, http, https or direct)")]
     UnknownScheme(String),
     #[error("missing host")]
     MissingHost,
@@ -102,9 +114,9 @@ pub enum UpstreamError {
     Socks4Password,
     #[error("direct:// takes no host, port or credentials")]
     DirectWithAddress,
-    #[error("an http:// proxy needs a port, like http://proxy.example:3128")]
+    #[error("an HTTP(S) proxy needs a port, like http://proxy.example:3128")]
     HttpWithoutPort,
-    #[error("only an http:// proxy can be the hop in front of the upstream")]
+    #[error("only an http:// or https:// proxy can be the hop in front of the upstream")]
     ViaNotHttp,
 }
 
@@ -115,12 +127,13 @@ impl Upstream {
             .split_once("://")
             .ok_or_else(|| UpstreamError::MissingScheme(raw.to_string()))?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let version = match scheme.to_ascii_lowercase().as_str() {
+        let scheme = scheme.to_ascii_lowercase();
+        let version = match scheme.as_str() {
             "socks5h" => Some(SocksVersion::Socks5 { remote_dns: true }),
             "socks5" => Some(SocksVersion::Socks5 { remote_dns: false }),
             "socks4a" => Some(SocksVersion::Socks4a),
             "socks4" => Some(SocksVersion::Socks4),
-            "http" => None,
+            "http" | "https" => None,
             "direct" if rest.is_empty() => return Ok(Upstream::Direct),
             "direct" => return Err(UpstreamError::DirectWithAddress),
             other => return Err(UpstreamError::UnknownScheme(other.to_string())),
@@ -159,6 +172,7 @@ impl Upstream {
             None => Upstream::Http(HttpProxy {
                 address,
                 credentials,
+                tls: scheme == "https",
             }),
         })
     }
@@ -197,7 +211,7 @@ impl Upstream {
         let (scheme, address, credentials) = match self {
             Upstream::Direct => return "direct://".to_string(),
             Upstream::Socks(s) => (s.version.scheme(), &s.address, &s.credentials),
-            Upstream::Http(h) => ("http", &h.address, &h.credentials),
+            Upstream::Http(h) => (h.scheme(), &h.address, &h.credentials),
         };
         let mut out = format!("{scheme}://");
         if let Some(creds) = credentials {
@@ -361,9 +375,10 @@ mod tests {
                 UpstreamError::MissingScheme("127.0.0.1:1080".into()),
             ),
             (
-                "https://127.0.0.1:8080",
-                UpstreamError::UnknownScheme("https".into()),
+                "ftp://127.0.0.1:8080",
+                UpstreamError::UnknownScheme("ftp".into()),
             ),
+            ("https://proxy.example", UpstreamError::HttpWithoutPort),
             ("http://proxy.example", UpstreamError::HttpWithoutPort),
             (
                 "http://proxy.example:3128/x",
@@ -426,6 +441,12 @@ mod tests {
         assert_eq!(http.to_url(), "http://alice:s%3Acret@office.example:3128");
         assert_eq!(http.redacted(), "http://alice@office.example:3128");
         assert_eq!(Upstream::parse(&http.to_url()).unwrap(), http);
+        let https = Upstream::parse("HTTPS://alice:pw@secure.example:443").unwrap();
+        assert_eq!(https.redacted(), "https://alice@secure.example:443");
+        assert!(matches!(&https, Upstream::Http(p) if p.tls && p.address.port == 443));
+        assert_eq!(Upstream::parse(&https.to_url()).unwrap(), https);
+        assert!(matches!(Upstream::parse("http://h:1"), Ok(Upstream::Http(p)) if !p.tls));
+        assert!(Upstream::parse_via("https://o:443").unwrap().tls);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The HTTP proxy client side: a CONNECT tunnel on a socket we connected ourselves.
 //!
 //! The answer's head is read without reading past it: bytes the target sends right behind
-//! the proxy's `200` (a server that speaks first) stay in the socket for the client, so the
-//! tunnel is a plain `TcpStream`. httparse reads the head; a refusal names its status.
+//! the proxy's `200` (a server that speaks first) stay in the stream for the client, so a
+//! tunnel over TCP stays a plain socket for the pump (over TLS the head is read a byte at a
+//! time from TLS's own buffer). httparse reads the head; a refusal names its status.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::Hop;
+use super::{Hop, Stream};
 use crate::config::HttpProxy;
 use crate::error::ProxyError;
 use crate::target::Target;
@@ -20,12 +21,12 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// Asks the proxy `hop` on `stream` for a tunnel to `target`.
 pub(super) async fn tunnel(
-    mut stream: TcpStream,
+    mut stream: Stream,
     proxy: &HttpProxy,
     hop: Hop<'_>,
     target: &Target,
     limit: Duration,
-) -> Result<TcpStream, ProxyError> {
+) -> Result<Stream, ProxyError> {
     let exchange = async {
         stream
             .write_all(connect_request(proxy, target).as_bytes())
@@ -77,18 +78,51 @@ pub(crate) fn connect_request(proxy: &HttpProxy, target: &Target) -> String {
     request
 }
 
-/// Reads exactly the answer's head (through the blank line), never a byte more: it peeks,
-/// takes what is certainly head, and waits for more only when the end is not in sight.
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+/// Reads exactly the answer's head (through the blank line), never a byte more.
+async fn read_head(stream: &mut Stream) -> std::io::Result<Vec<u8>> {
+    match stream {
+        Stream::Tcp(tcp) => peek_head(tcp).await,
+        Stream::Tls(tls) => {
+            let mut head = Vec::with_capacity(256);
+            while !head.ends_with(b"\r\n\r\n") {
+                check_length(&head)?;
+                match tls.read_u8().await {
+                    Ok(byte) => head.push(byte),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(closed()),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(head)
+        }
+    }
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "the proxy closed the connection before answering",
+    )
+}
+
+fn check_length(head: &[u8]) -> std::io::Result<()> {
+    if head.len() > MAX_HEAD {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the proxy's answer head is longer than {MAX_HEAD} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// On a socket: peeks, takes what is certainly head, and waits for more only when the end
+/// is not in sight.
+async fn peek_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(256);
     let mut buf = [0u8; 1024];
     loop {
         let n = stream.peek(&mut buf).await?;
         if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the proxy closed the connection before answering",
-            ));
+            return Err(closed());
         }
         let take = match head_end(&head, &buf[..n]) {
             Some(end) => end,
@@ -99,12 +133,7 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
         if head.ends_with(b"\r\n\r\n") {
             return Ok(head);
         }
-        if head.len() > MAX_HEAD {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("the proxy's answer head is longer than {MAX_HEAD} bytes"),
-            ));
-        }
+        check_length(&head)?;
     }
 }
 
@@ -176,6 +205,7 @@ mod tests {
         let mut proxy = HttpProxy {
             address: Target::parse_authority("office:3128").unwrap(),
             credentials: None,
+            tls: false,
         };
         assert_eq!(
             connect_request(&proxy, &target),

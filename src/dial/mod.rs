@@ -5,10 +5,14 @@
 //! Every dial resolves names asynchronously, tries each address in turn under the connect
 //! timeout, and sets `TCP_NODELAY`; handshakes run on a socket we connected ourselves
 //! (tokio-socks' own connect resolves with blocking calls and tries one address only), so
-//! the result is always a plain `TcpStream` for the pump.
+//! the result is a plain TCP socket for the pump's fast path — TLS over it only when an
+//! HTTPS proxy is on the way.
 
 mod http;
 mod socks;
+mod tls;
+
+pub(crate) use crate::stream::Stream;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,7 +29,7 @@ pub(crate) async fn open(
     route: Route<'_>,
     target: &Target,
     limit: Duration,
-) -> Result<TcpStream, ProxyError> {
+) -> Result<Stream, ProxyError> {
     match route {
         Route::Socks { server, via } => {
             let hop = Hop::socks(&server.address);
@@ -33,13 +37,14 @@ pub(crate) async fn open(
             socks::handshake(server, stream, target, limit).await
         }
         Route::Http { proxy, via } => {
-            let hop = Hop::http(&proxy.address);
+            let hop = Hop::http(proxy);
             let stream = reach(hop, via, limit).await?;
+            let stream = secure(stream, proxy, hop, limit).await?;
             http::tunnel(stream, proxy, hop, target, limit).await
         }
         Route::Direct => {
             let addrs = resolve(target, limit).await?;
-            connect_any(&addrs, limit).await.map_err(|e| {
+            let stream = connect_any(&addrs, limit).await.map_err(|e| {
                 e.into_error(
                     |source| ProxyError::TargetUnreachable {
                         target: target.to_string(),
@@ -47,8 +52,23 @@ pub(crate) async fn open(
                     },
                     || format!("connecting to {target}"),
                 )
-            })
+            })?;
+            Ok(Stream::Tcp(stream))
         }
+    }
+}
+
+/// TLS to `proxy` over `stream` when it is an HTTPS proxy; the stream as it is otherwise.
+async fn secure(
+    stream: Stream,
+    proxy: &HttpProxy,
+    hop: Hop<'_>,
+    limit: Duration,
+) -> Result<Stream, ProxyError> {
+    if proxy.tls {
+        tls::connect(stream, &proxy.address.host, hop, limit).await
+    } else {
+        Ok(stream)
     }
 }
 
@@ -67,10 +87,14 @@ impl<'a> Hop<'a> {
         }
     }
 
-    fn http(address: &'a Target) -> Hop<'a> {
+    fn http(proxy: &'a HttpProxy) -> Hop<'a> {
         Hop {
-            kind: "HTTP proxy",
-            address,
+            kind: if proxy.tls {
+                "HTTPS proxy"
+            } else {
+                "HTTP proxy"
+            },
+            address: &proxy.address,
         }
     }
 }
@@ -87,9 +111,9 @@ async fn reach(
     hop: Hop<'_>,
     via: Option<&HttpProxy>,
     limit: Duration,
-) -> Result<TcpStream, ProxyError> {
+) -> Result<Stream, ProxyError> {
     let first = match via {
-        Some(via) => Hop::http(&via.address),
+        Some(via) => Hop::http(via),
         None => hop,
     };
     let addrs = resolve(first.address, limit).await?;
@@ -103,8 +127,11 @@ async fn reach(
         )
     })?;
     match via {
-        Some(via) => http::tunnel(stream, via, first, hop.address, limit).await,
-        None => Ok(stream),
+        Some(via) => {
+            let stream = secure(stream.into(), via, first, limit).await?;
+            http::tunnel(stream, via, first, hop.address, limit).await
+        }
+        None => Ok(stream.into()),
     }
 }
 

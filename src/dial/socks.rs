@@ -3,11 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio_socks::tcp::{Socks4Stream, Socks5Stream};
 use tokio_socks::TargetAddr;
 
-use super::resolve;
+use super::{resolve, Stream};
 use crate::config::{SocksServer, SocksVersion};
 use crate::error::{socks5_reply_reason, ProxyError};
 use crate::target::{Host, Target};
@@ -15,10 +14,10 @@ use crate::target::{Host, Target};
 /// The SOCKS handshake on `socket`, already connected to the server, within `limit`.
 pub(super) async fn handshake(
     upstream: &SocksServer,
-    socket: TcpStream,
+    socket: Stream,
     target: &Target,
     limit: Duration,
-) -> Result<TcpStream, ProxyError> {
+) -> Result<Stream, ProxyError> {
     match tokio::time::timeout(limit, negotiate(upstream, socket, target, limit)).await {
         Ok(result) => result,
         Err(_) => Err(ProxyError::timeout(
@@ -33,10 +32,10 @@ pub(super) async fn handshake(
 
 async fn negotiate(
     upstream: &SocksServer,
-    socket: TcpStream,
+    socket: Stream,
     target: &Target,
     limit: Duration,
-) -> Result<TcpStream, ProxyError> {
+) -> Result<Stream, ProxyError> {
     let map = |e| map_error(e, &upstream.address, target);
     let creds = upstream.credentials.as_ref();
     match upstream.version {

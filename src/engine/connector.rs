@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use http::Uri;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use crate::dial;
 use crate::error::ProxyError;
@@ -32,7 +31,7 @@ impl RouteConnector {
 }
 
 impl tower_service::Service<Uri> for RouteConnector {
-    type Response = TokioIo<TcpStream>;
+    type Response = TokioIo<dial::Stream>;
     type Error = ProxyError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ProxyError>> + Send>>;
 

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::net::TcpStream;
 
 pub(crate) use context::{Conn, Shared};
 
@@ -26,7 +25,11 @@ use crate::target::Target;
 use crate::{dial, loop_guard};
 use connector::RouteConnector;
 
-pub(crate) type HttpClient = Client<RouteConnector, crate::http::Body>;
+/// The body of every request and response on the way through: streamed from a client or
+/// an origin, or the proxy's own text.
+pub(crate) type Body = http_body_util::combinators::BoxBody<bytes::Bytes, hyper::Error>;
+
+pub(crate) type HttpClient = Client<RouteConnector, Body>;
 
 /// How long an unused pooled connection to an origin is kept. The pool checks once per
 /// this period, so one lives at most twice as long.
@@ -98,7 +101,7 @@ impl Engine {
         &self,
         target: &Target,
         local: SocketAddr,
-    ) -> Result<(TcpStream, Option<Arc<str>>), ProxyError> {
+    ) -> Result<(dial::Stream, Option<Arc<str>>), ProxyError> {
         let route = self.admit(target, local).await?;
         let stream = dial::open(route, target, self.config.timeouts.connect).await?;
         Ok((stream, self.via(route)))

@@ -6,8 +6,6 @@ mod forward;
 pub(crate) mod headers;
 mod local;
 mod response;
-
-pub(crate) use response::Body;
 mod tunnel;
 
 use std::convert::Infallible;
@@ -25,7 +23,7 @@ use crate::auth;
 use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
 use crate::metered::Metered;
-use response::error_response;
+use response::{error_response, Body};
 
 /// Request heads larger than this get a 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;

@@ -2,12 +2,11 @@
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty, Full};
 
 use crate::error::ProxyError;
 
-/// The body type of every response we return: streamed from an origin, or our own text.
-pub type Body = BoxBody<Bytes, hyper::Error>;
+pub(crate) use crate::engine::Body;
 
 pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()

@@ -1,7 +1,6 @@
 //! CONNECT: dial through the upstream first, answer `200` only once the target is
 //! reachable (a failed dial is a 502/504 with its reason), then pump raw bytes.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use http::{Request, Response};
@@ -15,7 +14,8 @@ use crate::connections::{Kind, Tracked};
 use crate::engine::{Conn, Engine, Shared};
 use crate::error::ProxyError;
 use crate::metered::Metered;
-use crate::pump::{pump, write_all};
+use crate::pump;
+use crate::stream::Stream;
 use crate::target::Target;
 
 pub(super) async fn connect(
@@ -52,7 +52,7 @@ pub(super) async fn connect(
 
 async fn run_tunnel(
     upgraded: Upgraded,
-    upstream: TcpStream,
+    upstream: Stream,
     shared: &Shared,
     idle: std::time::Duration,
     tracked: &Tracked,
@@ -61,19 +61,13 @@ async fn run_tunnel(
     match upgraded.downcast::<TokioIo<Metered<TcpStream>>>() {
         Ok(parts) => {
             let client = parts.io.into_inner().into_inner();
-            // Bytes the client sent right behind the CONNECT head (already metered). The
-            // buffer is dropped before pumping: it pins hyper's whole read buffer.
+            // Bytes the client sent right behind the CONNECT head (already metered).
             let early = parts.read_buf;
-            if !early.is_empty() {
-                if write_all(&upstream, &early).await.is_err() {
-                    return;
-                }
-                counted.up.fetch_add(early.len() as u64, Relaxed);
-            }
-            drop(early);
             let stop = &shared.hard_stop;
-            let (end, up, down) =
-                pump(&client, &upstream, idle, &shared.stats, stop, counted).await;
+            let ran = pump::run(client, upstream, early, idle, &shared.stats, stop, counted);
+            let Some((end, up, down)) = ran.await else {
+                return;
+            };
             tracing::debug!(
                 "tunnel to {} ended ({end:?}): {up} bytes up, {down} down",
                 tracked.live.target

@@ -3,7 +3,6 @@
 
 pub mod parse;
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,7 +12,7 @@ use crate::auth::credentials_match;
 use crate::connections::Kind;
 use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
-use crate::pump::{pump, write_all};
+use crate::pump;
 use crate::target::Target;
 use parse::{ParseError, Parsed, CMD_CONNECT, MAX_MESSAGE, NO_AUTH, USER_PASS};
 
@@ -67,23 +66,19 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
         .shared
         .connections
         .open(Kind::Socks, conn.peer, &target, via);
-    if !handshake.early_data.is_empty() {
-        let early = handshake.early_data.len() as u64;
-        conn.shared.stats.add_up(early);
-        tracked.live.bytes.up.fetch_add(early, Relaxed);
-        if write_all(&upstream, &handshake.early_data).await.is_err() {
-            return;
-        }
-    }
-    let (end, up, down) = pump(
-        &stream,
-        &upstream,
+    conn.shared.stats.add_up(handshake.early_data.len() as u64);
+    let ran = pump::run(
+        stream,
+        upstream,
+        handshake.early_data,
         engine.config.timeouts.idle,
         &conn.shared.stats,
         &conn.shared.hard_stop,
         &tracked.live.bytes,
-    )
-    .await;
+    );
+    let Some((end, up, down)) = ran.await else {
+        return;
+    };
     tracing::debug!("SOCKS tunnel to {target} ended ({end:?}): {up} bytes up, {down} down");
 }
 

@@ -1,7 +1,7 @@
-// The upstream is stored as one URL (socks5h://user:pass@host:port, http://host:port); the
+// A server is stored as one URL (socks5h://user:pass@host:port, http(s)://host:port); the
 // form edits it as separate fields. These two functions convert between them, losslessly.
 
-export const TYPES = ["socks5", "socks4a", "socks4", "http", "direct"];
+export const TYPES = ["socks5", "socks4a", "socks4", "http", "https", "direct"];
 
 /** URL → form fields. Unknown input yields defaults rather than throwing. */
 export function parseUpstream(url) {
@@ -51,7 +51,7 @@ export function buildUpstream({ type, host, port, username, password, remoteDns 
   let userinfo = "";
   if (username) {
     userinfo = encodeURIComponent(username);
-    if (password && (type === "socks5" || type === "http")) userinfo += `:${encodeURIComponent(password)}`;
+    if (password && (type === "socks5" || type === "http" || type === "https")) userinfo += `:${encodeURIComponent(password)}`;
     userinfo += "@";
   }
   return `${scheme}://${userinfo}${hostPart}:${String(port ?? "").trim()}`;

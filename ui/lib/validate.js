@@ -49,10 +49,10 @@ export function checkBypassEntry(entry) {
   return checkHost(host) === "" ? "" : t("error.bypass", { value: v });
 }
 
-/** The HTTP proxy the upstream is reached through: http://[user[:pass]@]host:port. */
+/** The HTTP(S) proxy a server is reached through: http(s)://[user[:pass]@]host:port. */
 export function checkVia(value, type) {
   if (type === "direct") return t("error.via_direct");
-  const m = /^http:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/@]+):(\d+)\/?$/i.exec(String(value).trim());
+  const m = /^https?:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/@]+):(\d+)\/?$/i.exec(String(value).trim());
   if (!m) return t("error.via_format");
   return checkHost(m[1]) || checkPort(m[2]);
 }

@@ -12,6 +12,8 @@ test("parse and build round-trip", () => {
     "socks5h://[::1]:1080",
     "http://office.example:3128",
     "http://alice:s%3Acret@office.example:3128",
+    "https://secure.example:443",
+    "https://alice:s%3Acret@secure.example:8443",
     "direct://",
   ];
   for (const url of urls) assert.equal(buildUpstream(parseUpstream(url)), url, url);

@@ -34,7 +34,7 @@ test("whole form", () => {
 });
 
 test("the HTTP proxy an upstream is reached through", () => {
-  for (const ok of ["http://office:3128", "HTTP://u:p@10.0.0.1:8080/", "http://[::1]:3128"]) {
+  for (const ok of ["http://office:3128", "HTTP://u:p@10.0.0.1:8080/", "http://[::1]:3128", "https://office:443"]) {
     assert.equal(checkVia(ok, "socks5"), "", ok);
   }
   for (const bad of ["office:3128", "socks5://h:1", "http://office", "http://office:99999", "http://bad host:1"]) {

@@ -16,6 +16,7 @@ Examples:
   socksbridge --upstream socks5h://user:pass@10.0.0.2:1080
   socksbridge --upstream socks5://127.0.0.1:9050 --direct 'localhost,*.lan,10.0.0.0/8'
   socksbridge --upstream http://user:pass@proxy.example:3128
+  socksbridge --upstream https://user:pass@proxy.example:443   # TLS to the proxy
   socksbridge --upstream socks5h://10.0.0.2:1080 --upstream-via http://office.example:3128
   socksbridge --upstream socks5h://10.0.0.2:1080 --upstream socks5h://10.0.0.3:1080  # failover
   socksbridge --listen 0.0.0.0:1095 --auth alice:secret
@@ -73,10 +74,10 @@ pub struct Args {
     /// Address to listen on (HTTP and SOCKS on one port) [default: 127.0.0.1:1095]
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,
-    /// Upstream: socks5h://, socks5://, socks4a://, socks4://, http:// or direct:// [default: socks5h://127.0.0.1:1080]; more than once: the failover order
+    /// Upstream: socks5h://, socks5://, socks4a://, socks4://, http://, https:// or direct:// [default: socks5h://127.0.0.1:1080]; more than once: the failover order
     #[arg(long, value_name = "URL")]
     pub upstream: Vec<String>,
-    /// Reach the upstreams through this HTTP proxy's CONNECT tunnel (http://user:pass@host:port)
+    /// Reach the upstreams through this HTTP(S) proxy's CONNECT tunnel (http://user:pass@host:port)
     #[arg(long, value_name = "URL")]
     pub upstream_via: Option<String>,
     /// Settings file (JSON, the app's schema); flags override it
