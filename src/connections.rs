@@ -12,6 +12,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::error::ProxyError;
+use crate::message::Message;
+
 /// At most this many connections are listed (the newest); the count says how many are open.
 pub const LISTED: usize = 200;
 /// Failures kept, newest first.
@@ -105,12 +108,13 @@ impl Registry {
     }
 
     /// Keeps a failure's reason (the oldest go first).
-    pub fn failed(&self, client: SocketAddr, what: String, error: String) {
+    pub fn failed(&self, client: SocketAddr, what: String, error: &ProxyError) {
         let failure = Failure {
             at_ms: now_ms(),
             client: client.to_string(),
             what,
-            error,
+            error: error.to_string(),
+            message: error.message(),
         };
         let mut inner = self.lock();
         if inner.failures.len() == FAILURES_KEPT {
@@ -178,7 +182,10 @@ pub struct Failure {
     pub client: String,
     /// What was asked (`CONNECT example.com:443`, `GET http://…`).
     pub what: String,
+    /// Why, in English.
     pub error: String,
+    /// Why, for the window to say in the user's language.
+    pub message: Message,
 }
 
 fn now_ms() -> u64 {
@@ -225,7 +232,10 @@ mod tests {
         drop(many);
 
         for i in 0..FAILURES_KEPT + 3 {
-            registry.failed(client(4), format!("CONNECT t{i}:443"), "refused".into());
+            let refused = ProxyError::Loop {
+                target: format!("t{i}:443"),
+            };
+            registry.failed(client(4), format!("CONNECT t{i}:443"), &refused);
         }
         let failures = registry.view().failures;
         assert_eq!(failures.len(), FAILURES_KEPT);

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::message::Message;
+
 /// Everything that can go wrong serving one request or tunnel.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -222,6 +224,76 @@ impl Clone for ProxyError {
     }
 }
 
+impl ProxyError {
+    /// The sentence for people, in any language (the `Display` text is its English).
+    pub fn message(&self) -> Message {
+        let s = |v: &str| v.to_string();
+        match self {
+            ProxyError::BadRequest(detail) => {
+                Message::new("core.err_bad_request", [("detail", s(detail))])
+            }
+            ProxyError::AuthRequired => Message::new("core.err_auth_required", []),
+            ProxyError::Loop { target } => Message::new("core.err_loop", [("target", s(target))]),
+            ProxyError::Overloaded { limit } => {
+                Message::new("core.err_overloaded", [("limit", limit.to_string())])
+            }
+            ProxyError::UpstreamUnreachable { server, source } => Message::new(
+                "core.err_upstream_unreachable",
+                [("server", s(server)), ("detail", source.to_string())],
+            ),
+            ProxyError::UpstreamAuthRejected { server } => {
+                Message::new("core.err_upstream_auth", [("server", s(server))])
+            }
+            ProxyError::TargetRefused {
+                server,
+                target,
+                reason,
+                code,
+            } => Message::new(
+                "core.err_target_refused",
+                [
+                    ("server", s(server)),
+                    ("target", s(target)),
+                    ("reason", s(reason)),
+                    ("code", format!("{code:#04x}")),
+                ],
+            ),
+            ProxyError::UpstreamProtocol { server, detail } => Message::new(
+                "core.err_upstream_protocol",
+                [("server", s(server)), ("detail", s(detail))],
+            ),
+            ProxyError::TunnelRefused {
+                server,
+                target,
+                status,
+            } => Message::new(
+                "core.err_tunnel_refused",
+                [
+                    ("server", s(server)),
+                    ("target", s(target)),
+                    ("status", s(status)),
+                ],
+            ),
+            ProxyError::Resolve { host, detail } => Message::new(
+                "core.err_resolve",
+                [("host", s(host)), ("detail", s(detail))],
+            ),
+            ProxyError::TargetUnreachable { target, source } => Message::new(
+                "core.err_target_unreachable",
+                [("target", s(target)), ("detail", source.to_string())],
+            ),
+            ProxyError::Timeout { during, after } => Message::new(
+                "core.err_timeout",
+                [("after", fmt_duration(*after)), ("during", s(during))],
+            ),
+            ProxyError::Origin { target, detail } => Message::new(
+                "core.err_origin",
+                [("target", s(target)), ("detail", s(detail))],
+            ),
+        }
+    }
+}
+
 fn fmt_duration(d: Duration) -> String {
     if d.as_millis() % 1000 == 0 {
         format!("{} s", d.as_secs())
@@ -247,6 +319,57 @@ pub fn socks5_reply_reason(code: u8) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_message_says_in_english_what_display_says() {
+        let io = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let all = [
+            ProxyError::BadRequest("x".into()),
+            ProxyError::AuthRequired,
+            ProxyError::Loop {
+                target: "t:1".into(),
+            },
+            ProxyError::Overloaded { limit: 5 },
+            ProxyError::UpstreamUnreachable {
+                server: "SOCKS server h:1".into(),
+                source: io(),
+            },
+            ProxyError::UpstreamAuthRejected { server: "s".into() },
+            ProxyError::TargetRefused {
+                server: "s".into(),
+                target: "t:1".into(),
+                reason: "r".into(),
+                code: 5,
+            },
+            ProxyError::UpstreamProtocol {
+                server: "s".into(),
+                detail: "d".into(),
+            },
+            ProxyError::TunnelRefused {
+                server: "s".into(),
+                target: "t".into(),
+                status: "403 Forbidden".into(),
+            },
+            ProxyError::Resolve {
+                host: "h".into(),
+                detail: "d".into(),
+            },
+            ProxyError::TargetUnreachable {
+                target: "t".into(),
+                source: io(),
+            },
+            ProxyError::timeout("waiting", Duration::from_millis(1500)),
+            ProxyError::Origin {
+                target: "t".into(),
+                detail: "d".into(),
+            },
+        ];
+        for e in all {
+            let m = e.message();
+            assert!(crate::message::known(m.key), "{}", m.key);
+            assert_eq!(m.english(), e.to_string());
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, Notify};
 
 use crate::config::{FailoverConfig, Server};
 use crate::failover::{Failover, Rules};
+use crate::message::Message;
 
 /// The last check of one server.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,8 +22,10 @@ pub struct Check {
     pub ok: bool,
     /// How long the dial took, when it worked.
     pub latency_ms: Option<f64>,
-    /// Why it failed, when it did.
+    /// Why it failed, when it did (English).
     pub error: Option<String>,
+    /// Why it failed, for the window and the tray to say in the user's language.
+    pub message: Option<Message>,
     /// When, in milliseconds since the Unix epoch.
     pub at_ms: u64,
 }
@@ -190,6 +193,7 @@ async fn check(plan: &Plan, board: &Board, index: usize, in_use: bool) -> bool {
             ok: true,
             latency_ms: Some(latency.as_secs_f64() * 1000.0),
             error: None,
+            message: None,
             at_ms,
         },
         Err(e) => {
@@ -198,6 +202,7 @@ async fn check(plan: &Plan, board: &Board, index: usize, in_use: bool) -> bool {
                 ok: false,
                 latency_ms: None,
                 error: Some(e.to_string()),
+                message: Some(e.message()),
                 at_ms,
             }
         }

@@ -40,6 +40,7 @@ mod heap;
 mod http;
 pub mod limits;
 mod loop_guard;
+pub mod message;
 mod metered;
 mod pump;
 mod route;

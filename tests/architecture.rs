@@ -30,6 +30,7 @@ const CORE: &[&str] = &[
     "system_proxy",
     "target",
     "fsutil",
+    "message",
     "limits",
     "termination",
 ];

@@ -5,7 +5,7 @@ import {
 } from "./lib/servers.js";
 import { formFieldFor, validateForm } from "./lib/validate.js";
 import { filterLogs, statusView, testResultText } from "./lib/render.js";
-import { pickLanguage, t, translateDom, useCatalogue } from "./lib/i18n.js";
+import { pickLanguage, say, t, translateDom, useCatalogue } from "./lib/i18n.js";
 import { connectionRows, connectionSummary, failureLines } from "./lib/connections.js";
 
 const invoke = (cmd, args) => window.__TAURI__.core.invoke(cmd, args);
@@ -265,7 +265,7 @@ function renderStatus(state) {
   $("st-system").textContent = view.systemProxy;
   const notice = $("notice");
   notice.hidden = !state.notice;
-  notice.textContent = state.notice ?? "";
+  notice.textContent = say(state.notice);
 }
 
 function coreErrors(error) {
@@ -276,11 +276,12 @@ function coreErrors(error) {
     if (aboutServers) errors.servers = aboutServers;
     for (const f of error.fields.filter((f) => !/^(servers|active)\b/.test(f.field))) {
       const key = formFieldFor(f.field);
-      errors[key] = errors[key] ? `${errors[key]} ${f.message}` : `${f.message}`;
+      const text = say(f, f.message);
+      errors[key] = errors[key] ? `${errors[key]} ${text}` : text;
     }
     return errors;
   }
-  return { form: error?.message ?? String(error) };
+  return { form: say(error?.text, error?.message ?? String(error)) };
 }
 
 /** The Connections view, redrawn from the core's list each second. */
@@ -365,7 +366,7 @@ async function init() {
     if (result.servers.length) edit(() => [[...servers, ...result.servers], servers.length]);
     const lines = [t("links.added", { count: String(result.servers.length) })];
     if (result.duplicates) lines.push(t("links.duplicates", { count: String(result.duplicates) }));
-    for (const e of result.errors) lines.push(`${e.link}: ${e.message}`);
+    for (const e of result.errors) lines.push(`${e.link}: ${say(e.text, e.message)}`);
     $("links-result").textContent = lines.join(" ");
   };
   $("import-text").addEventListener("click", async () => {
@@ -410,7 +411,7 @@ async function init() {
       const latency = await invoke("test_upstream", { upstream: buildUpstream(form.upstream), via: form.via || null, target: form.probeTarget });
       $("test-result").textContent = testResultText({ ok: true, latency_ms: latency });
     } catch (e) {
-      const error = e?.message ?? e?.fields?.map((f) => f.message).join(" ") ?? String(e);
+      const error = say(e?.text, e?.message ?? e?.fields?.map((f) => say(f, f.message)).join(" ") ?? String(e));
       $("test-result").textContent = testResultText({ ok: false, error });
     }
   });

@@ -9,6 +9,7 @@ use socksbridge::config::links::{self, Imported};
 use socksbridge::config::{store, FieldError, ServerSettings, Settings, SystemProxyMode, Upstream};
 use socksbridge::controller::{ControlError, NetworkRefresh};
 use socksbridge::health::HealthEvent;
+use socksbridge::message::Message;
 use socksbridge::system_proxy::env::{commands, Shell};
 use socksbridge::target::Target;
 use tauri::{AppHandle, Manager, Runtime};
@@ -25,13 +26,28 @@ pub enum ActionError {
     #[error("invalid settings")]
     Invalid { fields: Vec<FieldError> },
     #[error("{message}")]
-    Failed { message: String },
+    Failed {
+        message: String,
+        /// The same, for the window to say in the user's language (core failures).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<Message>,
+    },
 }
 
 impl ActionError {
     pub fn failed(e: impl std::fmt::Display) -> ActionError {
         ActionError::Failed {
             message: e.to_string(),
+            text: None,
+        }
+    }
+}
+
+impl From<socksbridge::ProxyError> for ActionError {
+    fn from(e: socksbridge::ProxyError) -> ActionError {
+        ActionError::Failed {
+            message: e.to_string(),
+            text: Some(e.message()),
         }
     }
 }
@@ -181,28 +197,28 @@ pub async fn test_upstream(
     via: Option<&str>,
     target: &str,
 ) -> Result<Duration, ActionError> {
-    let invalid = |field: &str, message: String| ActionError::Invalid {
-        fields: vec![FieldError {
-            field: field.into(),
-            message,
-        }],
+    let invalid = |field: &str, text: Message| ActionError::Invalid {
+        fields: vec![FieldError::new(field, text)],
     };
-    let upstream = Upstream::parse(upstream).map_err(|e| invalid("upstream", e.to_string()))?;
+    let upstream = Upstream::parse(upstream).map_err(|e| invalid("upstream", e.message()))?;
     let via = via
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(Upstream::parse_via)
         .transpose()
-        .map_err(|e| invalid("upstream_via", e.to_string()))?;
+        .map_err(|e| invalid("upstream_via", e.message()))?;
     let target = Target::parse_authority(target.trim()).map_err(|e| {
         invalid(
             "app.probe_target",
-            format!("'{target}' is not host:port: {e}"),
+            Message::new(
+                "core.not_host_port",
+                [("value", target.to_string()), ("reason", e.to_string())],
+            ),
         )
     })?;
     socksbridge::probe(&upstream, via.as_ref(), &target, TEST_LIMIT)
         .await
-        .map_err(ActionError::failed)
+        .map_err(ActionError::from)
 }
 
 /// The notification for a server that went down or a switch to another, when the user
@@ -217,7 +233,11 @@ pub async fn notify_event<R: Runtime>(app: &AppHandle<R>, event: &HealthEvent) {
         HealthEvent::Checked { server, check, .. } => notify(
             app,
             &lang.t("notify.down_title", &[("server", server)]),
-            check.error.as_deref().unwrap_or_default(),
+            &check
+                .message
+                .as_ref()
+                .map(|m| lang.message(m))
+                .unwrap_or_default(),
         ),
         HealthEvent::Switched { from, to, back } => {
             let key = if *back {

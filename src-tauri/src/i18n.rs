@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use socksbridge::message::Message;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Language {
     English,
@@ -21,6 +23,12 @@ const CATALOGUES: [(Language, &str); 3] = [
 ];
 
 impl Language {
+    /// A core sentence ([`Message`]) in this language.
+    pub fn message(self, message: &Message) -> String {
+        let args: Vec<(&str, &str)> = message.args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.t(message.key, &args)
+    }
+
     /// The language for `app.language`: a code, or `auto` for the OS's own.
     pub fn resolve(setting: &str) -> Language {
         Language::from_tag(setting).unwrap_or_else(|| {

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use socksbridge::config::store;
 use socksbridge::controller::{Checks, Controller, ControllerStatus};
+use socksbridge::message::Message;
 use socksbridge::Settings;
 use tokio::sync::watch;
 
@@ -30,6 +31,8 @@ pub enum Health {
     },
     Down {
         error: String,
+        /// The same, for the window to say in the user's language.
+        message: Option<socksbridge::message::Message>,
     },
 }
 
@@ -46,6 +49,7 @@ impl Health {
             },
             Some(check) if status.running => Health::Down {
                 error: check.error.clone().unwrap_or_default(),
+                message: check.message.clone(),
             },
             _ => Health::Unknown,
         }
@@ -57,7 +61,7 @@ pub struct AppState {
     pub controller: Controller,
     pub settings_path: PathBuf,
     /// Shown in the window until the next save: e.g. a corrupt settings file was set aside.
-    notice: Mutex<Option<String>>,
+    notice: Mutex<Option<Message>>,
     speed: Mutex<Speed>,
     pub logs: LogBuffer,
     changes: watch::Sender<()>,
@@ -72,7 +76,7 @@ pub struct AppView {
     pub status: ControllerStatus,
     pub speed: Speed,
     pub health: Health,
-    pub notice: Option<String>,
+    pub notice: Option<Message>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -99,7 +103,10 @@ impl AppState {
             Err(e) => (
                 Controller::new(Settings::default(), system)
                     .unwrap_or_else(|e| unreachable!("default settings are valid: {e}")),
-                Some(format!("the settings were invalid ({e}); using defaults")),
+                Some(Message::new(
+                    "core.settings_invalid",
+                    [("errors", e.to_string())],
+                )),
             ),
         };
         AppState {
@@ -128,7 +135,7 @@ impl AppState {
         std::mem::replace(&mut *lock(&self.speed), speed)
     }
 
-    pub fn notice(&self) -> Option<String> {
+    pub fn notice(&self) -> Option<Message> {
         lock(&self.notice).clone()
     }
 

@@ -460,12 +460,24 @@ mod tests {
     #[test]
     fn icon_states_and_speeds() {
         assert_eq!(
-            IconState::of(false, &Health::Down { error: "x".into() }),
+            IconState::of(
+                false,
+                &Health::Down {
+                    error: "x".into(),
+                    message: None
+                }
+            ),
             IconState::Off
         );
         assert_eq!(IconState::of(true, &Health::Unknown), IconState::On);
         assert_eq!(
-            IconState::of(true, &Health::Down { error: "x".into() }),
+            IconState::of(
+                true,
+                &Health::Down {
+                    error: "x".into(),
+                    message: None
+                }
+            ),
             IconState::UpstreamDown
         );
         for state in [IconState::Off, IconState::On, IconState::UpstreamDown] {

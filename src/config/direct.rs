@@ -34,6 +34,18 @@ pub struct RuleError {
     pub reason: &'static str,
 }
 
+impl RuleError {
+    /// The sentence for people, in any language.
+    pub fn message(&self) -> crate::message::Message {
+        let key = match self.reason {
+            "invalid CIDR" => "core.rule_cidr",
+            "invalid domain suffix" => "core.rule_suffix",
+            _ => "core.rule_host",
+        };
+        crate::message::Message::new(key, [("entry", self.entry.clone())])
+    }
+}
+
 impl DirectRules {
     /// Parses entries; blank entries are ignored so `a,,b` and trailing commas work.
     pub fn parse<I, S>(entries: I) -> Result<DirectRules, RuleError>
@@ -116,6 +128,14 @@ fn parse_rule(entry: &str) -> Result<Rule, RuleError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rule_errors_say_in_english_what_display_says() {
+        for entry in ["10.0.0.0/99", "*.bad host", "bad host"] {
+            let e = DirectRules::parse([entry]).unwrap_err();
+            assert_eq!(e.message().english(), e.to_string(), "{entry}");
+        }
+    }
+
     use super::*;
 
     fn target(host: &str) -> Target {

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::servers::{default_name, ServerSettings, MAX_NAME};
 use super::upstream::Upstream;
+use crate::message::Message;
 
 /// What an import found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -24,7 +25,10 @@ pub struct Imported {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LinkError {
     pub link: String,
+    /// Why, in English.
     pub message: String,
+    /// Why, for the window to say in the user's language.
+    pub text: Message,
 }
 
 /// Characters escaped in a name fragment.
@@ -47,10 +51,11 @@ pub fn import(text: &str, existing: &[ServerSettings]) -> Imported {
         let (url, fragment) = link.split_once('#').unwrap_or((link, ""));
         let upstream = match parse_link(url) {
             Ok(upstream) => upstream,
-            Err(message) => {
+            Err(text) => {
                 out.errors.push(LinkError {
                     link: shown(url, fragment),
-                    message,
+                    message: text.english(),
+                    text,
                 });
                 continue;
             }
@@ -98,11 +103,10 @@ pub fn export(servers: &[ServerSettings], with_passwords: bool) -> String {
     out
 }
 
-fn parse_link(url: &str) -> Result<Upstream, String> {
-    let scheme = url.split("://").next().unwrap_or("").to_ascii_lowercase();
-    match scheme.as_str() {
-        "direct" => Err("direct:// is not a server".into()),
-        _ => Upstream::parse(url).map_err(|e| e.to_string()),
+fn parse_link(url: &str) -> Result<Upstream, Message> {
+    match Upstream::parse(url).map_err(|e| e.message())? {
+        Upstream::Direct => Err(Message::new("core.link_direct", [])),
+        upstream => Ok(upstream),
     }
 }
 

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::message::Message;
+
 pub use upstream::{
     Credentials, HttpProxy, SocksServer, SocksVersion, Upstream, UpstreamError, DEFAULT_SOCKS_PORT,
 };
@@ -174,11 +176,24 @@ impl Default for TimeoutSettings {
     }
 }
 
-/// One invalid field, by its JSON path.
+/// One invalid field, by its JSON path: the message in English, and as a catalogue key
+/// with arguments for the window to show in the user's language.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    #[serde(flatten)]
+    pub text: Message,
+}
+
+impl FieldError {
+    pub fn new(field: &str, text: Message) -> FieldError {
+        FieldError {
+            field: field.to_string(),
+            message: text.english(),
+            text,
+        }
+    }
 }
 
 /// Every invalid field of a [`Settings`].
@@ -368,35 +383,33 @@ impl Settings {
     /// Checks every field and builds the typed config; reports all bad fields at once.
     pub fn validate(&self) -> Result<Config, ConfigErrors> {
         let mut errors = Vec::new();
-        let mut bad = |field: &str, message: String| {
-            errors.push(FieldError {
-                field: field.to_string(),
-                message,
-            });
-        };
+        let mut bad = |field: &str, text: Message| errors.push(FieldError::new(field, text));
 
         let listen = self.listen.trim().parse::<SocketAddr>().map_err(|_| {
-            format!(
-                "'{}' is not IP:PORT (for example {DEFAULT_LISTEN})",
-                self.listen
+            Message::new(
+                "core.listen_format",
+                [
+                    ("value", self.listen.clone()),
+                    ("example", DEFAULT_LISTEN.into()),
+                ],
             )
         });
         let listen = listen.map_err(|m| bad("listen", m)).ok();
         let servers = servers::validate_list(&self.servers, &self.active, &mut bad);
         let direct = DirectRules::parse(&self.direct)
-            .map_err(|e| bad("direct", e.to_string()))
+            .map_err(|e| bad("direct", e.message()))
             .ok();
 
         let auth = match &self.auth {
             None => None,
             Some(a) => {
                 if a.username.is_empty() || a.username.len() > 255 {
-                    bad("auth.username", "must be 1-255 bytes".into());
+                    bad("auth.username", Message::new("core.bytes_1_255", []));
                 } else if a.username.contains(':') {
-                    bad("auth.username", "must not contain ':'".into());
+                    bad("auth.username", Message::new("core.no_colon", []));
                 }
                 if a.password.is_empty() || a.password.len() > 255 {
-                    bad("auth.password", "must be 1-255 bytes".into());
+                    bad("auth.password", Message::new("core.bytes_1_255", []));
                 }
                 Some(InboundAuth {
                     username: a.username.clone(),
@@ -409,15 +422,12 @@ impl Settings {
             if !addr.ip().is_loopback() && auth.is_none() && !self.open_proxy {
                 bad(
                     "listen",
-                    format!(
-                        "{addr} is reachable from other machines: set auth credentials, \
-                         or open_proxy to run an open proxy on purpose"
-                    ),
+                    Message::new("core.listen_exposed", [("address", addr.to_string())]),
                 );
             }
         }
         if self.max_connections == 0 {
-            bad("max_connections", "must be at least 1".into());
+            bad("max_connections", Message::new("core.at_least_one", []));
         }
         let mut bypass = Vec::new();
         for (i, entry) in self.system_proxy.bypass.iter().enumerate() {
@@ -431,17 +441,25 @@ impl Settings {
             .map_err(|e| {
                 bad(
                     "app.probe_target",
-                    format!("'{}' is not host:port: {e}", self.app.probe_target),
+                    Message::new(
+                        "core.not_host_port",
+                        [
+                            ("value", self.app.probe_target.clone()),
+                            ("reason", e.to_string()),
+                        ],
+                    ),
                 )
             })
             .ok();
         if self.app.language != "auto" && !LANGUAGES.contains(&self.app.language.as_str()) {
             bad(
                 "app.language",
-                format!(
-                    "'{}' is not one of auto, {}",
-                    self.app.language,
-                    LANGUAGES.join(", ")
+                Message::new(
+                    "core.language",
+                    [
+                        ("value", self.app.language.clone()),
+                        ("languages", LANGUAGES.join(", ")),
+                    ],
                 ),
             );
         }
@@ -466,7 +484,13 @@ impl Settings {
             ),
         ] {
             if !(min..=max).contains(&value) {
-                bad(field, format!("must be between {min} and {max}"));
+                bad(
+                    field,
+                    Message::new(
+                        "core.range",
+                        [("min", min.to_string()), ("max", max.to_string())],
+                    ),
+                );
             }
         }
 
@@ -514,7 +538,7 @@ impl Settings {
 }
 
 /// One bypass entry in canonical form; blank entries are dropped.
-fn normalise_bypass(entry: &str) -> Result<Option<String>, String> {
+fn normalise_bypass(entry: &str) -> Result<Option<String>, Message> {
     let entry = entry.trim();
     if entry.is_empty() {
         return Ok(None);
@@ -526,9 +550,9 @@ fn normalise_bypass(entry: &str) -> Result<Option<String>, String> {
         return entry
             .parse::<ipnet::IpNet>()
             .map(|net| Some(net.trunc().to_string()))
-            .map_err(|_| format!("'{entry}' is not a valid CIDR"));
+            .map_err(|_| Message::new("core.cidr_invalid", [("entry", entry.to_string())]));
     }
-    DirectRules::parse([entry]).map_err(|e| e.to_string())?;
+    DirectRules::parse([entry]).map_err(|e| e.message())?;
     Ok(Some(
         entry
             .trim_start_matches('[')
@@ -617,6 +641,10 @@ mod tests {
             let errors = Settings::from_json(json).unwrap().validate().unwrap_err();
             let got: Vec<&str> = errors.0.iter().map(|e| e.field.as_str()).collect();
             assert_eq!(got, fields, "{json}: {errors}");
+            for e in &errors.0 {
+                assert!(crate::message::known(e.text.key), "{}", e.text.key);
+                assert_eq!(e.message, e.text.english());
+            }
         }
     }
 

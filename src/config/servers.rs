@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::upstream::{HttpProxy, Upstream};
+use crate::message::Message;
 use crate::target::Target;
 
 /// Longest server name, in characters: it is a tray menu line.
@@ -126,18 +127,15 @@ impl ServerList {
 pub(super) fn validate_list(
     servers: &[ServerSettings],
     active: &str,
-    bad: &mut impl FnMut(&str, String),
+    bad: &mut impl FnMut(&str, Message),
 ) -> Option<ServerList> {
     if servers.is_empty() {
-        bad(
-            "servers",
-            "add at least one server (direct:// for none)".into(),
-        );
+        bad("servers", Message::new("core.servers_empty", []));
         return None;
     }
     let mut valid = Vec::with_capacity(servers.len());
     let mut all_good = true;
-    let mut bad = |field: &str, message: String| {
+    let mut bad = |field: &str, message: Message| {
         all_good = false;
         bad(field, message);
     };
@@ -146,7 +144,7 @@ pub(super) fn validate_list(
         if name.is_empty() || name.chars().count() > MAX_NAME {
             bad(
                 &format!("servers[{i}].name"),
-                format!("must be 1-{MAX_NAME} characters"),
+                Message::new("core.server_name_length", [("max", MAX_NAME.to_string())]),
             );
         } else if servers[..i]
             .iter()
@@ -154,11 +152,11 @@ pub(super) fn validate_list(
         {
             bad(
                 &format!("servers[{i}].name"),
-                format!("'{name}' is already the name of another server"),
+                Message::new("core.server_name_taken", [("name", name.to_string())]),
             );
         }
         let upstream = Upstream::parse(&server.url)
-            .map_err(|e| bad(&format!("servers[{i}].url"), e.to_string()))
+            .map_err(|e| bad(&format!("servers[{i}].url"), e.message()))
             .ok();
         let via = match (&server.via, &upstream) {
             (None, _) => None,
@@ -166,12 +164,12 @@ pub(super) fn validate_list(
             (Some(_), Some(Upstream::Direct)) => {
                 bad(
                     &format!("servers[{i}].via"),
-                    "direct:// is not reached through anything".into(),
+                    Message::new("core.via_direct", []),
                 );
                 None
             }
             (Some(raw), _) => Upstream::parse_via(raw)
-                .map_err(|e| bad(&format!("servers[{i}].via"), e.to_string()))
+                .map_err(|e| bad(&format!("servers[{i}].via"), e.message()))
                 .ok(),
         };
         if let Some(upstream) = upstream {
@@ -191,7 +189,7 @@ pub(super) fn validate_list(
     let Some(index) = index else {
         bad(
             "active",
-            format!("'{active}' is not the name of a server in the list"),
+            Message::new("core.active_unknown", [("name", active.to_string())]),
         );
         return None;
     };
@@ -241,7 +239,7 @@ mod tests {
             .map(|(n, u)| ServerSettings::new(*n, *u))
             .collect();
         let mut errors = Vec::new();
-        let valid = validate_list(&servers, active, &mut |f, m| {
+        let valid = validate_list(&servers, active, &mut |f, m: Message| {
             errors.push(format!("{f}: {m}"))
         });
         match valid {
@@ -308,7 +306,7 @@ mod tests {
                 ..ServerSettings::new("E", "socks5h://h:1")
             },
         ];
-        assert!(validate_list(&via, "", &mut |f, _| errors.push(f.to_string())).is_none());
+        assert!(validate_list(&via, "", &mut |f, _: Message| errors.push(f.to_string())).is_none());
         assert_eq!(errors, ["servers[0].via", "servers[1].via"]);
     }
 

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Settings, SystemProxyMode};
+use crate::message::Message;
 
 /// `~/.config/socksbridge/settings.json` (the OS config dir elsewhere).
 pub fn default_path() -> PathBuf {
@@ -19,7 +20,7 @@ pub fn default_path() -> PathBuf {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
     pub settings: Settings,
-    pub notice: Option<String>,
+    pub notice: Option<Message>,
 }
 
 /// Loads `path`; a missing file gives defaults; an unreadable, malformed or invalid one
@@ -80,14 +81,22 @@ pub fn migration_backup_path(path: &Path) -> PathBuf {
 
 fn set_aside(path: &Path, why: &str) -> Loaded {
     let backup = backup_path(path);
-    let kept = match std::fs::rename(path, &backup) {
-        Ok(()) => format!("it was kept as {}", backup.display()),
-        Err(e) => format!("it could not be moved aside ({e})"),
+    let renamed = std::fs::rename(path, &backup);
+    let (path, why) = (path.display().to_string(), why.to_string());
+    let notice = match renamed {
+        Ok(()) => Message::new(
+            "core.settings_damaged_kept",
+            [
+                ("path", path),
+                ("why", why),
+                ("backup", backup.display().to_string()),
+            ],
+        ),
+        Err(e) => Message::new(
+            "core.settings_damaged_lost",
+            [("path", path), ("why", why), ("error", e.to_string())],
+        ),
     };
-    let notice = format!(
-        "Your settings file {} was damaged ({why}); {kept} and the defaults were loaded.",
-        path.display()
-    );
     tracing::warn!("{notice}");
     Loaded {
         settings: first_run(),
@@ -183,7 +192,7 @@ mod tests {
             std::fs::write(&path, broken).unwrap();
             let loaded = load(&path);
             assert_eq!(loaded.settings, first_run(), "{broken}");
-            let notice = loaded.notice.unwrap();
+            let notice = loaded.notice.unwrap().to_string();
             assert!(
                 notice.contains("was damaged") && notice.contains("settings.json.bak"),
                 "{notice}"

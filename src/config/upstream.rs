@@ -11,6 +11,7 @@ use std::fmt;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
+use crate::message::Message;
 use crate::target::{parse_port, split_host_port, Host, Target};
 
 /// The default SOCKS port when the URL names none.
@@ -118,6 +119,32 @@ pub enum UpstreamError {
     HttpWithoutPort,
     #[error("only an http:// or https:// proxy can be the hop in front of the upstream")]
     ViaNotHttp,
+}
+
+impl UpstreamError {
+    /// The sentence for people, in any language.
+    pub fn message(&self) -> Message {
+        let value = |key, v: &String| Message::new(key, [("value", v.clone())]);
+        match self {
+            UpstreamError::MissingScheme(v) => value("core.up_missing_scheme", v),
+            UpstreamError::UnknownScheme(s) => {
+                Message::new("core.up_unknown_scheme", [("scheme", s.clone())])
+            }
+            UpstreamError::MissingHost => Message::new("core.up_missing_host", []),
+            UpstreamError::InvalidHost(v) => value("core.up_invalid_host", v),
+            UpstreamError::InvalidPort(v) => value("core.up_invalid_port", v),
+            UpstreamError::UnexpectedPath(v) => value("core.up_unexpected_path", v),
+            UpstreamError::BadEncoding => Message::new("core.up_bad_encoding", []),
+            UpstreamError::CredentialLength("password") => {
+                Message::new("core.up_password_length", [])
+            }
+            UpstreamError::CredentialLength(_) => Message::new("core.up_user_length", []),
+            UpstreamError::Socks4Password => Message::new("core.up_socks4_password", []),
+            UpstreamError::DirectWithAddress => Message::new("core.up_direct_address", []),
+            UpstreamError::HttpWithoutPort => Message::new("core.up_http_port", []),
+            UpstreamError::ViaNotHttp => Message::new("core.up_via_not_http", []),
+        }
+    }
 }
 
 impl Upstream {
@@ -291,6 +318,30 @@ fn parse_userinfo(info: &str, version: Option<SocksVersion>) -> Result<Credentia
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_message_says_in_english_what_display_says() {
+        let all = [
+            UpstreamError::MissingScheme("h:1".into()),
+            UpstreamError::UnknownScheme("ftp".into()),
+            UpstreamError::MissingHost,
+            UpstreamError::InvalidHost("a b".into()),
+            UpstreamError::InvalidPort("0".into()),
+            UpstreamError::UnexpectedPath("/x".into()),
+            UpstreamError::BadEncoding,
+            UpstreamError::CredentialLength("user name"),
+            UpstreamError::CredentialLength("password"),
+            UpstreamError::Socks4Password,
+            UpstreamError::DirectWithAddress,
+            UpstreamError::HttpWithoutPort,
+            UpstreamError::ViaNotHttp,
+        ];
+        for e in all {
+            let m = e.message();
+            assert!(crate::message::known(m.key), "{}", m.key);
+            assert_eq!(m.english(), e.to_string());
+        }
+    }
+
     use super::*;
 
     fn creds(u: &str, p: &str) -> Option<Credentials> {

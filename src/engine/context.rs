@@ -83,7 +83,7 @@ impl Conn {
         self.shared.stats.error(error.kind());
         self.shared
             .connections
-            .failed(self.peer, what.to_string(), error.to_string());
+            .failed(self.peer, what.to_string(), error);
         if error.status().is_server_error() {
             tracing::warn!(peer = %self.peer, "{what}: {error}");
         } else {

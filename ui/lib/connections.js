@@ -2,6 +2,7 @@
 // failure lines. Pure, so the formatting is unit-tested without a browser.
 
 import { formatCount } from "./format.js";
+import { say } from "./i18n.js";
 
 /** Bytes as "512 B", "1.5 KB", "2.0 MB". */
 export function formatBytes(n) {
@@ -48,5 +49,5 @@ export function connectionSummary(view, t, running) {
 
 /** Failure lines: time, what was asked, and why it failed. */
 export function failureLines(view, timeOf = (ms) => new Date(ms).toLocaleTimeString()) {
-  return (view?.failures ?? []).map((f) => `${timeOf(f.at_ms)} ${f.what}: ${f.error}`);
+  return (view?.failures ?? []).map((f) => `${timeOf(f.at_ms)} ${f.what}: ${say(f.message, f.error)}`);
 }

@@ -30,6 +30,11 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
+/** A core sentence ({ key, args }) in the current language; `fallback` when there is none. */
+export function say(message, fallback = "") {
+  return message?.key ? t(message.key, message.args ?? {}) : fallback;
+}
+
 /** Every `data-i18n` (text), `data-i18n-placeholder` and `data-i18n-aria-label` under `root`. */
 export function translateDom(root) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);

@@ -2,7 +2,7 @@
 // Pure functions, so the rules are unit-tested without a browser.
 
 import { formatCount, formatLatency, formatSpeed } from "./format.js";
-import { t } from "./i18n.js";
+import { say, t } from "./i18n.js";
 
 export function statusView(state) {
   const status = state?.status ?? {};
@@ -17,7 +17,7 @@ export function statusView(state) {
     upstreamText = t("status.reachable", { latency: formatLatency(health.latency_ms) });
     upstreamClass = "ok";
   } else if (health.state === "down") {
-    upstreamText = t("status.unreachable", { error: health.error ?? t("status.no_answer") });
+    upstreamText = t("status.unreachable", { error: say(health.message, health.error ?? t("status.no_answer")) });
     upstreamClass = "down";
   }
   const mode = state?.settings?.system_proxy?.mode ?? "off";

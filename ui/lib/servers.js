@@ -3,6 +3,7 @@
 // failover order; `active` is the chosen server's name.
 
 import { formatLatency } from "./format.js";
+import { say } from "./i18n.js";
 
 /** A name not yet in `servers` (ignoring case): `wanted`, or `wanted (2)`, `(3)`, … */
 export function uniqueName(servers, wanted) {
@@ -53,7 +54,7 @@ export function checkText(status, t) {
   const last = status?.last;
   if (!last) return t("servers.not_checked");
   if (last.ok) return t("servers.ok", { latency: formatLatency(last.latency_ms) });
-  return t("servers.down", { error: last.error ?? "" });
+  return t("servers.down", { error: say(last.message, last.error ?? "") });
 }
 
 /** Core field errors for servers[i].* as one line per server, naming it. */
@@ -61,8 +62,9 @@ export function serverErrors(fields, servers) {
   const lines = [];
   for (const f of fields) {
     const m = /^servers\[(\d+)\]\.(\w+)$/.exec(f.field);
-    if (m) lines.push(`${servers[Number(m[1])]?.name ?? `#${Number(m[1]) + 1}`}: ${f.message}`);
-    else if (f.field === "servers" || f.field === "active") lines.push(f.message);
+    const text = say(f, f.message);
+    if (m) lines.push(`${servers[Number(m[1])]?.name ?? `#${Number(m[1]) + 1}`}: ${text}`);
+    else if (f.field === "servers" || f.field === "active") lines.push(text);
   }
   return lines.join(" ");
 }

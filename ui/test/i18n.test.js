@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
-import { LANGUAGES, pickLanguage, t, useCatalogue } from "../lib/i18n.js";
+import { LANGUAGES, pickLanguage, say, t, useCatalogue } from "../lib/i18n.js";
 import { statusView } from "../lib/render.js";
 import { checkPort } from "../lib/validate.js";
 
@@ -62,7 +62,11 @@ test("strings built in code come out in the chosen language", () => {
   useCatalogue(catalogue("ru"), english);
   assert.equal(statusView({ status: { running: true } }).headline, "Прокси включён");
   assert.equal(checkPort("0"), "Введите номер порта от 1 до 65535.");
+  const refused = { key: "core.err_upstream_auth", args: { server: "SOCKS server h:1" } };
+  assert.equal(say(refused), "SOCKS server h:1 отклонил наши учётные данные");
+  assert.equal(say(null, "as sent"), "as sent");
   useCatalogue(catalogue("zh-CN"), english);
   assert.equal(t("status.reachable", { latency: "23 ms" }), "可达 · 23 ms");
+  assert.equal(say({ key: "core.range", args: { min: "1", max: "9" } }), "须在 1 到 9 之间");
   useCatalogue(english);
 });
