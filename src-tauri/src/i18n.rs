@@ -86,13 +86,20 @@ mod tests {
 
     /// Every `.t("key"` in the app's Rust sources.
     fn keys_used() -> Vec<String> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut keys = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.ends_with("i18n.rs") {
-                continue; // this file's own examples
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut files = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if !path.ends_with("i18n.rs") {
+                    files.push(path); // (this file's own examples left out)
+                }
             }
+        }
+        let mut keys = Vec::new();
+        for path in files {
             let source = std::fs::read_to_string(path).unwrap();
             for (at, _) in source.match_indices(".t(\"") {
                 let rest = &source[at + 4..];
