@@ -54,31 +54,10 @@ pub async fn pump(
     stop: &CancellationToken,
     counted: &Counters,
 ) -> (PumpEnd, u64, u64) {
-    let start = Instant::now();
-    let last_activity = AtomicU64::new(0);
-    let (up_bytes, down_bytes) = (&counted.up, &counted.down);
-    let touch = || last_activity.store(start.elapsed().as_millis() as u64, Relaxed);
-
-    let up = copy_direction(client, target, |n| {
-        stats.add_up(n);
-        up_bytes.fetch_add(n, Relaxed);
-        touch();
-    });
-    let down = copy_direction(target, client, |n| {
-        stats.add_down(n);
-        down_bytes.fetch_add(n, Relaxed);
-        touch();
-    });
-    let both = async {
-        let (a, b) = tokio::join!(up, down);
-        a.and(b)
-    };
-    let end = tokio::select! {
-        result = both => if result.is_ok() { PumpEnd::Closed } else { PumpEnd::Error },
-        () = idle_watch(start, &last_activity, idle) => PumpEnd::Idle,
-        () = stop.cancelled() => PumpEnd::Stopped,
-    };
-    (end, up_bytes.load(Relaxed), down_bytes.load(Relaxed))
+    let meter = Meter::new(stats, counted);
+    let up = copy_direction(client, target, |n| meter.up(n));
+    let down = copy_direction(target, client, |n| meter.down(n));
+    meter.finish(up, down, idle, stop).await
 }
 
 /// A tunnel's whole life once the target is connected: `early` (bytes the client sent
@@ -126,31 +105,73 @@ pub async fn pump_stream(
     stop: &CancellationToken,
     counted: &Counters,
 ) -> (PumpEnd, u64, u64) {
-    let start = Instant::now();
-    let last_activity = AtomicU64::new(0);
-    let touch = || last_activity.store(start.elapsed().as_millis() as u64, Relaxed);
+    let meter = Meter::new(stats, counted);
     let (mut client_read, mut client_write) = client.into_split();
     let (mut target_read, mut target_write) = tokio::io::split(target);
-    let up = copy_stream(&mut client_read, &mut target_write, |n| {
-        stats.add_up(n);
-        counted.up.fetch_add(n, Relaxed);
-        touch();
-    });
-    let down = copy_stream(&mut target_read, &mut client_write, |n| {
-        stats.add_down(n);
-        counted.down.fetch_add(n, Relaxed);
-        touch();
-    });
-    let both = async {
-        let (a, b) = tokio::join!(up, down);
-        a.and(b)
-    };
-    let end = tokio::select! {
-        result = both => if result.is_ok() { PumpEnd::Closed } else { PumpEnd::Error },
-        () = idle_watch(start, &last_activity, idle) => PumpEnd::Idle,
-        () = stop.cancelled() => PumpEnd::Stopped,
-    };
-    (end, counted.up.load(Relaxed), counted.down.load(Relaxed))
+    let up = copy_stream(&mut client_read, &mut target_write, |n| meter.up(n));
+    let down = copy_stream(&mut target_read, &mut client_write, |n| meter.down(n));
+    meter.finish(up, down, idle, stop).await
+}
+
+/// Counts a tunnel's bytes (the live stats and the connection's own counters), keeps the
+/// time of the last byte, and decides how the tunnel ended.
+struct Meter<'a> {
+    start: Instant,
+    last_activity: AtomicU64,
+    stats: &'a Stats,
+    counted: &'a Counters,
+}
+
+impl<'a> Meter<'a> {
+    fn new(stats: &'a Stats, counted: &'a Counters) -> Meter<'a> {
+        Meter {
+            start: Instant::now(),
+            last_activity: AtomicU64::new(0),
+            stats,
+            counted,
+        }
+    }
+
+    fn up(&self, n: u64) {
+        self.stats.add_up(n);
+        self.counted.up.fetch_add(n, Relaxed);
+        self.touch();
+    }
+
+    fn down(&self, n: u64) {
+        self.stats.add_down(n);
+        self.counted.down.fetch_add(n, Relaxed);
+        self.touch();
+    }
+
+    fn touch(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last_activity.store(now, Relaxed);
+    }
+
+    /// Runs both directions until both end, the tunnel idles out, or `stop` fires.
+    async fn finish(
+        &self,
+        up: impl std::future::Future<Output = io::Result<()>>,
+        down: impl std::future::Future<Output = io::Result<()>>,
+        idle: Duration,
+        stop: &CancellationToken,
+    ) -> (PumpEnd, u64, u64) {
+        let both = async {
+            let (a, b) = tokio::join!(up, down);
+            a.and(b)
+        };
+        let end = tokio::select! {
+            result = both => if result.is_ok() { PumpEnd::Closed } else { PumpEnd::Error },
+            () = idle_watch(self.start, &self.last_activity, idle) => PumpEnd::Idle,
+            () = stop.cancelled() => PumpEnd::Stopped,
+        };
+        (
+            end,
+            self.counted.up.load(Relaxed),
+            self.counted.down.load(Relaxed),
+        )
+    }
 }
 
 async fn copy_stream(

@@ -460,6 +460,31 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The desktop notifications the app sends, as `dbus-monitor` sees them on the session bus
+/// (the private bus has no notification server): the file they go to, and the monitor,
+/// listening once this returns.
+fn notifications(session: &Session) -> (std::path::PathBuf, KillOnDrop) {
+    let seen = session.dir.path().join("notifications.txt");
+    let monitor = KillOnDrop(
+        session
+            .command("dbus-monitor")
+            .args([
+                "--session",
+                "interface='org.freedesktop.Notifications',member='Notify'",
+            ])
+            .stdout(Stdio::from(std::fs::File::create(&seen).unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("the monitor to listen", Duration::from_secs(10), || {
+        std::fs::read_to_string(&seen)
+            .ok()
+            .filter(|t| t.contains("NameAcquired"))
+    });
+    (seen, monitor)
+}
+
 /// The X display the app runs on, as `DISPLAY`/`XAUTHORITY`.
 fn display_of(pid: &str) -> Vec<(String, String)> {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
@@ -565,26 +590,8 @@ fn an_unreachable_upstream_raises_a_desktop_notification() {
             r#"{{"listen":"127.0.0.1:0","upstream":"socks5h://127.0.0.1:{dead}","app":{{"enable_on_launch":true}}}}"#
         ),
     );
-    // The private bus has no notification server; a monitor still sees the Notify call.
-    let seen = session.dir.path().join("notifications.txt");
-    let _monitor = KillOnDrop(
-        session
-            .command("dbus-monitor")
-            .args([
-                "--session",
-                "interface='org.freedesktop.Notifications',member='Notify'",
-            ])
-            .stdout(Stdio::from(std::fs::File::create(&seen).unwrap()))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
     // The app notifies once, on the change to down: the monitor must be listening first.
-    eventually("the monitor to listen", Duration::from_secs(10), || {
-        std::fs::read_to_string(&seen)
-            .ok()
-            .filter(|t| t.contains("NameAcquired"))
-    });
+    let (seen, _monitor) = notifications(&session);
     let mut app = start_app(&session);
     // Turning the proxy on checks the server at once (then every interval).
     let text = eventually("the notification", Duration::from_secs(60), || {
@@ -903,24 +910,7 @@ fn servers_switch_from_the_tray_with_traffic_flowing_and_fail_over_with_a_notifi
                 "app":{{"enable_on_launch":true,"probe_target":"127.0.0.1:{origin}"}}}}"#
         ),
     );
-    let seen = session.dir.path().join("notifications.txt");
-    let _monitor = KillOnDrop(
-        session
-            .command("dbus-monitor")
-            .args([
-                "--session",
-                "interface='org.freedesktop.Notifications',member='Notify'",
-            ])
-            .stdout(Stdio::from(std::fs::File::create(&seen).unwrap()))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    eventually("the monitor to listen", Duration::from_secs(10), || {
-        std::fs::read_to_string(&seen)
-            .ok()
-            .filter(|t| t.contains("NameAcquired"))
-    });
+    let (seen, _monitor) = notifications(&session);
     let mut app = start_app(&session);
     // Both listed, the chosen one checked, each with its last check once it had one.
     let (bus, menu) = eventually("the servers in the tray", Duration::from_secs(60), || {

@@ -201,7 +201,9 @@ pub struct TlsOrigin {
     pub ca_file: tempfile::NamedTempFile,
 }
 
-pub async fn tls_origin() -> TlsOrigin {
+/// TLS for `localhost` with a freshly generated self-signed certificate, and that
+/// certificate in a PEM file, for a client's trust store.
+pub fn localhost_tls() -> (tokio_rustls::TlsAcceptor, tempfile::NamedTempFile) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let mut ca_file = tempfile::NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut ca_file, cert.cert.pem().as_bytes()).unwrap();
@@ -213,7 +215,11 @@ pub async fn tls_origin() -> TlsOrigin {
         .with_no_client_auth()
         .with_single_cert(vec![cert.cert.der().clone()], key)
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca_file)
+}
+
+pub async fn tls_origin() -> TlsOrigin {
+    let (acceptor, ca_file) = localhost_tls();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
