@@ -87,6 +87,7 @@ pub async fn run(
         mut target => {
             if sent > 0 {
                 target.write_all(early.as_ref()).await.ok()?;
+                target.flush().await.ok()?;
             }
             drop(early);
             counted.up.fetch_add(sent, Relaxed);
@@ -174,20 +175,34 @@ impl<'a> Meter<'a> {
     }
 }
 
+/// One direction through streams: each read is written and flushed (TLS may hold written
+/// bytes back until a flush), and the end — an orderly one, or a peer that hung up without
+/// TLS's close_notify — is passed on as a shutdown of the other side's writing half.
 async fn copy_stream(
     from: &mut (impl AsyncRead + Unpin),
     to: &mut (impl AsyncWrite + Unpin),
     mut counted: impl FnMut(u64),
 ) -> io::Result<()> {
     let mut buf = vec![0u8; BUF_START];
-    loop {
-        let n = from.read(&mut buf).await?;
-        if n == 0 {
-            return to.shutdown().await;
+    let copied = async {
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Ok(n) => n,
+                Err(e) => return Err(e),
+            };
+            to.write_all(&buf[..n]).await?;
+            to.flush().await?;
+            counted(n as u64);
         }
-        to.write_all(&buf[..n]).await?;
-        counted(n as u64);
-    }
+    };
+    let result = copied.await;
+    let shut = to.shutdown().await;
+    result.and(shut.or_else(|e| match e.kind() {
+        io::ErrorKind::NotConnected => Ok(()),
+        _ => Err(e),
+    }))
 }
 
 async fn copy_direction(

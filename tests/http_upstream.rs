@@ -331,6 +331,21 @@ async fn an_https_proxy_carries_traffic_over_tls_once_its_certificate_is_trusted
         assert!(office
             .log()
             .contains(&format!("CONNECT {} HTTP/1.1", origin.addr)));
+        // A large upload through the TLS tunnel, answered only once all of it arrived: no
+        // byte may stay behind in TLS's buffers.
+        let upload = tempfile::NamedTempFile::new().unwrap();
+        let body: Vec<u8> = (0..6_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(upload.path(), &body).unwrap();
+        let data = format!("@{}", upload.path().display());
+        let echo = origin.ip_url("/echo");
+        let out = curl(&["-p", "-x", &proxy, "--data-binary", &data, &echo]).await;
+        assert_eq!(out.status, 200, "{} bytes", out.body.len());
+        assert!(
+            out.body == body,
+            "{} bytes came back of {}",
+            out.body.len(),
+            body.len()
+        );
 
         // As the hop in front of a SOCKS server.
         let socks = microsocks(None).await;
