@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::config::{
     Config, ConfigErrors, ProxyConfig, Settings, SystemProxyConfig, SystemProxyMode,
 };
-use crate::health::{self, Board, Check, HealthEvent, Plan, Switcher};
+use crate::health::{self, Board, Check, HealthEvent, Plan, Switched, Switcher};
 use crate::server::{BindError, ProxyHandle, ProxyServer};
 use crate::stats::StatsSnapshot;
 use crate::system_proxy::{Desired, SysProxyError, SystemProxy};
@@ -115,6 +115,8 @@ struct Inner {
     /// Bumped with every settings change and stop: a round of checks started under an
     /// older one may no longer switch servers.
     generation: u64,
+    /// When failover last moved traffic: the hold-down outlives a round of checks.
+    last_switch: Option<std::time::Instant>,
     running: Option<Running>,
     /// Set by [`Controller::close`]: the process is on its way out, nothing starts again.
     closed: bool,
@@ -181,6 +183,7 @@ impl Controller {
                 in_use: config.servers.active,
                 config,
                 generation: 0,
+                last_switch: None,
                 running: None,
                 closed: false,
             })),
@@ -291,8 +294,9 @@ impl Controller {
         let config = settings.validate()?;
         let mut guard = self.inner.lock().await;
         let inner = &mut *guard;
-        // Failover's choice survives a save that leaves the list and the choice alone.
-        let in_use = if config.servers == inner.config.servers {
+        // Failover's move survives a save that leaves the list, the choice and failover
+        // alone; otherwise traffic goes back to the choice.
+        let in_use = if config.servers == inner.config.servers && config.failover.enabled {
             inner.in_use
         } else {
             config.servers.active
@@ -326,6 +330,28 @@ impl Controller {
         Ok(())
     }
 
+    /// Traffic goes back to the user's chosen server, wherever failover moved it: what
+    /// choosing a server (again) means.
+    pub async fn use_choice(&self) -> Result<(), ControlError> {
+        let mut guard = self.inner.lock().await;
+        let inner = &mut *guard;
+        let chosen = inner.config.servers.active;
+        if inner.in_use == chosen {
+            return Ok(());
+        }
+        if let Some(running) = inner.running.as_ref() {
+            let config = inner
+                .config
+                .proxy
+                .using(&inner.config.servers.servers[chosen]);
+            running.handle.apply(config).await?;
+        }
+        inner.in_use = chosen;
+        inner.last_switch = None;
+        self.start_checks(inner);
+        Ok(())
+    }
+
     /// (Re)starts the server checks for the applied settings, if the proxy runs.
     fn start_checks(&self, inner: &mut Inner) {
         inner.generation += 1;
@@ -346,6 +372,7 @@ impl Controller {
             current: inner.in_use,
             failover: inner.config.failover.clone(),
             limit: inner.config.proxy.timeouts.connect,
+            last_switch: inner.last_switch,
         };
         let board = Arc::clone(&self.board);
         let switcher = ControllerSwitch {
@@ -492,23 +519,24 @@ struct ControllerSwitch {
 }
 
 impl Switcher for ControllerSwitch {
-    async fn switch(&self, from: usize, to: usize) -> bool {
+    async fn switch(&self, from: usize, to: usize) -> Switched {
         let mut inner = self.inner.lock().await;
         if inner.generation != self.generation || inner.in_use != from {
-            return false;
+            return Switched::Stale;
         }
         let Some(running) = inner.running.as_ref() else {
-            return false;
+            return Switched::Stale;
         };
         let config = inner.config.proxy.using(&inner.config.servers.servers[to]);
         match running.handle.apply(config).await {
             Ok(_) => {
                 inner.in_use = to;
-                true
+                inner.last_switch = Some(std::time::Instant::now());
+                Switched::Done
             }
             Err(e) => {
                 tracing::warn!("could not switch servers: {e}");
-                false
+                Switched::Failed
             }
         }
     }

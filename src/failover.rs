@@ -55,14 +55,21 @@ pub struct Failover {
 }
 
 impl Failover {
-    pub fn new(rules: Rules, preferred: usize, current: usize) -> Failover {
+    /// The policy for a round of checks; `last_switch` carries the hold-down over from an
+    /// earlier round (new settings restart the checks, not the clock).
+    pub fn new(
+        rules: Rules,
+        preferred: usize,
+        current: usize,
+        last_switch: Option<Instant>,
+    ) -> Failover {
         Failover {
             rules,
             preferred,
             current,
             failures: 0,
             recovered: 0,
-            last_switch: None,
+            last_switch,
         }
     }
 
@@ -140,7 +147,7 @@ mod tests {
     #[test]
     fn leaves_after_n_consecutive_failures_only() {
         let t0 = Instant::now();
-        let mut f = Failover::new(rules(3), 0, 0);
+        let mut f = Failover::new(rules(3), 0, 0, None);
         let results = [false, false, true, false, false, false];
         let decisions: Vec<bool> = results
             .iter()
@@ -160,7 +167,7 @@ mod tests {
             (4, 3, vec![0, 1, 2]),
         ];
         for (servers, current, expected) in table {
-            let f = Failover::new(rules(servers), 0, current);
+            let f = Failover::new(rules(servers), 0, current, None);
             assert_eq!(
                 f.candidates().collect::<Vec<_>>(),
                 expected,
@@ -170,15 +177,36 @@ mod tests {
     }
 
     #[test]
+    fn the_chosen_server_may_be_anywhere_in_the_list() {
+        let t0 = Instant::now();
+        let mut f = Failover::new(rules(3), 2, 0, None);
+        assert_eq!(f.preferred(), 2);
+        assert!(f.watching_preferred());
+        assert!(!f.preferred_checked(true, t0));
+        assert!(f.preferred_checked(true, t0));
+        f.switched(2, t0);
+        assert!(!f.watching_preferred());
+    }
+
+    #[test]
+    fn the_hold_down_carries_over_into_a_new_round() {
+        let t0 = Instant::now();
+        let mut f = Failover::new(rules(2), 0, 1, Some(t0));
+        assert!(!f.preferred_checked(true, t0 + HOLD / 2));
+        assert!(!f.preferred_checked(true, t0 + HOLD / 2));
+        assert!(f.preferred_checked(true, t0 + HOLD));
+    }
+
+    #[test]
     fn never_switches_within_the_hold_down() {
         let t0 = Instant::now();
-        let mut f = Failover::new(rules(2), 0, 0);
+        let mut f = Failover::new(rules(2), 0, 0, None);
         f.switched(1, t0);
         for _ in 0..5 {
             assert!(!f.current_checked(false, t0 + HOLD / 2));
         }
         assert!(f.current_checked(false, t0 + HOLD), "hold-down over");
-        let mut f = Failover::new(rules(2), 0, 0);
+        let mut f = Failover::new(rules(2), 0, 0, None);
         f.switched(1, t0);
         assert!(!f.preferred_checked(true, t0));
         assert!(!f.preferred_checked(true, t0 + HOLD - Duration::from_millis(1)));
@@ -189,7 +217,7 @@ mod tests {
     fn goes_back_after_recovery_checks_in_a_row_when_asked() {
         let t0 = Instant::now();
         let later = t0 + HOLD * 2;
-        let mut f = Failover::new(rules(3), 0, 0);
+        let mut f = Failover::new(rules(3), 0, 0, None);
         assert!(!f.watching_preferred());
         f.switched(2, t0);
         assert!(f.watching_preferred());
@@ -212,6 +240,7 @@ mod tests {
             },
             0,
             0,
+            None,
         );
         stay.switched(1, t0);
         assert!(!stay.watching_preferred());
@@ -228,7 +257,7 @@ mod tests {
             },
             rules(1),
         ] {
-            let mut f = Failover::new(r, 0, 0);
+            let mut f = Failover::new(r, 0, 0, None);
             assert!((0..10).all(|_| !f.current_checked(false, t0)), "{r:?}");
         }
         let mut one = Failover::new(
@@ -238,6 +267,7 @@ mod tests {
             },
             0,
             0,
+            None,
         );
         assert!(one.current_checked(false, t0));
     }

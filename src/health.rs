@@ -95,10 +95,19 @@ impl Board {
     }
 }
 
-/// Moves the data path from one server to another; false when it did not (the settings
-/// changed meanwhile, and this round of checks is over).
+/// What became of a switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Switched {
+    Done,
+    /// The settings changed meanwhile: this round of checks is over.
+    Stale,
+    /// The data path could not move (logged); the checks go on.
+    Failed,
+}
+
+/// Moves the data path from one server to another.
 pub(crate) trait Switcher {
-    fn switch(&self, from: usize, to: usize) -> impl std::future::Future<Output = bool> + Send;
+    fn switch(&self, from: usize, to: usize) -> impl std::future::Future<Output = Switched> + Send;
 }
 
 /// What one round of checks works on: one applied settings generation.
@@ -110,33 +119,40 @@ pub(crate) struct Plan {
     pub failover: FailoverConfig,
     /// How long one check may take at each step.
     pub limit: Duration,
+    /// When the last switch happened (in an earlier round too): the hold-down counts from it.
+    pub last_switch: Option<Instant>,
 }
 
 /// Checks and fails over until aborted (the controller aborts it on stop and on new
 /// settings).
 pub(crate) async fn run(plan: Plan, board: &Board, switcher: impl Switcher) {
     let rules = Rules::new(&plan.failover, plan.servers.len());
-    let mut policy = Failover::new(rules, plan.preferred, plan.current);
+    let mut policy = Failover::new(rules, plan.preferred, plan.current, plan.last_switch);
     loop {
         let current = policy.current();
         let ok = check(&plan, board, current, true).await;
+        let mut outcome = None;
         if policy.current_checked(ok, Instant::now()) {
-            for candidate in policy.candidates() {
+            // Never onto `direct://` by itself: that would take traffic meant for a proxy
+            // (Tor, a VPN's SOCKS) onto the open network.
+            let candidates = policy
+                .candidates()
+                .filter(|&i| !plan.servers[i].upstream.is_direct());
+            for candidate in candidates.collect::<Vec<_>>() {
                 if check(&plan, board, candidate, false).await {
-                    if !switch(&plan, board, &switcher, &mut policy, candidate).await {
-                        return;
-                    }
+                    outcome = Some(switch(&plan, board, &switcher, &mut policy, candidate).await);
                     break;
                 }
             }
         } else if ok && policy.watching_preferred() {
             let preferred = policy.preferred();
             let up = check(&plan, board, preferred, false).await;
-            if policy.preferred_checked(up, Instant::now())
-                && !switch(&plan, board, &switcher, &mut policy, preferred).await
-            {
-                return;
+            if policy.preferred_checked(up, Instant::now()) {
+                outcome = Some(switch(&plan, board, &switcher, &mut policy, preferred).await);
             }
+        }
+        if outcome == Some(Switched::Stale) {
+            return;
         }
         tokio::select! {
             () = tokio::time::sleep(plan.failover.interval) => {}
@@ -151,10 +167,11 @@ async fn switch(
     switcher: &impl Switcher,
     policy: &mut Failover,
     to: usize,
-) -> bool {
+) -> Switched {
     let from = policy.current();
-    if !switcher.switch(from, to).await {
-        return false;
+    let outcome = switcher.switch(from, to).await;
+    if outcome != Switched::Done {
+        return outcome;
     }
     policy.switched(to, Instant::now());
     let (from, to, back) = (
@@ -168,7 +185,7 @@ async fn switch(
         tracing::warn!("{from} failed its checks; switched to {to}");
     }
     let _ = board.events.send(HealthEvent::Switched { from, to, back });
-    true
+    Switched::Done
 }
 
 /// Checks one server and records the result; true when it works. A `direct://` entry has

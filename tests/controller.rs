@@ -276,7 +276,7 @@ async fn the_server_in_use_is_checked_through_it_and_reported() {
         let dead = free_port().await;
         let mut settings = via(&socks.url("socks5h"));
         settings.app.probe_target = origin.addr.to_string();
-        settings.failover.interval_secs = 1;
+        settings.failover.interval_secs = 3600;
         let controller = Controller::new(settings.clone(), None)
             .unwrap()
             .with_checks(Checks::Always);
@@ -298,12 +298,19 @@ async fn the_server_in_use_is_checked_through_it_and_reported() {
         let status = controller.status().await;
         assert_eq!(status.servers[0].last.as_ref(), Some(&check));
 
-        // A dead server: the error names it; check_now does not wait for the interval.
+        // check_now does not wait for the hour-long interval.
+        controller.check_now();
+        let again = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await;
+        assert!(
+            matches!(again, Ok(Ok(HealthEvent::Checked { .. }))),
+            "{again:?}"
+        );
+
+        // A dead server: the error names it (new settings check at once).
         let down = settings
             .clone()
             .with_upstream(&format!("socks5h://127.0.0.1:{dead}"));
         controller.apply(down).await.unwrap();
-        controller.check_now();
         let check = loop {
             if let HealthEvent::Checked { check, .. } = events.recv().await.unwrap() {
                 if !check.ok {

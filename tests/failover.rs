@@ -205,6 +205,16 @@ async fn a_flapping_server_never_makes_the_proxy_flap() {
         settings.failover.hold_down_secs = 4;
         let controller = Controller::new(settings, None).unwrap();
         let mut events = controller.subscribe();
+        // Each switch's time as it happens.
+        let recorder = tokio::spawn(async move {
+            let mut at = Vec::new();
+            while let Ok(event) = events.recv().await {
+                if let HealthEvent::Switched { .. } = event {
+                    at.push(Instant::now());
+                }
+            }
+            at
+        });
         let local = controller.start().await.unwrap();
         let load = traffic(local, origin.url("/hello"));
 
@@ -221,20 +231,25 @@ async fn a_flapping_server_never_makes_the_proxy_flap() {
         }
         let elapsed = started.elapsed();
         load.finish().await;
-        let mut at = Vec::new();
-        while let Ok(event) = events.try_recv() {
-            if let HealthEvent::Switched { .. } = event {
-                at.push(Instant::now());
-            }
-        }
-        let switched: Vec<Instant> = at;
+        controller.stop().await.unwrap();
+        drop(controller);
+        let switched = recorder.await.unwrap();
         let most = (elapsed.as_secs() / 4 + 1) as usize;
         assert!(
             switched.len() <= most,
             "{} switches in {elapsed:?}",
             switched.len()
         );
-        controller.stop().await.unwrap();
+        assert!(
+            !switched.is_empty(),
+            "the flapping server was left at least once"
+        );
+        for pair in switched.windows(2) {
+            assert!(
+                pair[1] - pair[0] >= Duration::from_secs(4),
+                "within the hold-down"
+            );
+        }
         drop(server);
     })
     .await;
@@ -270,6 +285,57 @@ async fn choosing_another_server_leaves_running_tunnels_where_they_are() {
             assert_eq!(&buf, text, "running tunnels finish where they are");
         }
         assert_eq!(a.connections.load(Ordering::SeqCst), 1);
+        controller.stop().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choosing_again_or_turning_failover_off_goes_back_to_the_choice() {
+    within(60, async {
+        let origin = origin().await;
+        let mut primary = microsocks(None).await;
+        let port = primary.addr.port();
+        let backup = socks_server().await;
+        let mut settings = two_servers(
+            &format!("socks5h://{}", primary.addr),
+            &backup.url("socks5h"),
+            origin.addr,
+        );
+        settings.failover.failures = 1;
+        settings.failover.switch_back = false;
+        let controller = Controller::new(settings.clone(), None).unwrap();
+        let mut events = controller.subscribe();
+        controller.start().await.unwrap();
+        primary.kill().await;
+        let (_, to, _, _) = next_switch(&mut events, Duration::from_secs(15)).await;
+        assert_eq!(to, "Backup");
+        let _restarted = microsocks_on(port, None).await;
+
+        // A save that changes something else keeps failover's move ...
+        let mut other = settings.clone();
+        other.timeouts.idle_secs = 60;
+        controller.apply(other.clone()).await.unwrap();
+        assert_eq!(controller.status().await.server, "Backup");
+        // ... choosing the server again goes back to it ...
+        controller.use_choice().await.unwrap();
+        assert_eq!(controller.status().await.server, "Primary");
+        let mut load = traffic(
+            controller.status().await.listen.unwrap(),
+            origin.url("/hello"),
+        );
+        load.ok_after(3, Duration::from_secs(10)).await;
+        load.stop.store(true, Ordering::SeqCst);
+        (&mut load.task).await.unwrap();
+
+        // ... and so does turning failover off after another move.
+        drop(_restarted);
+        let (_, to, _, _) = next_switch(&mut events, Duration::from_secs(15)).await;
+        assert_eq!(to, "Backup");
+        let mut off = other;
+        off.failover.enabled = false;
+        controller.apply(off).await.unwrap();
+        assert_eq!(controller.status().await.server, "Primary");
         controller.stop().await.unwrap();
     })
     .await;

@@ -129,9 +129,14 @@ pub async fn set_system_proxy_mode<R: Runtime>(
 /// The tray's server list: traffic goes through `name` from the next connection on
 /// (running tunnels finish where they are), and it is saved as the choice.
 pub async fn select_server<R: Runtime>(app: &AppHandle<R>, name: &str) -> Result<(), ActionError> {
-    let mut settings = app.state::<AppState>().controller.settings().await;
+    let state = app.state::<AppState>();
+    let mut settings = state.controller.settings().await;
     settings.active = name.to_string();
-    save(app, settings).await
+    save(app, settings).await?;
+    // Chosen again while failover had moved away from it: back to it.
+    let result = state.controller.use_choice().await;
+    state.announce();
+    result.map_err(ActionError::from)
 }
 
 /// The server links in `text`, ready to join `servers` (the window's unsaved list).

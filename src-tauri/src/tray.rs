@@ -246,13 +246,13 @@ async fn on_menu<R: Runtime>(app: &AppHandle<R>, id: MenuId) {
             Ok(())
         }
         MenuId::Server(index) => {
-            let status = app
-                .state::<crate::state::AppState>()
-                .controller
-                .status()
-                .await;
-            match status.servers.get(index) {
-                Some(server) => actions::select_server(app, &server.name).await,
+            // The server by the name the menu showed, whatever the list became since.
+            let shown = app.try_state::<Tray<R>>().and_then(|tray| {
+                let servers = tray.servers.lock().unwrap_or_else(|p| p.into_inner());
+                servers.get(index).map(|(name, _)| name.clone())
+            });
+            match shown {
+                Some(name) => actions::select_server(app, &name).await,
                 None => Ok(()),
             }
         }
