@@ -6,7 +6,7 @@
 # working); reports go to target/mutants/<group>/mutants.out/ (caught.txt, missed.txt, ...).
 #
 #   scripts/mutants.sh                    # every group
-#   scripts/mutants.sh plans lifecycle    # some: plans lifecycle macos dial http socks
+#   scripts/mutants.sh plans lifecycle    # some: plans lifecycle macos dial http socks servers
 #   scripts/mutants.sh --iterate plans    # only what was missed last time, and new code
 #
 # The report of the last full pass is docs/mutants-<date>.md.
@@ -24,6 +24,7 @@ run() {  # run GROUP [cargo args...] -- [files...]
   while [ "$1" != "--" ]; do args+=(-C "$1"); shift; done; shift
   for f in "$@"; do files+=(-f "$f"); done
   echo "== mutants: $group"
+  mkdir -p target/mutants
   nice -n 10 cargo mutants --no-shuffle "${iterate[@]}" -p socksbridge "${args[@]}" "${files[@]}" \
     -o "target/mutants/$group" || true   # missed mutants are a report, not a failure
 }
@@ -46,6 +47,9 @@ for group in "${groups[@]}"; do
     http) run http --lib --test=forward --test=tunnel --test=errors --test=pac -- 'src/http/**' \
              'src/engine/**' src/auth.rs ;;
     socks) run socks --lib --test=tunnel --test=forward --test=lan_clients -- 'src/socks/**' ;;
-    *) echo "unknown group $group (plans lifecycle macos dial http socks)" >&2; exit 2 ;;
+    # The server list's pure parts: the failover policy, links, list validation, messages.
+    servers) run servers --lib -- src/failover.rs src/config/links.rs src/config/servers.rs \
+             src/message.rs src/connections.rs ;;
+    *) echo "unknown group $group (plans lifecycle macos dial http socks servers)" >&2; exit 2 ;;
   esac
 done

@@ -197,6 +197,7 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn client(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
@@ -239,6 +240,12 @@ mod tests {
         }
         let failures = registry.view().failures;
         assert_eq!(failures.len(), FAILURES_KEPT);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let at = Duration::from_millis(failures[0].at_ms);
+        assert!(
+            now.abs_diff(at) < Duration::from_secs(60),
+            "stamped with the time: {at:?}"
+        );
         assert_eq!(
             failures[0].what,
             format!("CONNECT t{}:443", FAILURES_KEPT + 2)

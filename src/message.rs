@@ -103,5 +103,6 @@ mod tests {
         let m = Message::new("core.range", [("min", "1".into()), ("max", "9".into())]);
         assert_eq!(m.to_string(), "must be between 1 and 9");
         assert_eq!(Message::new("core.nope", []).english(), "core.nope");
+        assert!(known("core.range") && !known("core.nope"));
     }
 }

@@ -1,7 +1,7 @@
 // The settings window: loads the app state, keeps the status fresh, edits the settings.
 import { buildUpstream, parseUpstream } from "./lib/upstream.js";
 import {
-  addServer, checkText, duplicateServer, keepActive, moveServer, removeServer, serverErrors,
+  addServer, checkText, duplicateServer, idOf, keepChosen, moveServer, plain, removeServer, serverErrors, withIds,
 } from "./lib/servers.js";
 import { formFieldFor, validateForm } from "./lib/validate.js";
 import { filterLogs, statusView, testResultText } from "./lib/render.js";
@@ -19,10 +19,12 @@ let settings = null; // the saved settings (core schema)
 let logLevel = "INFO";
 let language = null;
 // The server list being edited (saved with the rest of the form), the row being edited,
-// the chosen server's name, and the last status the app sent (for each server's check).
+// the chosen server's id, whether the list has unsaved edits, and the last status the app
+// sent (for each server's check).
 let servers = [];
 let selected = 0;
-let active = "";
+let chosen = 0;
+let serversEdited = false;
 let lastState = null;
 
 async function loadCatalogue(lang) {
@@ -95,8 +97,8 @@ function toSettings(form) {
   return {
     ...settings,
     listen: `${host}:${form.listenPort}`,
-    servers,
-    active: keepActive(servers, active),
+    servers: plain(servers),
+    active: servers.find((s) => s.id === keepChosen(servers, chosen))?.name ?? "",
     failover: {
       ...settings.failover,
       enabled: form.failoverEnabled,
@@ -140,8 +142,11 @@ function storeServer() {
   const form = readServer();
   const old = servers[selected];
   const name = form.name || old.name;
-  if (active === old.name) active = name;
-  servers = servers.map((s, i) => (i === selected ? { name, url: buildUpstream(form.upstream), via: form.via || null } : s));
+  const url = buildUpstream(form.upstream);
+  const via = form.via || null;
+  if (name === old.name && url === old.url && via === (old.via ?? null)) return;
+  servers = servers.map((s, i) => (i === selected ? { ...s, name, url, via } : s));
+  serversEdited = true;
   renderServers();
 }
 
@@ -151,7 +156,7 @@ function renderServers() {
   const list = $("server-list");
   const statuses = lastState?.status?.servers ?? [];
   // The status arrives every second while on: redraw only what changed, so focus stays.
-  const key = JSON.stringify([servers, selected, active, statuses, lastState?.status?.running, language]);
+  const key = JSON.stringify([servers, selected, chosen, statuses, lastState?.status?.running, language]);
   if (key === renderedKey) return;
   renderedKey = key;
   const focused = document.activeElement?.closest?.("#server-list li");
@@ -165,10 +170,11 @@ function renderServers() {
     const radio = document.createElement("input");
     radio.type = "radio";
     radio.name = "active-server";
-    radio.checked = server.name === keepActive(servers, active);
+    radio.checked = server.id === keepChosen(servers, chosen);
     radio.setAttribute("aria-label", t("servers.choose", { name: server.name }));
     radio.addEventListener("change", () => {
-      active = server.name;
+      chosen = server.id;
+      serversEdited = true;
       renderServers();
     });
     const row = document.createElement("button");
@@ -201,9 +207,10 @@ function renderServers() {
 }
 
 function fillForm(s) {
-  servers = s.servers.map((server) => ({ ...server, via: server.via ?? null }));
-  active = keepActive(servers, s.active);
-  loadServer(Math.max(0, servers.findIndex((server) => server.name === active)));
+  servers = withIds(s.servers);
+  chosen = idOf(servers, s.active);
+  serversEdited = false;
+  loadServer(Math.max(0, servers.findIndex((server) => server.id === chosen)));
   $("failover-enabled").checked = s.failover.enabled;
   $("failover-back").checked = s.failover.switch_back;
   $("failover-failures").value = String(s.failover.failures);
@@ -250,6 +257,12 @@ function showErrors(errors) {
 
 function renderStatus(state) {
   lastState = state;
+  // A server chosen in the tray while the list here has no unsaved edits: follow it, so a
+  // later Save does not take the choice back.
+  if (state.settings && settings && !serversEdited && state.settings.active !== settings.active) {
+    settings = { ...settings, active: state.settings.active };
+    chosen = idOf(servers, state.settings.active);
+  }
   renderServers();
   const view = statusView(state);
   $("enabled").checked = view.running;
@@ -351,7 +364,8 @@ async function init() {
   const edit = (op) => {
     const [next, index] = op();
     servers = next;
-    active = keepActive(servers, active);
+    chosen = keepChosen(servers, chosen);
+    serversEdited = true;
     loadServer(index);
   };
   $("server-add").addEventListener("click", () => {
@@ -363,18 +377,18 @@ async function init() {
   $("server-up").addEventListener("click", () => edit(() => moveServer(servers, selected, -1)));
   $("server-down").addEventListener("click", () => edit(() => moveServer(servers, selected, 1)));
   const imported = (result) => {
-    if (result.servers.length) edit(() => [[...servers, ...result.servers], servers.length]);
+    if (result.servers.length) edit(() => [[...servers, ...withIds(result.servers)], servers.length]);
     const lines = [t("links.added", { count: String(result.servers.length) })];
     if (result.duplicates) lines.push(t("links.duplicates", { count: String(result.duplicates) }));
     for (const e of result.errors) lines.push(`${e.link}: ${say(e.text, e.message)}`);
     $("links-result").textContent = lines.join(" ");
   };
   $("import-text").addEventListener("click", async () => {
-    imported(await invoke("import_servers", { text: $("links").value, servers }));
+    imported(await invoke("import_servers", { text: $("links").value, servers: plain(servers) }));
   });
   $("import-clipboard").addEventListener("click", async () => {
     try {
-      imported(await invoke("import_clipboard", { servers }));
+      imported(await invoke("import_clipboard", { servers: plain(servers) }));
     } catch (e) {
       $("links-result").textContent = e?.message ?? String(e);
     }
@@ -382,7 +396,7 @@ async function init() {
   $("export").addEventListener("click", async () => {
     try {
       const withPasswords = $("export-passwords").checked;
-      $("links").value = await invoke("export_servers", { servers, withPasswords });
+      $("links").value = await invoke("export_servers", { servers: plain(servers), withPasswords });
       $("links-result").textContent = t("links.copied");
     } catch (e) {
       $("links-result").textContent = e?.message ?? String(e);
@@ -424,6 +438,7 @@ async function init() {
     try {
       const next = await invoke("save_settings", { settings: toSettings(form) });
       settings = next.settings;
+      serversEdited = false;
       await applyLanguage(settings.app.language);
       renderStatus(next);
       $("saved").textContent = t("form.saved");

@@ -48,7 +48,15 @@ pub fn import(text: &str, existing: &[ServerSettings]) -> Imported {
     let mut taken: Vec<String> = existing.iter().map(|s| s.name.trim().to_string()).collect();
     let mut urls: Vec<String> = existing.iter().map(|s| canonical(&s.url)).collect();
     for link in text.split_whitespace().filter(|t| t.contains("://")) {
-        let (url, fragment) = link.split_once('#').unwrap_or((link, ""));
+        // The name starts at the first `#` after the credentials (a password may hold one).
+        let after_credentials = link.rfind('@').unwrap_or(0);
+        let (url, fragment) = match link[after_credentials..].find('#') {
+            Some(at) => (
+                &link[..after_credentials + at],
+                &link[after_credentials + at + 1..],
+            ),
+            None => (link, ""),
+        };
         let upstream = match parse_link(url) {
             Ok(upstream) => upstream,
             Err(text) => {
@@ -103,11 +111,29 @@ pub fn export(servers: &[ServerSettings], with_passwords: bool) -> String {
     out
 }
 
+/// The server a link names. What is wrong is said without the link's password: the
+/// error is taken from the link with the password replaced, and when only the password
+/// was wrong, that is all it says.
 fn parse_link(url: &str) -> Result<Upstream, Message> {
-    match Upstream::parse(url).map_err(|e| e.message())? {
+    let upstream = Upstream::parse(url).map_err(|e| match without_password(url) {
+        Some(clean) => match Upstream::parse(&clean) {
+            Err(e) => e.message(),
+            Ok(_) => Message::new("core.link_credentials", []),
+        },
+        None => e.message(),
+    })?;
+    match upstream {
         Upstream::Direct => Err(Message::new("core.link_direct", [])),
         upstream => Ok(upstream),
     }
+}
+
+/// `url` with the password (between the user name and the last `@`) replaced by `x`.
+fn without_password(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (userinfo, host) = rest.rsplit_once('@')?;
+    let (user, _) = userinfo.split_once(':')?;
+    Some(format!("{scheme}://{user}:x@{host}"))
 }
 
 /// A URL compared as the settings would store it.
@@ -207,6 +233,24 @@ mod tests {
         assert_eq!(errors[2].1, "direct:// is not a server");
         assert!(errors[3].1.contains("unknown scheme 'ftp'"));
         assert!(!format!("{imported:?}").contains("hunter2"));
+        // A password with the characters that end other parts of a link.
+        for link in [
+            "socks5h://alice:pa#ss@h:1080#Home",
+            "socks5h://alice:se/cret@h:1080",
+            "socks5h://alice:se?cret@h:99999",
+            "socks5h://alice:%FFcret@h:1080",
+        ] {
+            let imported = import(link, &[]);
+            let shown = format!("{imported:?}");
+            for piece in [
+                "pa#ss", "ss@", "se/", "/cret", "se?", "?cret", "%FF", "cret",
+            ] {
+                assert!(!shown.contains(piece), "{link}: {shown}");
+            }
+        }
+        let hashed = import("socks5h://alice:pa%23ss@h:1080#Ho%23me", &[]);
+        assert_eq!(hashed.servers[0].name, "Ho#me");
+        assert_eq!(hashed.servers[0].url, "socks5h://alice:pa%23ss@h:1080");
         assert_eq!(import("no links here", &[]), Imported::default());
     }
 

@@ -42,19 +42,21 @@ impl ServerSettings {
     pub fn named_after(url: &str) -> ServerSettings {
         let name = match Upstream::parse(url) {
             Ok(upstream) => default_name(&upstream),
-            Err(_) => url.trim().to_string(),
+            Err(_) => url.trim().chars().take(MAX_NAME).collect(),
         };
         ServerSettings::new(name, url.trim())
     }
 }
 
-/// The name a server gets when none is given: its address, or `Direct`.
+/// The name a server gets when none is given: its address (cut to [`MAX_NAME`]
+/// characters), or `Direct`.
 pub fn default_name(upstream: &Upstream) -> String {
-    match upstream {
-        Upstream::Direct => "Direct".to_string(),
+    let name = match upstream {
+        Upstream::Direct => return "Direct".to_string(),
         Upstream::Socks(s) => s.address.to_string(),
         Upstream::Http(h) => h.address.to_string(),
-    }
+    };
+    name.chars().take(MAX_NAME).collect()
 }
 
 /// A validated server.
@@ -116,10 +118,6 @@ pub struct ServerList {
 impl ServerList {
     pub fn active(&self) -> &Server {
         &self.servers[self.active]
-    }
-
-    pub fn position(&self, name: &str) -> Option<usize> {
-        self.servers.iter().position(|s| s.name == name)
     }
 }
 
@@ -308,6 +306,22 @@ mod tests {
         ];
         assert!(validate_list(&via, "", &mut |f, _: Message| errors.push(f.to_string())).is_none());
         assert_eq!(errors, ["servers[0].via", "servers[1].via"]);
+    }
+
+    #[test]
+    fn default_names_fit_the_limit() {
+        let long = format!(
+            "socks5h://{}.{}.example:1080",
+            "a".repeat(40),
+            "b".repeat(40)
+        );
+        let server = ServerSettings::named_after(&long);
+        assert_eq!(server.name.chars().count(), MAX_NAME);
+        let mut errors = Vec::new();
+        assert!(validate_list(&[server], "", &mut |f, _: Message| errors
+            .push(f.to_string()))
+        .is_some());
+        assert!(errors.is_empty(), "{errors:?}");
     }
 
     #[test]

@@ -1,9 +1,22 @@
-// The window's server list: pure operations on an array of { name, url, via } (the core's
-// schema), so the rules are unit-tested without a browser. The list order is the
-// failover order; `active` is the chosen server's name.
+// The window's server list: pure operations on an array of { id, name, url, via } — the
+// core's schema plus an id that stays with a server through renames and moves (the chosen
+// server is held by it) and is stripped before anything goes to the core. Unit-tested
+// without a browser. The list order is the failover order.
 
 import { formatLatency } from "./format.js";
 import { say } from "./i18n.js";
+
+let lastId = 0;
+
+/** The core's servers with ids. */
+export function withIds(servers) {
+  return servers.map((s) => ({ id: ++lastId, name: s.name, url: s.url, via: s.via ?? null }));
+}
+
+/** The servers as the core takes them. */
+export function plain(servers) {
+  return servers.map(({ name, url, via }) => ({ name, url, via: via || null }));
+}
 
 /** A name not yet in `servers` (ignoring case): `wanted`, or `wanted (2)`, `(3)`, … */
 export function uniqueName(servers, wanted) {
@@ -17,13 +30,13 @@ export function uniqueName(servers, wanted) {
 
 /** A new server after the others; returns [list, index of the new one]. */
 export function addServer(servers, url = "socks5h://127.0.0.1:1080") {
-  const server = { name: uniqueName(servers, "New server"), url, via: null };
+  const server = { id: ++lastId, name: uniqueName(servers, "New server"), url, via: null };
   return [[...servers, server], servers.length];
 }
 
 /** A copy of server `i` right after it. */
 export function duplicateServer(servers, i) {
-  const copy = { ...servers[i], name: uniqueName(servers, servers[i].name) };
+  const copy = { ...servers[i], id: ++lastId, name: uniqueName(servers, servers[i].name) };
   return [[...servers.slice(0, i + 1), copy, ...servers.slice(i + 1)], i + 1];
 }
 
@@ -43,9 +56,14 @@ export function moveServer(servers, i, delta) {
   return [next, j];
 }
 
-/** The chosen server's name after the list changed: kept if it still exists, else the first. */
-export function keepActive(servers, active) {
-  return servers.some((s) => s.name === active) ? active : servers[0]?.name ?? "";
+/** The chosen server's id after the list changed: kept if it is still there, else the first's. */
+export function keepChosen(servers, id) {
+  return servers.some((s) => s.id === id) ? id : servers[0]?.id ?? 0;
+}
+
+/** The id of the server named `name` (the core's `active`); the first's when there is none. */
+export function idOf(servers, name) {
+  return servers.find((s) => s.name === name)?.id ?? servers[0]?.id ?? 0;
 }
 
 /** The line a server's row shows after its name: its last check, from the view's status. */

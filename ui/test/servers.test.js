@@ -1,10 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  addServer, checkText, duplicateServer, keepActive, moveServer, removeServer, serverErrors, uniqueName,
+  addServer, checkText, duplicateServer, idOf, keepChosen, moveServer, plain, removeServer, serverErrors, uniqueName,
+  withIds,
 } from "../lib/servers.js";
 
-const list = (...names) => names.map((name) => ({ name, url: `socks5h://${name.toLowerCase()}:1080`, via: null }));
+const list = (...names) => withIds(names.map((name) => ({ name, url: `socks5h://${name.toLowerCase()}:1080` })));
 const names = (servers) => servers.map((s) => s.name);
 
 test("unique names ignore case and count up", () => {
@@ -22,16 +23,27 @@ test("add, duplicate, remove and move keep the order and the selection", () => {
   assert.equal(dup[1].url, dup[0].url);
   assert.deepEqual(names(removeServer(list("A", "B", "C"), 2)[0]), ["A", "B"]);
   assert.equal(removeServer(list("A", "B", "C"), 2)[1], 1);
-  assert.deepEqual(removeServer(list("A"), 0)[0], list("A"), "the last server stays");
+  const one = list("A");
+  assert.deepEqual(removeServer(one, 0)[0], one, "the last server stays");
   assert.deepEqual(moveServer(list("A", "B", "C"), 2, -1).map((x) => (Array.isArray(x) ? names(x) : x)), [["A", "C", "B"], 1]);
   assert.deepEqual(names(moveServer(list("A", "B"), 0, -1)[0]), ["A", "B"], "top stays top");
   assert.deepEqual(names(moveServer(list("A", "B"), 1, 1)[0]), ["A", "B"], "bottom stays bottom");
 });
 
-test("the chosen server survives edits or falls back to the first", () => {
-  assert.equal(keepActive(list("A", "B"), "B"), "B");
-  assert.equal(keepActive(list("A", "C"), "B"), "A");
-  assert.equal(keepActive([], "B"), "");
+test("the chosen server is held by id: renames and moves keep it, removal falls back", () => {
+  const servers = list("A", "B", "C");
+  const b = idOf(servers, "B");
+  const renamed = servers.map((s) => (s.id === b ? { ...s, name: "A2" } : s));
+  assert.equal(keepChosen(renamed, b), b, "a rename keeps the choice");
+  // Another row typed into the chosen one's old name does not take the choice.
+  const typed = renamed.map((s) => (s.name === "C" ? { ...s, name: "B" } : s));
+  assert.equal(keepChosen(typed, b), b);
+  assert.equal(keepChosen(moveServer(servers, 1, -1)[0], b), b);
+  assert.equal(keepChosen(removeServer(servers, 1)[0], b), servers[0].id);
+  assert.equal(idOf(servers, "nope"), servers[0].id);
+  assert.equal(keepChosen([], b), 0);
+  assert.notEqual(duplicateServer(servers, 0)[0][1].id, servers[0].id, "a copy is another server");
+  assert.deepEqual(plain(servers)[0], { name: "A", url: "socks5h://a:1080", via: null });
 });
 
 test("check text and server errors", () => {
