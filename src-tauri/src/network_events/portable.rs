@@ -64,11 +64,20 @@ pub fn slept(waited: Duration, wall: Option<Duration>) -> bool {
     wall.is_some_and(|wall| wall > waited + SLACK)
 }
 
-/// The addresses that make up "the network" here: loopback left out, in a stable order.
+/// The addresses that make up "the network" here: loopback left out, IPv6 by its /64
+/// network (privacy addresses rotate within it every day or so; a new network brings a new
+/// prefix), in a stable order.
 pub fn fingerprint(addresses: impl IntoIterator<Item = (String, IpAddr)>) -> Vec<(String, IpAddr)> {
     let mut list: Vec<(String, IpAddr)> = addresses
         .into_iter()
         .filter(|(_, ip)| !ip.is_loopback())
+        .map(|(name, ip)| match ip {
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                (name, IpAddr::V6(prefix.into()))
+            }
+            v4 => (name, v4),
+        })
         .collect();
     list.sort();
     list.dedup();
@@ -132,6 +141,10 @@ mod tests {
             ("wlan0".to_string(), ip("172.20.1.9")),
         ]);
         assert_ne!(a, new_wifi);
+        // An IPv6 privacy address rotating within its network is no change; a new prefix is.
+        let v6 = |addr: &str| fingerprint([("wlan0".to_string(), ip(addr))]);
+        assert_eq!(v6("2001:db8:1:2::1234"), v6("2001:db8:1:2:abcd::9"));
+        assert_ne!(v6("2001:db8:1:2::1234"), v6("2001:db8:1:3::1234"));
     }
 
     #[tokio::test]
