@@ -367,6 +367,7 @@ async function init() {
     chosen = keepChosen(servers, chosen);
     serversEdited = true;
     loadServer(index);
+    showErrors(validateForm(readForm()));
   };
   $("server-add").addEventListener("click", () => {
     edit(() => addServer(servers));

@@ -276,6 +276,11 @@ class SettingsWindow(unittest.TestCase):
             self.assertEqual([s["name"] for s in saved["servers"]], ["Tor browser", "Local SOCKS", "Office"])
             self.assertEqual(saved["servers"][2]["url"], "http://alice:s3cret@127.0.0.1:3128")
             self.assertEqual(saved["active"], "Tor browser")
+            if SCREENSHOT:
+                driver.execute_script("document.getElementById('h-upstream').scrollIntoView()")
+                next_frame(driver)
+                shot = os.path.join(os.path.dirname(SCREENSHOT), "servers.png")
+                self.assertTrue(driver.save_screenshot(shot), "screenshot failed")
             # Export: links with names, the password only when asked for.
             driver.find_element(By.ID, "export").click()
             WebDriverWait(driver, 10).until(lambda d: "#Office" in d.find_element(By.ID, "links").get_attribute("value"))
@@ -307,6 +312,12 @@ class SettingsWindow(unittest.TestCase):
                 self.assertEqual(driver.find_element(By.TAG_NAME, "html").get_attribute("lang"), lang)
                 with open(self.settings_file) as f:
                     self.assertEqual(json.load(f)["app"]["language"], lang)
+                if SCREENSHOT:
+                    shot = os.path.join(os.path.dirname(SCREENSHOT), f"settings-{lang}.png")
+                    driver.execute_script("window.scrollTo(0, 0)")
+                    next_frame(driver)
+                    self.assertTrue(driver.save_screenshot(shot), "screenshot failed")
+                    self.assertGreater(os.path.getsize(shot), 10_000)
                 if lang == "ru":
                     # An error only the core finds (two servers of one name), in Russian.
                     driver.find_element(By.ID, "server-duplicate").click()
@@ -315,12 +326,7 @@ class SettingsWindow(unittest.TestCase):
                     WebDriverWait(driver, 10).until(
                         lambda d: "уже название другого сервера" in d.find_element(By.ID, "err-servers").text)
                     driver.find_element(By.ID, "server-remove").click()
-                if SCREENSHOT:
-                    shot = os.path.join(os.path.dirname(SCREENSHOT), f"settings-{lang}.png")
-                    driver.execute_script("window.scrollTo(0, 0)")
-                    next_frame(driver)
-                    self.assertTrue(driver.save_screenshot(shot), "screenshot failed")
-                    self.assertGreater(os.path.getsize(shot), 10_000)
+                    self.assertEqual(driver.find_element(By.ID, "err-servers").text, "", "gone with the cause")
         finally:
             quit_app(driver)
 
