@@ -188,7 +188,9 @@ pub struct Failure {
     pub message: Message,
 }
 
-fn now_ms() -> u64 {
+/// The wall clock in milliseconds since the Unix epoch: when a failure or a check happened,
+/// as the window shows it.
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

@@ -125,9 +125,7 @@ struct Inner {
 impl Inner {
     /// The data path's config: the applied one, dialling through the server in use.
     fn effective(&self) -> ProxyConfig {
-        self.config
-            .proxy
-            .using(&self.config.servers.servers[self.in_use])
+        self.config.through(self.in_use)
     }
 }
 
@@ -301,7 +299,7 @@ impl Controller {
         } else {
             config.servers.active
         };
-        let effective = config.proxy.using(&config.servers.servers[in_use]);
+        let effective = config.through(in_use);
         if let Some(running) = inner.running.as_mut() {
             let old = running.handle.config();
             let reload = effective != old;
@@ -340,11 +338,7 @@ impl Controller {
             return Ok(());
         }
         if let Some(running) = inner.running.as_ref() {
-            let config = inner
-                .config
-                .proxy
-                .using(&inner.config.servers.servers[chosen]);
-            running.handle.apply(config).await?;
+            running.handle.apply(inner.config.through(chosen)).await?;
         }
         inner.in_use = chosen;
         inner.last_switch = None;
@@ -527,8 +521,7 @@ impl Switcher for ControllerSwitch {
         let Some(running) = inner.running.as_ref() else {
             return Switched::Stale;
         };
-        let config = inner.config.proxy.using(&inner.config.servers.servers[to]);
-        match running.handle.apply(config).await {
+        match running.handle.apply(inner.config.through(to)).await {
             Ok(_) => {
                 inner.in_use = to;
                 inner.last_switch = Some(std::time::Instant::now());

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
@@ -202,9 +202,7 @@ async fn check(plan: &Plan, board: &Board, index: usize, in_use: bool) -> bool {
         plan.limit,
     )
     .await;
-    let at_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let at_ms = crate::connections::now_ms();
     let check = match result {
         Ok(latency) => Check {
             ok: true,

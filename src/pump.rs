@@ -73,27 +73,19 @@ pub async fn run(
     stop: &CancellationToken,
     counted: &Counters,
 ) -> Option<(PumpEnd, u64, u64)> {
+    let mut target = target;
     let sent = early.as_ref().len() as u64;
-    match target {
-        Stream::Tcp(target) => {
-            if sent > 0 {
-                write_all(&target, early.as_ref()).await.ok()?;
-            }
-            // The early buffer may pin a whole read buffer: gone before the long part.
-            drop(early);
-            counted.up.fetch_add(sent, Relaxed);
-            Some(pump(&client, &target, idle, stats, stop, counted).await)
-        }
-        mut target => {
-            if sent > 0 {
-                target.write_all(early.as_ref()).await.ok()?;
-                target.flush().await.ok()?;
-            }
-            drop(early);
-            counted.up.fetch_add(sent, Relaxed);
-            Some(pump_stream(client, target, idle, stats, stop, counted).await)
-        }
+    if sent > 0 {
+        target.write_all(early.as_ref()).await.ok()?;
+        target.flush().await.ok()?;
     }
+    // The early buffer may pin a whole read buffer: gone before the long part.
+    drop(early);
+    counted.up.fetch_add(sent, Relaxed);
+    Some(match target {
+        Stream::Tcp(target) => pump(&client, &target, idle, stats, stop, counted).await,
+        target => pump_stream(client, target, idle, stats, stop, counted).await,
+    })
 }
 
 /// [`pump`] for a target that is not a plain socket (TLS to an HTTPS proxy): the same
@@ -253,7 +245,7 @@ async fn copy_direction(
 }
 
 /// Writes all of `data` to a shared socket.
-pub async fn write_all(to: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+async fn write_all(to: &TcpStream, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         match to.try_write(data) {
             Ok(n) => data = &data[n..],

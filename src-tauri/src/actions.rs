@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 use socksbridge::config::links::{self, Imported};
-use socksbridge::config::{store, FieldError, ServerSettings, Settings, SystemProxyMode, Upstream};
+use socksbridge::config::{
+    parse_probe_target, store, FieldError, ServerSettings, Settings, SystemProxyMode, Upstream,
+};
 use socksbridge::controller::{ControlError, NetworkRefresh};
 use socksbridge::health::HealthEvent;
 use socksbridge::message::Message;
 use socksbridge::system_proxy::env::{commands, Shell};
-use socksbridge::target::Target;
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::state::AppState;
@@ -212,15 +213,7 @@ pub async fn test_upstream(
         .map(Upstream::parse_via)
         .transpose()
         .map_err(|e| invalid("upstream_via", e.message()))?;
-    let target = Target::parse_authority(target.trim()).map_err(|e| {
-        invalid(
-            "app.probe_target",
-            Message::new(
-                "core.not_host_port",
-                [("value", target.to_string()), ("reason", e.to_string())],
-            ),
-        )
-    })?;
+    let target = parse_probe_target(target).map_err(|m| invalid("app.probe_target", m))?;
     socksbridge::probe(&upstream, via.as_ref(), &target, TEST_LIMIT)
         .await
         .map_err(ActionError::from)

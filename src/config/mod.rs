@@ -248,6 +248,13 @@ pub struct Config {
     pub failover: FailoverConfig,
 }
 
+impl Config {
+    /// The data path's config dialling through the list's server at `index`.
+    pub fn through(&self, index: usize) -> ProxyConfig {
+        self.proxy.using(&self.servers.servers[index])
+    }
+}
+
 /// What the data path runs on; only ever built by [`Settings::validate`] (and switched to
 /// another of its servers by [`ProxyConfig::using`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -437,19 +444,8 @@ impl Settings {
                 Err(message) => bad(&format!("system_proxy.bypass[{i}]"), message),
             }
         }
-        let probe_target = crate::target::Target::parse_authority(self.app.probe_target.trim())
-            .map_err(|e| {
-                bad(
-                    "app.probe_target",
-                    Message::new(
-                        "core.not_host_port",
-                        [
-                            ("value", self.app.probe_target.clone()),
-                            ("reason", e.to_string()),
-                        ],
-                    ),
-                )
-            })
+        let probe_target = parse_probe_target(&self.app.probe_target)
+            .map_err(|m| bad("app.probe_target", m))
             .ok();
         if self.app.language != "auto" && !LANGUAGES.contains(&self.app.language.as_str()) {
             bad(
@@ -535,6 +531,16 @@ impl Settings {
             _ => Err(ConfigErrors(errors)),
         }
     }
+}
+
+/// The `host:port` checks and the Test button dial (`app.probe_target`).
+pub fn parse_probe_target(raw: &str) -> Result<crate::target::Target, Message> {
+    crate::target::Target::parse_authority(raw.trim()).map_err(|e| {
+        Message::new(
+            "core.not_host_port",
+            [("value", raw.to_string()), ("reason", e.to_string())],
+        )
+    })
 }
 
 /// One bypass entry in canonical form; blank entries are dropped.

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use super::Engine;
 use crate::auth;
 use crate::config::InboundAuth;
-use crate::connections::Registry;
+use crate::connections::{Kind, Registry, Tracked};
 use crate::error::ProxyError;
 use crate::stats::{ActiveGuard, Stats};
 
@@ -75,6 +75,12 @@ impl Conn {
     /// The credentials this client must present under `engine`'s config, if any.
     pub fn required_auth<'a>(&self, engine: &'a Engine) -> Option<&'a InboundAuth> {
         auth::required_of(engine.config.auth.as_ref(), self.peer)
+    }
+
+    /// Lists this client's connection to `target` (through the server `via`, `None` for
+    /// direct) in the Connections view until the returned entry drops.
+    pub fn track(&self, kind: Kind, target: &impl ToString, via: Option<Arc<str>>) -> Tracked {
+        self.shared.connections.open(kind, self.peer, target, via)
     }
 
     /// Counts a failed request or handshake and logs it once: server-side failures as

@@ -2,7 +2,7 @@
 //! dialled through the upstream; bodies streamed both ways; WebSocket upgrades spliced.
 
 use std::error::Error as _;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 
 use super::headers::{prepare_request, prepare_response, upgrade_protocol};
 use super::response::Body;
-use crate::connections::Kind;
+use crate::connections::{Counters, Kind, Tracked};
 use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
 use crate::target::Target;
@@ -35,22 +35,9 @@ pub(super) async fn forward(
     // The pool dials along the same route; only the loop guard must run first.
     let route = engine.admit(&target, conn.local).await?;
     // Listed until the response body is done; the bodies count its bytes.
-    let tracked = Arc::new(conn.shared.connections.open(
-        Kind::Http,
-        conn.peer,
-        &target,
-        engine.via(route),
-    ));
+    let tracked = Arc::new(conn.track(Kind::Http, &target, engine.via(route)));
     let sent = Arc::clone(&tracked);
-    let req = req.map(|body| {
-        body.map_frame(move |frame| {
-            if let Some(data) = frame.data_ref() {
-                sent.live.bytes.up.fetch_add(data.len() as u64, Relaxed);
-            }
-            frame
-        })
-        .boxed()
-    });
+    let req = req.map(|body| counted(body, sent, |bytes| &bytes.up));
     let response = engine
         .client
         .request(req)
@@ -58,17 +45,20 @@ pub(super) async fn forward(
         .map_err(|e| client_error(&e, &target))?;
     let (mut parts, body) = response.into_parts();
     prepare_response(&mut parts.headers, None);
-    let body = body.map_frame(move |frame| {
+    let body = counted(body, tracked, |bytes| &bytes.down);
+    Ok(Response::from_parts(parts, body))
+}
+
+/// `body`, adding each data frame's length to one of `tracked`'s counters as it passes
+/// (and keeping the connection listed until the body is dropped).
+fn counted(body: Incoming, tracked: Arc<Tracked>, counter: fn(&Counters) -> &AtomicU64) -> Body {
+    body.map_frame(move |frame| {
         if let Some(data) = frame.data_ref() {
-            tracked
-                .live
-                .bytes
-                .down
-                .fetch_add(data.len() as u64, Relaxed);
+            counter(&tracked.live.bytes).fetch_add(data.len() as u64, Relaxed);
         }
         frame
-    });
-    Ok(Response::from_parts(parts, body.boxed()))
+    })
+    .boxed()
 }
 
 /// The target a forwarded absolute-form URI points at (`http` only).
@@ -120,10 +110,7 @@ async fn forward_upgrade(
     engine: &Engine,
 ) -> Result<Response<Body>, ProxyError> {
     let (stream, via) = engine.open(&target, conn.local).await?;
-    let tracked = conn
-        .shared
-        .connections
-        .open(Kind::Upgrade, conn.peer, &target, via);
+    let tracked = conn.track(Kind::Upgrade, &target, via);
     let origin_error = |e: hyper::Error| ProxyError::Origin {
         target: target.to_string(),
         detail: e.to_string(),

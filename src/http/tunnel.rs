@@ -30,10 +30,7 @@ pub(super) async fn connect(
     let target = Target::parse_authority(authority.as_str())
         .map_err(|e| ProxyError::BadRequest(format!("CONNECT {authority}: {e}")))?;
     let (upstream, via) = engine.open(&target, conn.local).await?;
-    let tracked = conn
-        .shared
-        .connections
-        .open(Kind::Connect, conn.peer, &target, via);
+    let tracked = conn.track(Kind::Connect, &target, via);
     let on_upgrade = hyper::upgrade::on(req);
     let tunnel_conn = Arc::clone(conn);
     let idle = engine.config.timeouts.idle;

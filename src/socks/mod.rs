@@ -62,10 +62,7 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
     if stream.write_all(&reply).await.is_err() {
         return;
     }
-    let tracked = conn
-        .shared
-        .connections
-        .open(Kind::Socks, conn.peer, &target, via);
+    let tracked = conn.track(Kind::Socks, &target, via);
     conn.shared.stats.add_up(handshake.early_data.len() as u64);
     let ran = pump::run(
         stream,
