@@ -19,7 +19,7 @@ screenshot="$work/settings.png"
 
 HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/state" \
 XDG_CURRENT_DESKTOP=GNOME LANG=C.UTF-8 LC_ALL=C.UTF-8 \
-SOCKSBRIDGE_APP="$PWD/target/debug/socksbridge-app" \
+SOCKSBRIDGE_APP="${CARGO_TARGET_DIR:-$PWD/target}/debug/socksbridge-app" \
 SOCKSBRIDGE_SCREENSHOT="$screenshot" \
 PATH="$cargo_bin:$PATH" \
   timeout 600 dbus-run-session -- xvfb-run -a -s "-screen 0 1280x1024x24" \

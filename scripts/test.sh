@@ -5,6 +5,9 @@
 # This is the README's test command; .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Build outputs live outside the checkout, so a fresh clone on a machine that built before
+# (CI runs in a new clone each time) starts warm.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/socksbridge/target}
 
 bash scripts/install-test-deps.sh
 bash scripts/install-app-deps.sh

@@ -567,7 +567,7 @@ async fn guard_loop(system: Arc<SystemProxy>, desired: Desired) {
 pub fn restore_on_panic(system: Arc<SystemProxy>) {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = system.disable();
+        let _ = system.disable_while_panicking();
         default(info);
         std::process::exit(101);
     }));

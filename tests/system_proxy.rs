@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::bin_path;
 use common::session::Session;
+use socksbridge::system_proxy::{
+    Current, Desired, Merged, Ours, Parts, Snapshot, SysProxyError, SystemProxy,
+};
 
 struct Running {
     child: Child,
@@ -421,6 +424,118 @@ fn panicking_child() {
     panic!("a bug in the proxy");
 }
 
+/// The desktop's backend, with a write that panics halfway: inside the system proxy's
+/// locked section, after the first of its writes took.
+struct PanicsHalfway(Box<dyn socksbridge::system_proxy::Backend>);
+
+impl socksbridge::system_proxy::Backend for PanicsHalfway {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn snapshot(&self) -> Result<Snapshot, SysProxyError> {
+        self.0.snapshot()
+    }
+    fn current(&self) -> Result<Current, SysProxyError> {
+        self.0.current()
+    }
+    fn write(&self, target: &Snapshot, now: &Snapshot) -> Result<(), SysProxyError> {
+        static ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if ONCE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return self.0.write(target, now);
+        }
+        let (first, _) = target
+            .iter()
+            .find(|(k, v)| now.get(*k) != Some(*v))
+            .unwrap();
+        let one = Snapshot::from([(first.clone(), target[first].clone())]);
+        let mut partial = now.clone();
+        partial.extend(one);
+        self.0.write(&partial, now)?;
+        println!("half applied");
+        panic!("a bug inside the backend");
+    }
+    fn entry_of(&self, key: &str) -> String {
+        self.0.entry_of(key)
+    }
+    fn wanted(&self, e: &str, d: &Desired, now: &Snapshot) -> Result<Snapshot, SysProxyError> {
+        self.0.wanted(e, d, now)
+    }
+    fn merge(&self, e: &str, parts: Parts<'_>) -> Result<Merged, SysProxyError> {
+        self.0.merge(e, parts)
+    }
+    fn routes_through(&self, e: &str, record: &Snapshot, ours: &Ours) -> bool {
+        self.0.routes_through(e, record, ours)
+    }
+    fn os_default(&self, e: &str, now: &Snapshot) -> Snapshot {
+        self.0.os_default(e, now)
+    }
+}
+
+#[test]
+#[ignore = "run by a_panic_inside_the_backend_restores_and_exits in its own session"]
+fn panicking_backend_child() {
+    use std::sync::Arc;
+
+    if std::env::var_os("SOCKSBRIDGE_PANIC_CHILD").is_none() {
+        return;
+    }
+    let env = socksbridge::system_proxy::CommandEnv::new();
+    let backend = socksbridge::system_proxy::detect_backend(&env).expect("a desktop");
+    let system = Arc::new(SystemProxy::new(
+        Box::new(PanicsHalfway(backend)),
+        socksbridge::system_proxy::default_state_path(),
+    ));
+    socksbridge::controller::restore_on_panic(Arc::clone(&system));
+    let listen = "127.0.0.1:1095".parse().unwrap();
+    let _ = system.enable(&Desired::global(listen, vec!["localhost".into()], false));
+    println!("enable returned");
+}
+
+/// A panic raised while the system proxy's lock is held (inside a backend) must still end
+/// in a restore and an exit, not a hook waiting forever on that same lock.
+#[test]
+fn a_panic_inside_the_backend_restores_and_exits() {
+    let session = Session::start("GNOME");
+    previous_settings(&session, "manual");
+    let before = session.gnome_listing();
+    let mut child = session
+        .command(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "panicking_backend_child",
+            "--nocapture",
+        ])
+        .env("SOCKSBRIDGE_PANIC_CHILD", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the panic hook hung: no restore, no exit within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("half applied"), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("enable returned"), "{stdout}");
+    assert!(stderr.contains("a bug inside the backend"), "{stderr}");
+    assert_eq!(status.code(), Some(101), "{stdout}\n{stderr}");
+    assert_eq!(session.gnome_listing(), before);
+    assert!(!session.state_file().exists());
+}
+
 #[test]
 fn a_panic_restores_the_previous_setting_before_exiting() {
     let session = Session::start("GNOME");
@@ -606,6 +721,39 @@ fn unsupported_desktops_get_a_clear_message_and_the_shell_command() {
     let (code, _, err) = cli(&session, &["system-proxy", "status"]);
     assert_eq!(code, 1);
     assert!(err.starts_with("socksbridge: this desktop (XFCE)"), "{err}");
+}
+
+/// The bug reproduced on KDE: the user sets KDE's proxy to "none" by hand (as System
+/// Settings does) while we run, then SIGTERM. KIO's "none" is theirs and stays; the GNOME
+/// keys we wrote, which Firefox and GTK apps on Plasma read, must not stay on our port.
+#[test]
+fn on_kde_a_by_hand_none_is_kept_and_the_gnome_keys_still_go_back() {
+    let session = Session::start("KDE");
+    previous_settings(&session, "manual");
+    let gnome_before = session.gnome_listing();
+    let kio_file = session.dir.path().join("config/kioslaverc");
+    let running = start(&session, &["--system-proxy"]);
+    assert_ours_global(&session, running.port);
+    session.set_kio("ProxyType", "0");
+    running.signal("TERM");
+    let stderr = running.stderr.clone();
+    assert_eq!(running.wait(), 0);
+    let stderr = stderr.lock().unwrap().clone();
+    // None either way: written "0" by the user, absent as it was before we ran.
+    assert!(
+        ["", "0"].contains(&session.kio("ProxyType").as_str()),
+        "the user's none is kept"
+    );
+    assert_eq!(
+        session.gnome_listing(),
+        gnome_before,
+        "the GNOME keys went back"
+    );
+    // Off as it was before (nothing was set): our text goes from KIO's greyed fields too.
+    let file = std::fs::read_to_string(&kio_file).unwrap_or_default();
+    assert!(!file.contains("127.0.0.1"), "{file}");
+    assert!(!session.state_file().exists());
+    assert!(stderr.contains("restored: none (direct)"), "{stderr}");
 }
 
 #[test]

@@ -269,9 +269,30 @@ fn after_a_hard_kill_the_next_start_restores() {
     }
 }
 
+/// One service's part as networksetup can put it back (see [`restorable`]).
+fn part(before: &Value, now: &Value, service: usize, kind: &str) -> (Value, Value) {
+    let one = |v: &Value| json!([v[service].clone()]);
+    let (b, n) = restorable(&one(before), &one(now));
+    (b[0][kind].clone(), n[0][kind].clone())
+}
+
+/// Every service but `except` as it was before.
+fn assert_others_restored(mac: &Mac, before: &Value, except: usize, name: &str) {
+    let now = mac.services();
+    for i in 0..before.as_array().unwrap().len() {
+        if i != except {
+            let (b, n) = restorable(&json!([before[i].clone()]), &json!([now[i].clone()]));
+            assert_eq!(n, b, "{name}: service {i}");
+        }
+    }
+}
+
+/// After a crash the user points the first service's web proxy at their own: it stays
+/// theirs; its secure web proxy and every other service, still on us, go back.
 #[test]
-fn a_change_the_user_made_after_a_crash_is_kept() {
+fn a_change_the_user_made_after_a_crash_is_kept_and_the_rest_restored() {
     for (name, mac) in starting_points() {
+        let before = mac.services();
         let system = mac.system();
         system.enable(&modes()[0]).unwrap();
         mac.crash(system);
@@ -282,13 +303,17 @@ fn a_change_the_user_made_after_a_crash_is_kept() {
                 &["-setwebproxy", &first, "their-own.example", "3128"],
             )
             .unwrap();
-        let theirs = mac.services();
+        let theirs = mac.services()[0]["web"].clone();
         assert_eq!(
             mac.system().recover().unwrap(),
-            Recovery::KeptUserSetting,
+            Recovery::Restored,
             "{name}"
         );
-        assert_eq!(mac.services(), theirs, "{name}");
+        let now = mac.services();
+        assert_eq!(now[0]["web"], theirs, "{name}");
+        let (b, n) = part(&before, &now, 0, "secureweb");
+        assert_eq!(n, b, "{name}: the secure web proxy is not left on us");
+        assert_others_restored(&mac, &before, 0, name);
     }
 }
 
@@ -310,19 +335,178 @@ fn the_guard_reapplies_and_exit_restores_the_first_snapshot() {
     }
 }
 
+/// The review's case: the user switches Wi-Fi's web proxy off by hand while we run. Its
+/// secure web proxy, and every other service, must not stay on 127.0.0.1:1095; the web
+/// proxy stays off.
 #[test]
-fn a_change_made_while_we_run_is_kept_at_exit() {
+fn a_change_made_while_we_run_is_kept_at_exit_and_the_rest_restored() {
     for (name, mac) in starting_points() {
+        let before = mac.services();
         let system = mac.system();
         system.enable(&modes()[0]).unwrap();
         let first = mac.services()[0]["name"].as_str().unwrap().to_string();
         mac.env()
             .run("networksetup", &["-setwebproxystate", &first, "off"])
             .unwrap();
-        let theirs = mac.services();
         assert!(system.disable().unwrap());
-        assert_eq!(mac.services(), theirs, "{name}");
+        let now = mac.services();
+        assert_eq!(now[0]["web"]["enabled"], false, "{name}: the user's off");
+        let (b, n) = part(&before, &now, 0, "secureweb");
+        assert_eq!(n, b, "{name}: the secure web proxy is not left on us");
+        if before[0]["web"]["enabled"] == false {
+            // Off as it was before: the whole service as it was.
+            let (b, n) = restorable(&json!([before[0].clone()]), &json!([now[0].clone()]));
+            assert_eq!(n, b, "{name}");
+        }
+        assert_others_restored(&mac, &before, 0, name);
         assert!(!system.state_path().exists());
+    }
+}
+
+/// The reverse: a change to a service other than the first (a VPN app writing its own
+/// proxy) is kept, while the first service goes back.
+#[test]
+fn a_change_to_another_service_is_kept_while_the_rest_goes_back() {
+    let (name, mac) = starting_points().remove(0);
+    let before = mac.services();
+    let system = mac.system();
+    system.enable(&modes()[2]).unwrap();
+    mac.env()
+        .run(
+            "networksetup",
+            &[
+                "-setautoproxyurl",
+                "Thunderbolt Bridge",
+                "http://vpn-app.example/p.pac",
+            ],
+        )
+        .unwrap();
+    system.disable().unwrap();
+    let now = mac.services();
+    assert_eq!(
+        now[1]["auto"]["url"], "http://vpn-app.example/p.pac",
+        "{name}"
+    );
+    assert_eq!(now[1]["auto"]["enabled"], true, "{name}");
+    assert_others_restored(&mac, &before, 1, name);
+}
+
+/// Per service: starting points × modes × ways of stopping × a change the user makes to
+/// one service (web proxy off, or their own web proxy). The changed part is theirs; no
+/// service routes through us afterwards; every other service is exactly as before.
+#[test]
+fn per_service_matrix_stopped_by_disable() {
+    per_service_matrix("disable");
+}
+
+#[test]
+fn per_service_matrix_stopped_by_a_crash_and_recovery() {
+    per_service_matrix("crash and recover");
+}
+
+fn per_service_matrix(stop: &str) {
+    let ours = |v: &Value| {
+        ["web", "secureweb", "socksfirewall"]
+            .iter()
+            .any(|k| v[k]["enabled"] == true && v[k]["server"] == OURS && v[k]["port"] == PORT)
+            || (v["auto"]["enabled"] == true
+                && v["auto"]["url"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(&format!("http://{OURS}:{PORT}/")))
+    };
+    for (name, _) in starting_points() {
+        for desired in [&modes()[0], &modes()[2]] {
+            {
+                for change in ["web off", "their own web proxy"] {
+                    let mac = starting_points()
+                        .into_iter()
+                        .find(|(n, _)| *n == name)
+                        .unwrap()
+                        .1;
+                    let before = mac.services();
+                    let changed = before
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .rposition(|s| s["enabled"] == true)
+                        .unwrap();
+                    let service = before[changed]["name"].as_str().unwrap().to_string();
+                    let system = mac.system();
+                    system.enable(desired).unwrap();
+                    let args: Vec<&str> = match change {
+                        "web off" => vec!["-setwebproxystate", &service, "off"],
+                        _ => vec!["-setwebproxy", &service, "their-own.example", "3128"],
+                    };
+                    let ours_before = mac.services()[changed]["web"].clone();
+                    mac.env().run("networksetup", &args).unwrap();
+                    let theirs = mac.services()[changed]["web"].clone();
+                    // Switching off what we had already switched off changes nothing.
+                    let user_changed = theirs != ours_before;
+                    if stop == "disable" {
+                        system.disable().unwrap();
+                    } else {
+                        mac.crash(system);
+                        mac.system().recover().unwrap();
+                    }
+                    let case = format!("{name}, {desired:?}, {stop}, {service:?} {change}");
+                    let now = mac.services();
+                    if user_changed {
+                        assert_eq!(now[changed]["web"]["enabled"], theirs["enabled"], "{case}");
+                    }
+                    if change != "web off" {
+                        assert_eq!(now[changed]["web"], theirs, "{case}");
+                    }
+                    for s in now.as_array().unwrap() {
+                        assert!(!ours(s), "{case}: still ours: {s}");
+                    }
+                    assert_others_restored(&mac, &before, changed, &case);
+                }
+            }
+        }
+    }
+}
+
+/// A service that appears while we run (an iPhone over USB, a new dongle) and is reached
+/// by a re-apply is saved before that first write and put back at exit.
+#[test]
+fn a_service_added_while_running_and_reached_by_a_reapply_is_restored() {
+    let (_, mac) = starting_points().remove(0);
+    let system = mac.system();
+    system.enable(&modes()[0]).unwrap();
+    mac.change(|s| {
+        s["services"]
+            .as_array_mut()
+            .unwrap()
+            .push(service("iPhone USB", "en9", true))
+    });
+    let added = json!([mac.services()[2].clone()]);
+    system.enable(&modes()[0]).unwrap();
+    assert_eq!(mac.services()[2]["web"]["enabled"], true, "it became ours");
+    system.disable().unwrap();
+    let (want, got) = restorable(&added, &json!([mac.services()[2].clone()]));
+    assert_eq!(got, want);
+}
+
+/// A state file lost while the setting was ours (damaged, another user's, another
+/// version): the next enable saves what a Mac ships for each service, never our leftover.
+#[test]
+fn a_leftover_of_ours_is_never_saved_as_the_users_setting() {
+    for desired in [&modes()[0], &modes()[2]] {
+        let (_, mac) = starting_points().remove(0);
+        let system = mac.system();
+        system.enable(desired).unwrap();
+        mac.crash(system);
+        std::fs::write(mac.dir.path().join("system-proxy.json"), b"{").unwrap();
+        let next = mac.system();
+        next.enable(desired).unwrap();
+        next.disable().unwrap();
+        for s in mac.services().as_array().unwrap() {
+            for kind in ["web", "secureweb", "socksfirewall", "auto"] {
+                assert_eq!(s[kind]["enabled"], false, "{desired:?}: {s}");
+            }
+            assert_eq!(s["bypass"], json!(["*.local", "169.254/16"]));
+        }
     }
 }
 

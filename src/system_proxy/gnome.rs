@@ -8,7 +8,8 @@
 use std::collections::BTreeSet;
 
 use super::command::CommandEnv;
-use super::{bypass, gvariant, Backend, Current, Desired, Snapshot, SysProxyError};
+use super::ownership::{Judge, Merged, Ours, Routing};
+use super::{bypass, gvariant, Backend, Current, Desired, Parts, Snapshot, SysProxyError};
 
 /// Every key we may touch; the snapshot holds all of them so restore is exact.
 const KEYS: [(&str, &str); 16] = [
@@ -29,6 +30,29 @@ const KEYS: [(&str, &str); 16] = [
     ("org.gnome.system.proxy.socks", "host"),
     ("org.gnome.system.proxy.socks", "port"),
 ];
+
+/// What gsettings-desktop-schemas ships for each key, as `gsettings` prints it.
+const DEFAULTS: [&str; 16] = [
+    "'none'",
+    "''",
+    "['localhost', '127.0.0.0/8', '::1']",
+    "true",
+    "''",
+    "8080",
+    "false",
+    "false",
+    "''",
+    "''",
+    "''",
+    "0",
+    "''",
+    "0",
+    "''",
+    "0",
+];
+
+/// The one entry the GNOME keys make.
+pub const ENTRY: &str = "GNOME proxy keys";
 
 const MODE: &str = "org.gnome.system.proxy mode";
 /// Why a gsettings write reads back unchanged, most often.
@@ -199,7 +223,7 @@ pub fn restore_plan(snapshot: &Snapshot, now: &Snapshot) -> Vec<(String, Step)> 
         .iter()
         .filter(|(k, _)| k.as_str() != AT_DEFAULT)
         .filter_map(|(k, v)| {
-            let differs = now.get(k) != Some(v);
+            let differs = !now.get(k).is_some_and(|n| gvariant::same(n, v));
             match &was_default {
                 Some(defaults) if defaults.contains(k.as_str()) => {
                     let set_now = is_default.as_ref().is_some_and(|d| !d.contains(k.as_str()));
@@ -211,6 +235,69 @@ pub fn restore_plan(snapshot: &Snapshot, now: &Snapshot) -> Vec<(String, Step)> 
         .collect();
     plan.sort_by_key(|(k, _)| k != MODE);
     plan
+}
+
+/// The record `desired` makes of `now`: our keys written, the rest as they are; the keys
+/// we write no longer count as at their defaults.
+pub fn wanted(desired: &Desired, now: &Snapshot) -> Snapshot {
+    let plan = apply_plan(desired);
+    let mut record = now.clone();
+    if let Some(defaults) = at_default_set(now) {
+        let still: Vec<&str> = defaults
+            .into_iter()
+            .filter(|k| !plan.iter().any(|(p, _)| p == k))
+            .collect();
+        record.insert(AT_DEFAULT.to_string(), still.join(","));
+    }
+    record.extend(plan);
+    record
+}
+
+/// The steps that make the keys read as `target`: a target in use gets its mode last (no
+/// app sees "manual" with stale hosts), one that is off gets it first (nothing is routed
+/// through us while the rest changes).
+pub fn write_plan(target: &Snapshot, now: &Snapshot) -> Vec<(String, Step)> {
+    let mut plan = restore_plan(target, now);
+    if is_on(&current_of(target)) {
+        plan.sort_by_key(|(k, _)| k == MODE);
+    }
+    plan
+}
+
+fn is_on(current: &Current) -> bool {
+    !matches!(current.mode.as_str(), "" | "none")
+}
+
+/// The GNOME keys are one part: back when they still route through us, are as we wrote
+/// them, or are off as they were before.
+pub fn merge(parts: Parts<'_>) -> Merged {
+    let (now, saved) = (current_of(parts.now), current_of(parts.saved));
+    let mut judge = Judge::default();
+    let back = judge.routing(
+        "proxy setting".to_string(),
+        Routing {
+            routes_through_us: parts.ours.routes(&now),
+            as_written: restore_plan(parts.written, parts.now).is_empty(),
+            on_now: is_on(&now),
+            on_before: is_on(&saved),
+        },
+        !restore_plan(parts.saved, parts.now).is_empty(),
+    );
+    judge.finish(if back { parts.saved } else { parts.now }.clone())
+}
+
+/// Every key as the schemas ship it, and (where `dconf` tells) at its default.
+pub fn os_default(now: &Snapshot) -> Snapshot {
+    let mut record: Snapshot = KEYS
+        .iter()
+        .zip(DEFAULTS)
+        .map(|((schema, name), value)| (key(schema, name), value.to_string()))
+        .collect();
+    if now.contains_key(AT_DEFAULT) {
+        let all: Vec<String> = KEYS.iter().map(|(s, k)| key(s, k)).collect();
+        record.insert(AT_DEFAULT.to_string(), all.join(","));
+    }
+    record
 }
 
 /// The neutral view of a GNOME snapshot.
@@ -242,39 +329,27 @@ pub fn current_of(snapshot: &Snapshot) -> Current {
     }
 }
 
-impl Backend for Gnome {
-    fn name(&self) -> &'static str {
-        "GNOME (gsettings)"
-    }
-
-    fn snapshot(&self) -> Result<Snapshot, SysProxyError> {
-        self.read_all()
-    }
-
-    fn current(&self) -> Result<Current, SysProxyError> {
-        Ok(current_of(&self.read_all()?))
-    }
-
-    fn apply(&self, desired: &Desired) -> Result<(), SysProxyError> {
-        for (entry, value) in apply_plan(desired) {
-            self.set(&entry, &value)?;
+impl Gnome {
+    /// Makes the keys read as `target`, then reads them back in a fresh process: a write
+    /// that dconf failed to commit (no session bus, read-only database) exits 0 and only
+    /// shows up there.
+    pub(crate) fn write_keys(
+        &self,
+        target: &Snapshot,
+        now: &Snapshot,
+    ) -> Result<(), SysProxyError> {
+        let plan = write_plan(target, now);
+        if plan.is_empty() {
+            return Ok(());
         }
-        // Read back in a fresh process: a write that dconf failed to commit (no session
-        // bus, read-only database) exits 0 and only shows up here.
-        let now = self.current()?;
-        now.expect_points_at(desired, HINT)
-    }
-
-    fn restore(&self, snapshot: &Snapshot) -> Result<(), SysProxyError> {
-        let now = self.read_all()?;
-        for (entry, step) in restore_plan(snapshot, &now) {
+        for (entry, step) in plan {
             match step {
                 Step::Set(value) => self.set(&entry, &value)?,
                 Step::Reset => self.reset(&entry)?,
             }
         }
         let after = self.read_all()?;
-        match restore_plan(snapshot, &after).first() {
+        match restore_plan(target, &after).first() {
             None => Ok(()),
             Some((entry, step)) => Err(SysProxyError::DidNotTake {
                 detail: format!(
@@ -288,6 +363,49 @@ impl Backend for Gnome {
                 hint: HINT,
             }),
         }
+    }
+}
+
+impl Backend for Gnome {
+    fn name(&self) -> &'static str {
+        "GNOME (gsettings)"
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, SysProxyError> {
+        self.read_all()
+    }
+
+    fn current(&self) -> Result<Current, SysProxyError> {
+        Ok(current_of(&self.read_all()?))
+    }
+
+    fn write(&self, target: &Snapshot, now: &Snapshot) -> Result<(), SysProxyError> {
+        self.write_keys(target, now)
+    }
+
+    fn entry_of(&self, _key: &str) -> String {
+        ENTRY.to_string()
+    }
+
+    fn wanted(
+        &self,
+        _: &str,
+        desired: &Desired,
+        now: &Snapshot,
+    ) -> Result<Snapshot, SysProxyError> {
+        Ok(wanted(desired, now))
+    }
+
+    fn merge(&self, _: &str, parts: Parts<'_>) -> Result<Merged, SysProxyError> {
+        Ok(merge(parts))
+    }
+
+    fn routes_through(&self, _: &str, record: &Snapshot, ours: &Ours) -> bool {
+        ours.routes(&current_of(record))
+    }
+
+    fn os_default(&self, _: &str, now: &Snapshot) -> Snapshot {
+        os_default(now)
     }
 }
 

@@ -87,6 +87,14 @@ pub fn parse_array(text: &str) -> Option<Vec<String>> {
 }
 
 /// Parses an integer value (`gsettings` may print `uint32 5` style annotations).
+/// Two printed values mean the same: equal text, or the same string, string array or
+/// number however `gsettings` chose to quote it.
+pub fn same(a: &str, b: &str) -> bool {
+    a == b
+        || matches!((parse_str(a), parse_str(b)), (Some(x), Some(y)) if x == y)
+        || matches!((parse_array(a), parse_array(b)), (Some(x), Some(y)) if x == y)
+}
+
 pub fn parse_int(text: &str) -> Option<i64> {
     text.split_whitespace().last()?.parse().ok()
 }
@@ -117,6 +125,17 @@ mod tests {
         assert_eq!(quote("a\u{1}b"), "'a\\u0001b'");
         assert_eq!(quote("\u{1f}"), "'\\u001f'");
         assert_eq!(quote("a b"), "'a b'");
+    }
+
+    #[test]
+    fn the_same_value_however_it_is_quoted() {
+        assert!(same("'it\\'s'", "\"it's\""));
+        assert!(same("@as []", "[]"));
+        assert!(same("['a', \"b'c\"]", "['a', 'b\\'c']"));
+        assert!(same("1095", "1095"));
+        assert!(!same("'a'", "'b'"));
+        assert!(!same("['a']", "['a', 'b']"));
+        assert!(!same("1095", "1096"));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! GTK apps on Plasma read only those.
 
 use super::command::CommandEnv;
-use super::gnome::Gnome;
-use super::{bypass, Backend, Current, Desired, Snapshot, SysProxyError};
+use super::gnome::{self, Gnome};
+use super::ownership::{Judge, Merged, Ours, Routing};
+use super::{bypass, Backend, Current, Desired, Parts, Snapshot, SysProxyError};
 
 const FILE: &str = "kioslaverc";
 const GROUP: &str = "Proxy Settings";
@@ -19,6 +20,8 @@ const KEYS: [&str; 8] = [
     "ReversedException",
 ];
 const PREFIX: &str = "kioslaverc ";
+/// The entry KIO's keys make; the GNOME keys are the other.
+pub const ENTRY: &str = "KDE proxy setting (kioslaverc)";
 /// Why a kioslaverc or gsettings write reads back unchanged, most often.
 const HINT: &str = "is the desktop session's D-Bus running, and is kioslaverc writable?";
 
@@ -122,28 +125,25 @@ impl Kde {
         }
     }
 
-    fn apply_kio(&self, desired: &Desired) -> Result<(), SysProxyError> {
-        for (key, value) in kio_plan(desired) {
-            self.write_kio(key, &value)?;
+    /// Makes KIO's keys read as `target` (ProxyType last when turning on, first when
+    /// turning off), tells KIO, and reads them back.
+    fn write_kio_record(&self, target: &Snapshot, now: &Snapshot) -> Result<(), SysProxyError> {
+        let mut changes: Vec<(&str, &str)> = target
+            .iter()
+            .filter(|(k, v)| now.get(*k) != Some(*v))
+            .filter_map(|(k, v)| Some((k.strip_prefix(PREFIX)?, v.as_str())))
+            .collect();
+        if changes.is_empty() {
+            return Ok(());
         }
-        self.reparse();
-        kio_current(&self.read_kio()?).expect_points_at(desired, HINT)
-    }
-
-    fn restore_kio(&self, snapshot: &Snapshot) -> Result<(), SysProxyError> {
-        // ProxyType first: nothing routes through us while the rest is put back.
-        let mut keys = KEYS.to_vec();
-        keys.sort_by_key(|k| *k != "ProxyType");
-        for key in keys {
-            let value = snapshot
-                .get(&format!("{PREFIX}{key}"))
-                .map(String::as_str)
-                .unwrap_or("");
+        let turning_on = kio_current(target).mode != "none";
+        changes.sort_by_key(|(k, _)| (*k == "ProxyType") == turning_on);
+        for (key, value) in changes {
             self.write_kio(key, value)?;
         }
         self.reparse();
         let after = self.read_kio()?;
-        for (key, value) in snapshot.iter().filter(|(k, _)| k.starts_with(PREFIX)) {
+        for (key, value) in target {
             if after.get(key) != Some(value) {
                 return Err(SysProxyError::DidNotTake {
                     detail: format!("{key} is {:?}, expected {value:?}", after.get(key)),
@@ -192,7 +192,7 @@ fn kio_endpoint(value: &str) -> Option<String> {
         return None;
     }
     match rest.rsplit_once(' ') {
-        Some((host, port)) => Some(format!("{}:{}", host.trim(), port.trim())),
+        Some((host, port)) => Some(super::host_port(host.trim(), port.trim())),
         None => Some(rest.to_string()),
     }
 }
@@ -222,6 +222,44 @@ pub fn kio_current(snapshot: &Snapshot) -> Current {
     }
 }
 
+/// KIO's record pointed at `desired`, every other key as it is.
+pub fn kio_wanted(desired: &Desired, now: &Snapshot) -> Snapshot {
+    let mut record = now.clone();
+    for (key, value) in kio_plan(desired) {
+        record.insert(format!("{PREFIX}{key}"), value);
+    }
+    record
+}
+
+/// KIO's keys are one part, judged like the GNOME keys.
+pub fn kio_merge(parts: Parts<'_>) -> Merged {
+    let (now, saved) = (kio_current(parts.now), kio_current(parts.saved));
+    let on = |c: &Current| c.mode != "none";
+    let mut judge = Judge::default();
+    let back = judge.routing(
+        "proxy setting".to_string(),
+        Routing {
+            routes_through_us: parts.ours.routes(&now),
+            as_written: parts.written == parts.now,
+            on_now: on(&now),
+            on_before: on(&saved),
+        },
+        parts.saved != parts.now,
+    );
+    judge.finish(if back { parts.saved } else { parts.now }.clone())
+}
+
+/// KDE ships no kioslaverc proxy keys at all: every key absent.
+pub fn kio_default() -> Snapshot {
+    KEYS.iter()
+        .map(|k| (format!("{PREFIX}{k}"), String::new()))
+        .collect()
+}
+
+fn is_kio(entry: &str) -> bool {
+    entry == ENTRY
+}
+
 impl Backend for Kde {
     fn name(&self) -> &'static str {
         if self.gnome.is_some() {
@@ -243,37 +281,63 @@ impl Backend for Kde {
         Ok(kio_current(&self.read_kio()?))
     }
 
-    fn apply(&self, desired: &Desired) -> Result<(), SysProxyError> {
-        let before = self.snapshot()?;
-        let result = self.apply_kio(desired).and_then(|()| match &self.gnome {
-            Some(gnome) => gnome.apply(desired),
-            None => Ok(()),
-        });
-        if result.is_err() {
-            // Never leave the desktop half-switched.
-            let _ = self.restore(&before);
-        }
-        result
-    }
-
-    fn restore(&self, snapshot: &Snapshot) -> Result<(), SysProxyError> {
-        let kio = self.restore_kio(snapshot);
+    /// KIO first, then the GNOME keys; both are tried, the first error is returned.
+    fn write(&self, target: &Snapshot, now: &Snapshot) -> Result<(), SysProxyError> {
+        let (kio, rest): (Snapshot, Snapshot) = target
+            .clone()
+            .into_iter()
+            .partition(|(k, _)| k.starts_with(PREFIX));
+        let kio = self.write_kio_record(&kio, now);
         let gnome = match &self.gnome {
-            Some(gnome) => {
-                let part: Snapshot = snapshot
-                    .iter()
-                    .filter(|(k, _)| !k.starts_with(PREFIX))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                if part.is_empty() {
-                    Ok(())
-                } else {
-                    gnome.restore(&part)
-                }
-            }
-            None => Ok(()),
+            Some(gnome) if !rest.is_empty() => gnome.write_keys(&rest, now),
+            _ => Ok(()),
         };
         kio.and(gnome)
+    }
+
+    fn entry_of(&self, key: &str) -> String {
+        if key.starts_with(PREFIX) {
+            ENTRY.to_string()
+        } else {
+            gnome::ENTRY.to_string()
+        }
+    }
+
+    fn wanted(
+        &self,
+        entry: &str,
+        desired: &Desired,
+        now: &Snapshot,
+    ) -> Result<Snapshot, SysProxyError> {
+        Ok(if is_kio(entry) {
+            kio_wanted(desired, now)
+        } else {
+            gnome::wanted(desired, now)
+        })
+    }
+
+    fn merge(&self, entry: &str, parts: Parts<'_>) -> Result<Merged, SysProxyError> {
+        Ok(if is_kio(entry) {
+            kio_merge(parts)
+        } else {
+            gnome::merge(parts)
+        })
+    }
+
+    fn routes_through(&self, entry: &str, record: &Snapshot, ours: &Ours) -> bool {
+        if is_kio(entry) {
+            ours.routes(&kio_current(record))
+        } else {
+            ours.routes(&gnome::current_of(record))
+        }
+    }
+
+    fn os_default(&self, entry: &str, now: &Snapshot) -> Snapshot {
+        if is_kio(entry) {
+            kio_default()
+        } else {
+            gnome::os_default(now)
+        }
     }
 }
 

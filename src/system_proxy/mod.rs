@@ -13,11 +13,12 @@ pub mod gnome;
 mod gvariant;
 pub mod kde;
 pub mod macos;
+pub mod ownership;
 pub(crate) mod pac;
 mod state;
 pub mod windows;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 pub use command::CommandEnv;
+pub use ownership::{Merged, Ours};
 pub use state::{default_state_path, StateFile};
 
 /// A backend's full record of the setting, enough to put it back exactly
@@ -91,17 +93,6 @@ impl Current {
             Desired::Pac { url } => self.mode == "auto" && &self.pac_url == url,
         }
     }
-
-    fn expect_points_at(&self, desired: &Desired, hint: &'static str) -> Result<(), SysProxyError> {
-        if self.points_at(desired) {
-            Ok(())
-        } else {
-            Err(SysProxyError::DidNotTake {
-                detail: format!("the setting reads back as: {self}"),
-                hint,
-            })
-        }
-    }
 }
 
 impl fmt::Display for Current {
@@ -162,15 +153,66 @@ pub enum SysProxyError {
     Busy { pid: u32 },
 }
 
-/// One OS's way to read and write the proxy setting. Every write is verified by reading
-/// the setting back; a write that did not take is an error, never a silent success.
+/// One OS's way to read and write the proxy setting, as entries (a Windows connection, a
+/// macOS service, KIO's keys, the GNOME keys) that are owned one by one. The I/O is
+/// `snapshot`, `current` and `write`; the rest is the backend's plan, plain functions of
+/// the records. Every write is verified by reading the setting back; a write that did not
+/// take is an error, never a silent success.
 pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
-    /// Everything needed to restore the current setting exactly.
+    /// Every entry an enable points at us, as it is now, enough to restore each exactly.
     fn snapshot(&self) -> Result<Snapshot, SysProxyError>;
+    /// The named entries as they are now, each one that still exists (macOS: a service
+    /// disabled since is still restored).
+    fn read(&self, entries: &BTreeSet<String>) -> Result<Snapshot, SysProxyError> {
+        Ok(self
+            .snapshot()?
+            .into_iter()
+            .filter(|(k, _)| entries.contains(&self.entry_of(k)))
+            .collect())
+    }
+    /// The setting in force (the LAN settings, the primary service), for status and the
+    /// guard's cheap check.
     fn current(&self) -> Result<Current, SysProxyError>;
-    fn apply(&self, desired: &Desired) -> Result<(), SysProxyError>;
-    fn restore(&self, snapshot: &Snapshot) -> Result<(), SysProxyError>;
+    /// Makes each entry of `target` read exactly as `target` says, given `now`, the read
+    /// just made of them; writes only what differs and nothing outside `target`.
+    fn write(&self, target: &Snapshot, now: &Snapshot) -> Result<(), SysProxyError>;
+    /// The entry a snapshot key belongs to.
+    fn entry_of(&self, key: &str) -> String;
+    /// One entry's record pointed at `desired`, everything the mode does not use kept.
+    fn wanted(
+        &self,
+        entry: &str,
+        desired: &Desired,
+        now: &Snapshot,
+    ) -> Result<Snapshot, SysProxyError>;
+    /// One entry at restore, part by part (see [`ownership`]): what to write back.
+    fn merge(&self, entry: &str, parts: Parts<'_>) -> Result<Merged, SysProxyError>;
+    /// The record routes something through `ours`.
+    fn routes_through(&self, entry: &str, record: &Snapshot, ours: &Ours) -> bool;
+    /// The record this OS ships for such an entry (what to restore when all we could
+    /// have saved was our own leftover).
+    fn os_default(&self, entry: &str, now: &Snapshot) -> Snapshot;
+}
+
+/// One entry's three records at restore, and who we were.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts<'a> {
+    pub saved: &'a Snapshot,
+    pub written: &'a Snapshot,
+    pub now: &'a Snapshot,
+    pub ours: &'a Ours,
+}
+
+/// A snapshot split into its entries.
+fn entries(backend: &dyn Backend, snapshot: &Snapshot) -> BTreeMap<String, Snapshot> {
+    let mut out: BTreeMap<String, Snapshot> = BTreeMap::new();
+    for (key, value) in snapshot {
+        out.entry(backend.entry_of(key))
+            .or_default()
+            .insert(key.clone(), value.clone());
+    }
+    out
 }
 
 /// Splits an OS list setting (`a,b` or `a;b`) into its non-empty entries.
@@ -249,7 +291,8 @@ pub enum Recovery {
     Clean,
     /// The setting still pointed at a dead instance of us and was restored.
     Restored,
-    /// The user changed the setting since; theirs was kept and the state file dropped.
+    /// The user changed every part we had set since; theirs was kept and the state file
+    /// dropped.
     KeptUserSetting,
     /// The instance that applied the setting is still running.
     OwnerRunning { pid: u32 },
@@ -309,30 +352,27 @@ impl SystemProxy {
         self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Points the OS at `desired`. The first time, the user's setting is saved to the
-    /// state file *before* anything changes; switching modes later keeps that snapshot.
-    /// If applying fails, the user's setting is put back and the error returned.
+    /// Points the OS at `desired`. Each entry is saved to the state file *before* our first
+    /// write to it, the ones that appeared since the last call included (a new VPN, a USB
+    /// network adapter); switching modes keeps what was saved. If applying fails, the
+    /// user's setting is put back and the error returned.
     pub fn enable(&self, desired: &Desired) -> Result<(), SysProxyError> {
         let _guard = self.locked();
-        let state = match state::read(&self.state_path)? {
-            Some(existing) if existing.pid == std::process::id() => StateFile {
-                applied: desired.clone(),
-                ..existing
-            },
+        let mut state = match state::read(&self.state_path)? {
+            Some(existing) if existing.pid == std::process::id() => existing,
             Some(existing) if state::owner_alive(existing.pid) => {
                 return Err(SysProxyError::Busy { pid: existing.pid })
             }
             Some(stale) => {
-                // A crashed run's leftover: repair first so we snapshot the user's setting.
-                self.recover_locked(stale)?;
-                self.fresh_state(desired)?
+                // A crashed run's leftover: repair first so we save the user's setting.
+                self.recover_locked(&stale)?;
+                self.fresh_state(desired)
             }
-            None => self.fresh_state(desired)?,
+            None => self.fresh_state(desired),
         };
-        state::write(&self.state_path, &state)?;
-        if let Err(e) = self.backend.apply(desired) {
-            match self.backend.restore(&state.snapshot) {
-                Ok(()) => state::remove(&self.state_path)?,
+        if let Err(e) = self.apply_locked(&mut state, desired) {
+            match self.restore_locked(&state) {
+                Ok(_) => state::remove(&self.state_path)?,
                 Err(restore) => tracing::error!(
                     "could not put the system proxy back after a failed change: {restore}"
                 ),
@@ -347,37 +387,112 @@ impl SystemProxy {
         Ok(())
     }
 
-    fn fresh_state(&self, desired: &Desired) -> Result<StateFile, SysProxyError> {
-        Ok(StateFile {
+    fn fresh_state(&self, desired: &Desired) -> StateFile {
+        StateFile {
             version: state::VERSION,
             backend: self.backend.name().to_string(),
             pid: std::process::id(),
             applied: desired.clone(),
-            snapshot: self.backend.snapshot()?,
-        })
+            snapshot: Snapshot::new(),
+            written: Snapshot::new(),
+        }
+    }
+
+    /// Saves every entry not saved yet, records what we are about to write, then writes it:
+    /// exactly the entries read here, none enumerated afresh behind the state file's back.
+    fn apply_locked(&self, state: &mut StateFile, desired: &Desired) -> Result<(), SysProxyError> {
+        let backend = self.backend.as_ref();
+        let read = backend.snapshot()?;
+        let now = entries(backend, &read);
+        let saved = entries(backend, &state.snapshot);
+        let ours = [Ours::of(desired), Ours::of(&state.applied)];
+        let mut written = Snapshot::new();
+        for (entry, record) in &now {
+            if !saved.contains_key(entry) {
+                if ours
+                    .iter()
+                    .any(|o| backend.routes_through(entry, record, o))
+                {
+                    tracing::warn!(
+                        "{entry} already pointed at SocksBridge ({}) and no saved setting of \
+                         it is left (a state file lost or from another user or version): it \
+                         will be set to the system's default when SocksBridge stops",
+                        ours[0].listener()
+                    );
+                    state.snapshot.extend(backend.os_default(entry, record));
+                } else {
+                    state.snapshot.extend(record.clone());
+                }
+            }
+            written.extend(backend.wanted(entry, desired, record)?);
+        }
+        state.applied = desired.clone();
+        state.written = written;
+        state::write(&self.state_path, state)?;
+        backend.write(&state.written, &read)
+    }
+
+    /// Puts back, entry by entry and part by part, what still routes through us or is as
+    /// we wrote it; keeps every change the user made. The state file stays.
+    fn restore_locked(&self, state: &StateFile) -> Result<Restored, SysProxyError> {
+        let backend = self.backend.as_ref();
+        let saved_entries = entries(backend, &state.snapshot);
+        let read = backend.read(&saved_entries.keys().cloned().collect())?;
+        let now = entries(backend, &read);
+        let written = entries(backend, &state.written);
+        let ours = Ours::of(&state.applied);
+        let mut target = Snapshot::new();
+        let mut outcome = Restored::default();
+        for (entry, saved) in saved_entries {
+            // An entry deleted since has nothing left to restore.
+            let Some(now) = now.get(&entry) else {
+                continue;
+            };
+            // A state file from before `written` was recorded: what one apply writes.
+            let written = match written.get(&entry) {
+                Some(w) => w.clone(),
+                None => backend.wanted(&entry, &state.applied, &saved)?,
+            };
+            let merged = backend.merge(
+                &entry,
+                Parts {
+                    saved: &saved,
+                    written: &written,
+                    now,
+                    ours: &ours,
+                },
+            )?;
+            outcome.changed |= merged.record != *now;
+            outcome
+                .kept
+                .extend(merged.kept.iter().map(|part| format!("{entry}: {part}")));
+            target.extend(merged.record);
+        }
+        backend.write(&target, &read)?;
+        if !outcome.kept.is_empty() {
+            tracing::info!(
+                "the system proxy ({}) was changed while SocksBridge ran or since; kept as \
+                 the user set it: {}",
+                backend.name(),
+                outcome.kept.join("; ")
+            );
+        }
+        Ok(outcome)
     }
 
     /// Puts the user's setting back and drops the state file. Ok(false) when we had
-    /// changed nothing. A setting changed while we ran (by the user, or a program they
-    /// run) no longer points at us and is theirs now: it is kept, not overwritten with the
-    /// older snapshot. If the setting cannot be read, the restore is tried anyway.
+    /// changed nothing. Decided per entry and part: what still routes through us goes
+    /// back, a change the user (or a program they run) made is kept.
     pub fn disable(&self) -> Result<bool, SysProxyError> {
         let _guard = self.locked();
+        self.disable_locked()
+    }
+
+    fn disable_locked(&self) -> Result<bool, SysProxyError> {
         let Some(state) = state::read(&self.state_path)? else {
             return Ok(false);
         };
-        if let Ok(current) = self.backend.current() {
-            if !current.points_at(&state.applied) {
-                state::remove(&self.state_path)?;
-                tracing::info!(
-                    "the system proxy ({}) was changed while SocksBridge ran; keeping it: \
-                     {current}",
-                    self.backend.name()
-                );
-                return Ok(true);
-            }
-        }
-        self.backend.restore(&state.snapshot)?;
+        self.restore_locked(&state)?;
         state::remove(&self.state_path)?;
         tracing::info!(
             "system proxy ({}) restored: {}",
@@ -390,8 +505,22 @@ impl SystemProxy {
         Ok(true)
     }
 
-    /// Repairs what a crashed run left: restores the snapshot if the setting still points
-    /// at that run, keeps the user's own change otherwise. Idempotent.
+    /// [`disable`](Self::disable) from a panic hook. The panic may have been raised while
+    /// this very thread held the lock (inside a backend call): waiting for it would never
+    /// return, so the restore runs without it; the process ends right after.
+    pub fn disable_while_panicking(&self) -> Result<bool, SysProxyError> {
+        match self.lock.try_lock() {
+            Ok(_guard) => self.disable_locked(),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                let _guard = p.into_inner();
+                self.disable_locked()
+            }
+            Err(std::sync::TryLockError::WouldBlock) => self.disable_locked(),
+        }
+    }
+
+    /// Repairs what a crashed run left: puts back what still routes through that run,
+    /// keeps the user's own changes. Idempotent.
     pub fn recover(&self) -> Result<Recovery, SysProxyError> {
         let _guard = self.locked();
         match state::read(&self.state_path)? {
@@ -399,26 +528,21 @@ impl SystemProxy {
             Some(state) if state.pid != std::process::id() && state::owner_alive(state.pid) => {
                 Ok(Recovery::OwnerRunning { pid: state.pid })
             }
-            Some(state) => self.recover_locked(state),
+            Some(state) => self.recover_locked(&state),
         }
     }
 
-    fn recover_locked(&self, state: StateFile) -> Result<Recovery, SysProxyError> {
-        let current = self.backend.current()?;
-        let outcome = if current.points_at(&state.applied) {
-            self.backend.restore(&state.snapshot)?;
+    fn recover_locked(&self, state: &StateFile) -> Result<Recovery, SysProxyError> {
+        let restored = self.restore_locked(state)?;
+        state::remove(&self.state_path)?;
+        Ok(if restored.changed || restored.kept.is_empty() {
             tracing::warn!(
                 "a previous run left the system proxy pointing at it; restored the user's setting"
             );
             Recovery::Restored
         } else {
-            tracing::info!(
-                "the system proxy was changed since a previous run; keeping it ({current})"
-            );
             Recovery::KeptUserSetting
-        };
-        state::remove(&self.state_path)?;
-        Ok(outcome)
+        })
     }
 
     pub fn status(&self) -> Result<Status, SysProxyError> {
@@ -445,13 +569,20 @@ impl SystemProxy {
         }
         let _guard = self.locked();
         match state::read(&self.state_path)? {
-            Some(state) if state.pid == std::process::id() => {
-                self.backend.apply(desired)?;
+            Some(mut state) if state.pid == std::process::id() => {
+                self.apply_locked(&mut state, desired)?;
                 Ok(Some(current))
             }
             _ => Ok(None),
         }
     }
+}
+
+/// What a restore did: whether it wrote anything back, and the user's changes it kept.
+#[derive(Debug, Default)]
+struct Restored {
+    changed: bool,
+    kept: Vec<String>,
 }
 
 fn describe(desired: &Desired) -> String {

@@ -17,7 +17,12 @@ pub struct StateFile {
     /// The process that applied the setting.
     pub pid: u32,
     pub applied: Desired,
+    /// Each entry as it was before our first write to it.
     pub snapshot: Snapshot,
+    /// Each entry as our last write made it: a part still like this is ours at restore.
+    /// Absent from files of earlier versions, which then judge by one apply's result.
+    #[serde(default)]
+    pub written: Snapshot,
 }
 
 /// `$XDG_STATE_HOME/socksbridge/system-proxy.json` (`~/.local/state/…`); the local data
@@ -263,7 +268,22 @@ mod tests {
                 url: "http://127.0.0.1:1095/proxy.pac".into(),
             },
             snapshot: Snapshot::from([("mode".to_string(), "'none'".to_string())]),
+            written: Snapshot::from([("mode".to_string(), "'auto'".to_string())]),
         }
+    }
+
+    /// A state file written before `written` existed still reads, with nothing written.
+    #[test]
+    fn a_state_file_of_the_previous_layout_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("system-proxy.json");
+        let old = r#"{"version":1,"backend":"test","pid":42,
+            "applied":{"mode":"pac","url":"http://127.0.0.1:1095/proxy.pac"},
+            "snapshot":{"mode":"'none'"}}"#;
+        std::fs::write(&path, old).unwrap();
+        let read = read(&path).unwrap().expect("readable");
+        assert!(read.written.is_empty());
+        assert_eq!(read.snapshot, state().snapshot);
     }
 
     #[test]

@@ -13,7 +13,10 @@ mod parse;
 mod plan;
 
 use super::command::{failure_detail, CommandEnv};
-use super::{Backend, Current, Desired, Snapshot, SysProxyError};
+use std::collections::BTreeSet;
+
+use super::ownership::{Merged, Ours};
+use super::{Backend, Current, Desired, Parts, Snapshot, SysProxyError};
 use plan::{ServiceSettings, HINT, KINDS};
 
 const TOOL: &str = "networksetup";
@@ -54,7 +57,7 @@ impl MacOs {
             .collect())
     }
 
-    fn read(&self, service: &str) -> Result<ServiceSettings, SysProxyError> {
+    fn read_service(&self, service: &str) -> Result<ServiceSettings, SysProxyError> {
         let mut settings = ServiceSettings::default();
         for (kind, proxy) in KINDS.iter().zip(&mut settings.proxies) {
             let out = self.run(&[&format!("-get{kind}proxy"), service])?;
@@ -148,7 +151,7 @@ impl MacOs {
     ) -> Result<Vec<ServiceSettings>, SysProxyError> {
         let mut now_all = Vec::new();
         for (service, wanted) in wanted {
-            let now = self.read(service)?;
+            let now = self.read_service(service)?;
             if let Some(difference) = plan::difference(wanted, &now) {
                 return Err(SysProxyError::DidNotTake {
                     detail: format!("on {service:?}, {difference}"),
@@ -179,6 +182,23 @@ pub fn admin_script(commands: &[Vec<String>]) -> String {
     format!("do shell script \"{applescript}\" with administrator privileges")
 }
 
+/// The one service a record of [`plan::encode`] holds.
+fn single(record: &Snapshot) -> Result<(String, ServiceSettings), SysProxyError> {
+    plan::decode(record)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| SysProxyError::DidNotTake {
+            detail: "the saved macOS setting is empty".into(),
+            hint: HINT,
+        })
+}
+
+fn encode_one(service: &str, settings: &ServiceSettings) -> Snapshot {
+    let mut record = Snapshot::new();
+    plan::encode(service, settings, &mut record);
+    record
+}
+
 impl Backend for MacOs {
     fn name(&self) -> &'static str {
         "macOS (networksetup, all services)"
@@ -187,50 +207,97 @@ impl Backend for MacOs {
     fn snapshot(&self) -> Result<Snapshot, SysProxyError> {
         let mut snapshot = Snapshot::new();
         for service in self.enabled_services()? {
-            plan::encode(&service, &self.read(&service)?, &mut snapshot);
+            plan::encode(&service, &self.read_service(&service)?, &mut snapshot);
         }
         Ok(snapshot)
     }
 
     fn current(&self) -> Result<Current, SysProxyError> {
         match self.primary_service()? {
-            Some(service) => Ok(plan::current_of(&self.read(&service)?)),
+            Some(service) => Ok(plan::current_of(&self.read_service(&service)?)),
             None => Ok(Current::default()),
         }
     }
 
-    fn apply(&self, desired: &Desired) -> Result<(), SysProxyError> {
-        let mut wanted = Vec::new();
-        let mut commands = Vec::new();
-        for service in self.enabled_services()? {
-            let before = self.read(&service)?;
-            let to = plan::wanted(desired, &before);
-            commands.extend(plan::commands(&service, &before, &to));
-            wanted.push((service, to));
-        }
-        self.execute(&commands)?;
-        for now in self.verify(&wanted)? {
-            plan::current_of(&now).expect_points_at(desired, HINT)?;
-        }
-        Ok(())
-    }
-
-    /// Puts back every service of the snapshot that still exists (enabled or not now);
-    /// a service created since was never ours.
-    fn restore(&self, snapshot: &Snapshot) -> Result<(), SysProxyError> {
-        let existing: Vec<String> = self.services()?.into_iter().map(|s| s.name).collect();
-        let saved: Vec<(String, ServiceSettings)> = plan::decode(snapshot)?
-            .into_iter()
-            .filter(|(service, _)| existing.contains(service))
-            .collect();
-        let mut commands = Vec::new();
-        for (service, settings) in &saved {
-            let now = self.read(service)?;
-            if plan::difference(settings, &now).is_some() {
-                commands.extend(plan::commands(service, &now, settings));
+    /// The named services that still exist, enabled or not.
+    fn read(&self, entries: &BTreeSet<String>) -> Result<Snapshot, SysProxyError> {
+        let mut snapshot = Snapshot::new();
+        for service in self.services()? {
+            if entries.contains(&service.name) {
+                plan::encode(
+                    &service.name,
+                    &self.read_service(&service.name)?,
+                    &mut snapshot,
+                );
             }
         }
+        Ok(snapshot)
+    }
+
+    /// Writes every service of `target`, all the commands behind at most one administrator
+    /// prompt, then reads each one back.
+    fn write(&self, target: &Snapshot, now: &Snapshot) -> Result<(), SysProxyError> {
+        let now: std::collections::BTreeMap<String, ServiceSettings> =
+            plan::decode(now)?.into_iter().collect();
+        let wanted = plan::decode(target)?;
+        let mut commands = Vec::new();
+        for (service, settings) in &wanted {
+            let Some(now) = now.get(service) else {
+                continue;
+            };
+            if plan::difference(settings, now).is_some() {
+                commands.extend(plan::commands(service, now, settings));
+            }
+        }
+        if commands.is_empty() {
+            return Ok(());
+        }
         self.execute(&commands)?;
-        self.verify(&saved).map(drop)
+        self.verify(&wanted).map(drop)
+    }
+
+    fn entry_of(&self, key: &str) -> String {
+        key.rsplit_once('|')
+            .map_or(key, |(service, _)| service)
+            .to_string()
+    }
+
+    fn wanted(
+        &self,
+        _: &str,
+        desired: &Desired,
+        now: &Snapshot,
+    ) -> Result<Snapshot, SysProxyError> {
+        let (service, before) = single(now)?;
+        Ok(encode_one(&service, &plan::wanted(desired, &before)))
+    }
+
+    fn merge(&self, _: &str, parts: Parts<'_>) -> Result<Merged, SysProxyError> {
+        let (service, now) = single(parts.now)?;
+        let (_, saved) = single(parts.saved)?;
+        let (_, written) = single(parts.written)?;
+        let (settings, kept) = plan::merge(&saved, &written, &now, parts.ours);
+        Ok(Merged {
+            record: encode_one(&service, &settings),
+            kept,
+        })
+    }
+
+    fn routes_through(&self, _: &str, record: &Snapshot, ours: &Ours) -> bool {
+        single(record).is_ok_and(|(_, settings)| {
+            settings
+                .proxies
+                .iter()
+                .filter_map(plan::Endpoint::address)
+                .any(|a| ours.is_listener(&a))
+                || (settings.auto.enabled && ours.is_pac_url(&settings.auto.url))
+        })
+    }
+
+    fn os_default(&self, _: &str, now: &Snapshot) -> Snapshot {
+        single(now).map_or_else(
+            |_| Snapshot::new(),
+            |(service, settings)| encode_one(&service, &plan::os_default(&settings)),
+        )
     }
 }

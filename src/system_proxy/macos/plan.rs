@@ -8,6 +8,7 @@
 //! compared like the rest. "Auto Proxy Discovery" (WPAD) is switched off while the setting
 //! is ours, as on Windows: a discovered proxy must not take the traffic meant for us.
 
+use super::super::ownership::{Judge, Ours, Routing};
 use super::super::{bypass, Current, Desired, Snapshot, SysProxyError};
 
 /// The three proxies `networksetup` names `web`, `secureweb` and `socksfirewall`.
@@ -112,6 +113,82 @@ pub fn wanted(desired: &Desired, before: &ServiceSettings) -> ServiceSettings {
     to
 }
 
+/// One service at restore, part by part: the three proxies and the PAC URL route traffic;
+/// the bypass list and automatic discovery only shape them. Returns the setting to write
+/// and the parts kept as the user set them.
+pub fn merge(
+    saved: &ServiceSettings,
+    written: &ServiceSettings,
+    now: &ServiceSettings,
+    ours: &Ours,
+) -> (ServiceSettings, Vec<String>) {
+    const NAMES: [&str; 3] = ["web proxy", "secure web proxy", "SOCKS proxy"];
+    let mut judge = Judge::default();
+    let mut out = now.clone();
+    for (i, name) in NAMES.iter().enumerate() {
+        let (s, w, n) = (&saved.proxies[i], &written.proxies[i], &now.proxies[i]);
+        let part = Routing {
+            routes_through_us: n.address().is_some_and(|a| ours.is_listener(&a)),
+            as_written: difference_in_endpoint(w, n).is_none(),
+            on_now: n.enabled,
+            on_before: s.enabled,
+        };
+        if judge.routing(
+            name.to_string(),
+            part,
+            difference_in_endpoint(s, n).is_some(),
+        ) {
+            out.proxies[i] = s.clone();
+        }
+    }
+    let auto_differs = |a: &AutoProxy, b: &AutoProxy| {
+        a.enabled != b.enabled || ((a.enabled || !a.url.is_empty()) && a.url != b.url)
+    };
+    let part = Routing {
+        routes_through_us: now.auto.enabled && ours.is_pac_url(&now.auto.url),
+        as_written: !auto_differs(&written.auto, &now.auto),
+        on_now: now.auto.enabled,
+        on_before: saved.auto.enabled,
+    };
+    if judge.routing(
+        "automatic proxy configuration".to_string(),
+        part,
+        auto_differs(&saved.auto, &now.auto),
+    ) {
+        out.auto = saved.auto.clone();
+    }
+    if judge.shaping(
+        "bypass domains".to_string(),
+        written.bypass == now.bypass,
+        saved.bypass != now.bypass,
+    ) {
+        out.bypass = saved.bypass.clone();
+    }
+    if judge.shaping(
+        "auto proxy discovery".to_string(),
+        written.discovery == now.discovery,
+        saved.discovery != now.discovery,
+    ) {
+        out.discovery = saved.discovery;
+    }
+    (out, judge.finish(Snapshot::new()).kept)
+}
+
+/// What a Mac ships for a service: every proxy off, no PAC URL, no discovery, and the
+/// bypass list System Settings fills in.
+pub fn os_default(now: &ServiceSettings) -> ServiceSettings {
+    let mut to = ServiceSettings {
+        bypass: vec!["*.local".into(), "169.254/16".into()],
+        ..now.clone()
+    };
+    for proxy in &mut to.proxies {
+        proxy.enabled = false;
+    }
+    to.auto.enabled = false;
+    to.discovery = false;
+    to
+}
+
 /// The `networksetup` arguments that turn `from` into `to` on `service`, only where they
 /// differ. Setting a server turns its proxy on, so an "off with this server" is two steps.
 pub fn commands(service: &str, from: &ServiceSettings, to: &ServiceSettings) -> Vec<Vec<String>> {
@@ -156,12 +233,8 @@ pub fn commands(service: &str, from: &ServiceSettings, to: &ServiceSettings) -> 
 /// Where `now` differs from `wanted` in anything `networksetup` can set, described.
 pub fn difference(wanted: &ServiceSettings, now: &ServiceSettings) -> Option<String> {
     for (kind, (w, n)) in KINDS.iter().zip(wanted.proxies.iter().zip(&now.proxies)) {
-        let address_matters = w.enabled || !w.server.is_empty();
-        if w.enabled != n.enabled
-            || w.authenticated != n.authenticated
-            || (address_matters && (w.server != n.server || w.port != n.port))
-        {
-            return Some(format!("{kind} proxy is {n:?}, expected {w:?}"));
+        if let Some(difference) = difference_in_endpoint(w, n) {
+            return Some(format!("{kind} {difference}"));
         }
     }
     let (w, n) = (&wanted.auto, &now.auto);
@@ -181,6 +254,16 @@ pub fn difference(wanted: &ServiceSettings, now: &ServiceSettings) -> Option<Str
         ));
     }
     None
+}
+
+/// Where one proxy differs in what `networksetup` can set: a server left behind by an off
+/// proxy with none saved is no difference.
+fn difference_in_endpoint(wanted: &Endpoint, now: &Endpoint) -> Option<String> {
+    let address_matters = wanted.enabled || !wanted.server.is_empty();
+    (wanted.enabled != now.enabled
+        || wanted.authenticated != now.authenticated
+        || (address_matters && (wanted.server != now.server || wanted.port != now.port)))
+        .then(|| format!("proxy is {now:?}, expected {wanted:?}"))
 }
 
 /// The snapshot's spelling: `SERVICE|web` → `on|host|port|auth`, `SERVICE|auto` →

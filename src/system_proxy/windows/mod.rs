@@ -22,7 +22,8 @@ mod wininet;
 
 use std::collections::BTreeMap;
 
-use super::{bypass, Backend, Current, Desired, Snapshot, SysProxyError};
+use super::ownership::{Judge, Merged, Ours, Routing};
+use super::{bypass, Backend, Current, Desired, Parts, Snapshot, SysProxyError};
 
 /// `PROXY_TYPE_*` flags of `INTERNET_PER_CONN_FLAGS` (wininet.h).
 pub const PROXY_TYPE_DIRECT: u32 = 0x1;
@@ -155,6 +156,94 @@ pub fn current_of(options: &ConnOptions) -> Current {
     }
 }
 
+/// One connection at restore, part by part: the proxy server (with its bypass list) and
+/// the PAC URL route traffic; automatic detection only shapes them.
+pub fn merge(
+    saved: &ConnOptions,
+    written: &ConnOptions,
+    now: &ConnOptions,
+    ours: &Ours,
+) -> (ConnOptions, Vec<String>) {
+    let proxy = |o: &ConnOptions| {
+        (
+            o.flags & PROXY_TYPE_PROXY,
+            o.server.clone(),
+            o.bypass.clone(),
+        )
+    };
+    let pac = |o: &ConnOptions| (o.flags & PROXY_TYPE_AUTO_PROXY_URL, o.pac_url.clone());
+    let detect = |o: &ConnOptions| o.flags & PROXY_TYPE_AUTO_DETECT;
+    let (server_ours, pac_ours) = routing(now, ours);
+    let mut judge = Judge::default();
+    let mut out = now.clone();
+    let server_back = judge.routing(
+        "proxy server".to_string(),
+        Routing {
+            routes_through_us: server_ours,
+            as_written: proxy(now) == proxy(written),
+            on_now: server_on(now),
+            on_before: server_on(saved),
+        },
+        proxy(now) != proxy(saved),
+    );
+    if server_back {
+        out.flags = (out.flags & !PROXY_TYPE_PROXY) | (saved.flags & PROXY_TYPE_PROXY);
+        out.server = saved.server.clone();
+        out.bypass = saved.bypass.clone();
+    }
+    let pac_back = judge.routing(
+        "automatic configuration script".to_string(),
+        Routing {
+            routes_through_us: pac_ours,
+            as_written: pac(now) == pac(written),
+            on_now: pac_on(now),
+            on_before: pac_on(saved),
+        },
+        pac(now) != pac(saved),
+    );
+    if pac_back {
+        out.flags =
+            (out.flags & !PROXY_TYPE_AUTO_PROXY_URL) | (saved.flags & PROXY_TYPE_AUTO_PROXY_URL);
+        out.pac_url = saved.pac_url.clone();
+    }
+    if judge.shaping(
+        "automatically detect settings".to_string(),
+        detect(now) == detect(written),
+        detect(now) != detect(saved),
+    ) {
+        out.flags = (out.flags & !PROXY_TYPE_AUTO_DETECT) | detect(saved);
+    }
+    let merged = judge.finish(Snapshot::new());
+    (out, merged.kept)
+}
+
+fn server_on(options: &ConnOptions) -> bool {
+    options.flags & PROXY_TYPE_PROXY != 0 && !options.server.is_empty()
+}
+
+fn pac_on(options: &ConnOptions) -> bool {
+    options.flags & PROXY_TYPE_AUTO_PROXY_URL != 0 && !options.pac_url.is_empty()
+}
+
+/// Whether the connection's proxy server, and its PAC URL, are in use and ours.
+fn routing(options: &ConnOptions, ours: &Ours) -> (bool, bool) {
+    let current = current_of(options);
+    let server = server_on(options)
+        && [&current.http, &current.https, &current.socks]
+            .into_iter()
+            .flatten()
+            .any(|a| ours.is_listener(a));
+    (server, pac_on(options) && ours.is_pac_url(&options.pac_url))
+}
+
+/// What Windows ships for a connection: direct, with "Automatically detect settings" on.
+pub fn os_default() -> ConnOptions {
+    ConnOptions {
+        flags: PROXY_TYPE_DIRECT | PROXY_TYPE_AUTO_DETECT,
+        ..ConnOptions::default()
+    }
+}
+
 /// The snapshot's spelling of every connection's options (`lan|flags`, `ras:VPN|server`…).
 pub fn encode(settings: &BTreeMap<Connection, ConnOptions>) -> Snapshot {
     let mut snapshot = Snapshot::new();
@@ -255,6 +344,17 @@ impl<S: Store> Windows<S> {
     }
 }
 
+/// The one connection a record of [`encode`] holds.
+fn single(record: &Snapshot) -> Result<(Connection, ConnOptions), SysProxyError> {
+    decode(record)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| SysProxyError::DidNotTake {
+            detail: "the saved Windows setting is empty".into(),
+            hint: HINT,
+        })
+}
+
 impl<S: Store> Backend for Windows<S> {
     fn name(&self) -> &'static str {
         "Windows (WinINet, LAN and every dial-up/VPN connection)"
@@ -269,24 +369,56 @@ impl<S: Store> Backend for Windows<S> {
         Ok(current_of(&self.store.read(&Connection::Lan)?))
     }
 
-    fn apply(&self, desired: &Desired) -> Result<(), SysProxyError> {
-        let wanted: BTreeMap<Connection, ConnOptions> = self
-            .read_all(&self.connections()?)?
-            .into_iter()
-            .map(|(connection, before)| {
-                let options = wanted(desired, &before);
-                (connection, options)
-            })
-            .collect();
+    /// Writes every connection of `target` that still exists; one deleted since has
+    /// nothing left to write.
+    fn write(&self, target: &Snapshot, _now: &Snapshot) -> Result<(), SysProxyError> {
+        let existing = self.connections()?;
+        let mut wanted = decode(target)?;
+        wanted.retain(|connection, _| existing.contains(connection));
+        if wanted.is_empty() {
+            return Ok(());
+        }
         self.write_all(&wanted)
     }
 
-    /// Puts back every connection of the snapshot that still exists; an entry deleted since
-    /// has nothing left to restore, and one created since was never ours.
-    fn restore(&self, snapshot: &Snapshot) -> Result<(), SysProxyError> {
-        let existing = self.connections()?;
-        let mut saved = decode(snapshot)?;
-        saved.retain(|connection, _| existing.contains(connection));
-        self.write_all(&saved)
+    fn entry_of(&self, key: &str) -> String {
+        key.rsplit_once('|').map_or(key, |(c, _)| c).to_string()
+    }
+
+    fn wanted(
+        &self,
+        _: &str,
+        desired: &Desired,
+        now: &Snapshot,
+    ) -> Result<Snapshot, SysProxyError> {
+        let (connection, before) = single(now)?;
+        Ok(encode(&BTreeMap::from([(
+            connection,
+            wanted(desired, &before),
+        )])))
+    }
+
+    fn merge(&self, _: &str, parts: Parts<'_>) -> Result<Merged, SysProxyError> {
+        let (connection, now) = single(parts.now)?;
+        let (_, saved) = single(parts.saved)?;
+        let (_, written) = single(parts.written)?;
+        let (record, kept) = merge(&saved, &written, &now, parts.ours);
+        Ok(Merged {
+            record: encode(&BTreeMap::from([(connection, record)])),
+            kept,
+        })
+    }
+
+    fn routes_through(&self, _: &str, record: &Snapshot, ours: &Ours) -> bool {
+        single(record).is_ok_and(|(_, options)| {
+            let (server, pac) = routing(&options, ours);
+            server || pac
+        })
+    }
+
+    fn os_default(&self, entry: &str, _: &Snapshot) -> Snapshot {
+        Connection::from_key(entry).map_or_else(Snapshot::new, |connection| {
+            encode(&BTreeMap::from([(connection, os_default())]))
+        })
     }
 }

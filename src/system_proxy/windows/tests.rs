@@ -156,22 +156,215 @@ fn after_a_hard_kill_the_next_start_restores_exactly() {
     }
 }
 
+/// Every connection as the model holds it now.
+fn all(model: &Model) -> BTreeMap<Connection, ConnOptions> {
+    let windows = Windows::with_store(model.clone());
+    windows.read_all(&windows.connections().unwrap()).unwrap()
+}
+
+/// After a crash, the user sets their own proxy on the LAN by hand: the LAN stays theirs,
+/// every VPN and dial-up entry (still on us) goes back.
 #[test]
-fn a_change_the_user_made_after_a_crash_is_kept() {
+fn a_change_the_user_made_after_a_crash_is_kept_and_the_rest_restored() {
     for (name, model) in starting_points() {
+        let before = all(&model);
         let dir = tempfile::tempdir().unwrap();
         let system = lifecycle(&model, dir.path());
         system.enable(&modes()[0]).unwrap();
         crash(system);
-        model
-            .user_sets(&Connection::Lan, manual("their-own.example:3128", ""))
-            .unwrap();
-        let theirs = model.observable();
+        let theirs = manual("their-own.example:3128", "");
+        model.user_sets(&Connection::Lan, theirs.clone()).unwrap();
 
         let next = lifecycle(&model, dir.path());
-        assert_eq!(next.recover().unwrap(), Recovery::KeptUserSetting, "{name}");
-        assert_eq!(model.observable(), theirs, "{name}");
+        let recovery = next.recover().unwrap();
+        let mut want = before.clone();
+        want.insert(Connection::Lan, theirs.clone());
+        assert_eq!(all(&model), want, "{name}");
+        let expected = if before.len() > 1 {
+            Recovery::Restored
+        } else {
+            Recovery::KeptUserSetting
+        };
+        assert_eq!(recovery, expected, "{name}");
         assert!(!next.state_path().exists());
+    }
+}
+
+/// The review's case: unticking "Use a proxy server" changes the LAN only. The VPN entries
+/// and the LAN's "Automatically detect settings" must not stay on us.
+#[test]
+fn turning_the_lan_off_by_hand_still_puts_the_vpn_entries_and_wpad_back() {
+    let model = Model::fresh();
+    model.add_ras("Office VPN", manual("vpn-proxy.example:8080", "<local>"));
+    let before = all(&model);
+    for crashed in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let system = lifecycle(&model, dir.path());
+        system.enable(&modes()[0]).unwrap();
+        let mut unticked = model.read(&Connection::Lan).unwrap();
+        unticked.flags &= !PROXY_TYPE_PROXY;
+        model.user_sets(&Connection::Lan, unticked).unwrap();
+        if crashed {
+            crash(system);
+            lifecycle(&model, dir.path()).recover().unwrap();
+        } else {
+            system.disable().unwrap();
+        }
+        assert_eq!(all(&model), before, "crashed: {crashed}");
+    }
+}
+
+/// The reverse: a VPN client changes its own entry while the LAN is still ours. At exit
+/// the LAN goes back and the VPN entry keeps the client's change.
+#[test]
+fn a_change_to_one_vpn_entry_is_kept_while_the_lan_goes_back() {
+    let model = Model::fresh();
+    model.add_ras("Office VPN", manual("vpn-proxy.example:8080", "<local>"));
+    let before = all(&model);
+    let dir = tempfile::tempdir().unwrap();
+    let system = lifecycle(&model, dir.path());
+    system.enable(&modes()[1]).unwrap();
+    let vpn = Connection::Ras("Office VPN".into());
+    let theirs = manual("vpn-client.example:9", "");
+    model.user_sets(&vpn, theirs.clone()).unwrap();
+    system.disable().unwrap();
+    let mut want = before;
+    want.insert(vpn, theirs);
+    assert_eq!(all(&model), want);
+}
+
+/// The lifecycle matrix, judged per entry: every starting point × mode × way of stopping ×
+/// a change the user makes to one entry (their own proxy, or everything switched off).
+/// The changed entry no longer routes through us (their own proxy: exactly theirs; off on
+/// an entry that had nothing on before: exactly as before); every other entry is exactly
+/// as before.
+#[test]
+fn per_entry_matrix_of_starting_points_modes_stops_and_one_users_change() {
+    let ours = crate::system_proxy::Ours::of(&modes()[0]);
+    for (name, model) in starting_points() {
+        let entries: Vec<Connection> = all(&model).into_keys().collect();
+        for desired in modes() {
+            for stop in ["disable", "crash and recover", "crash and enable again"] {
+                for changed in &entries {
+                    for change in ["their own proxy", "switched off"] {
+                        let model = clone_model(&model);
+                        let before = all(&model);
+                        let dir = tempfile::tempdir().unwrap();
+                        let system = lifecycle(&model, dir.path());
+                        system.enable(&desired).unwrap();
+                        let theirs = match change {
+                            "their own proxy" => manual("their-own.example:3128", ""),
+                            _ => {
+                                let mut off = model.read(changed).unwrap();
+                                off.flags = PROXY_TYPE_DIRECT;
+                                off
+                            }
+                        };
+                        model.user_sets(changed, theirs.clone()).unwrap();
+                        match stop {
+                            "disable" => {
+                                system.disable().unwrap();
+                            }
+                            "crash and recover" => {
+                                crash(system);
+                                lifecycle(&model, dir.path()).recover().unwrap();
+                            }
+                            _ => {
+                                crash(system);
+                                let next = lifecycle(&model, dir.path());
+                                next.enable(&desired).unwrap();
+                                next.disable().unwrap();
+                            }
+                        }
+                        let case = format!("{name}, {desired:?}, {stop}, {changed} {change}");
+                        let now = all(&model);
+                        for (connection, options) in &now {
+                            if connection != changed {
+                                assert_eq!(options, &before[connection], "{case}: {connection}");
+                                continue;
+                            }
+                            let (server, pac) = super::routing(options, &ours);
+                            assert!(!server && !pac, "{case}: still ours: {options:?}");
+                            let had_nothing_on = before[connection].flags
+                                & (PROXY_TYPE_PROXY | PROXY_TYPE_AUTO_PROXY_URL)
+                                == 0;
+                            if change == "their own proxy" {
+                                assert_eq!(options, &theirs, "{case}");
+                            } else if had_nothing_on {
+                                assert_eq!(options, &before[connection], "{case}");
+                            }
+                        }
+                        assert!(!dir.path().join("system-proxy.json").exists(), "{case}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A copy of a model's state, so one starting point serves many runs.
+fn clone_model(model: &Model) -> Model {
+    let copy = Model::default();
+    {
+        let from = model.state();
+        let mut to = copy.state();
+        to.lan = from.lan.clone();
+        to.ras = from.ras.clone();
+        to.legacy = from.legacy.clone();
+    }
+    copy
+}
+
+/// A VPN added in Settings while we run is reached by the next re-apply (a network change,
+/// the guard): it is saved before that first write, and put back at exit.
+#[test]
+fn a_vpn_entry_created_while_running_and_reached_by_a_reapply_is_restored() {
+    let model = Model::fresh();
+    let dir = tempfile::tempdir().unwrap();
+    let system = lifecycle(&model, dir.path());
+    system.enable(&modes()[0]).unwrap();
+    model.add_ras("New VPN", manual("b.example:2", ""));
+    system.enable(&modes()[0]).unwrap();
+    let vpn = Connection::Ras("New VPN".into());
+    assert!(current_of(&model.read(&vpn).unwrap()).points_at(&modes()[0]));
+    system.disable().unwrap();
+    assert_eq!(model.read(&vpn).unwrap(), manual("b.example:2", ""));
+
+    // The guard's path too.
+    let system = lifecycle(&model, dir.path());
+    system.enable(&modes()[0]).unwrap();
+    model.add_ras("Another VPN", manual("c.example:3", ""));
+    model
+        .user_sets(&Connection::Lan, manual("x.example:1", ""))
+        .unwrap();
+    assert!(system.reassert(&modes()[0]).unwrap().is_some());
+    system.disable().unwrap();
+    assert_eq!(
+        model.read(&Connection::Ras("Another VPN".into())).unwrap(),
+        manual("c.example:3", "")
+    );
+}
+
+/// A state file lost while the setting was ours (damaged, another version, a profile
+/// cleaner): the next enable must not save "points at 127.0.0.1:1095" as the user's. It
+/// saves what Windows ships instead, so the stop leaves nothing pointing at a dead port.
+#[test]
+fn a_leftover_of_ours_is_never_saved_as_the_users_setting() {
+    for desired in modes() {
+        let model = Model::fresh();
+        model.add_ras("VPN", manual("a.example:1", ""));
+        let dir = tempfile::tempdir().unwrap();
+        let system = lifecycle(&model, dir.path());
+        system.enable(&desired).unwrap();
+        crash(system);
+        std::fs::write(dir.path().join("system-proxy.json"), b"{").unwrap();
+
+        let next = lifecycle(&model, dir.path());
+        next.enable(&desired).unwrap();
+        next.disable().unwrap();
+        for (connection, options) in all(&model) {
+            assert_eq!(options, os_default(), "{connection} {desired:?}");
+        }
     }
 }
 
@@ -234,17 +427,18 @@ fn enabling_after_a_crash_repairs_first_and_then_applies() {
 }
 
 #[test]
-fn a_change_made_while_we_run_is_kept_at_exit() {
+fn a_change_made_while_we_run_is_kept_at_exit_and_the_rest_restored() {
     for (name, model) in starting_points() {
+        let before = all(&model);
         let dir = tempfile::tempdir().unwrap();
         let system = lifecycle(&model, dir.path());
         system.enable(&modes()[0]).unwrap();
-        model
-            .user_sets(&Connection::Lan, manual("their-own.example:3128", ""))
-            .unwrap();
-        let theirs = model.observable();
+        let theirs = manual("their-own.example:3128", "");
+        model.user_sets(&Connection::Lan, theirs.clone()).unwrap();
         assert!(system.disable().unwrap());
-        assert_eq!(model.observable(), theirs, "{name}");
+        let mut want = before;
+        want.insert(Connection::Lan, theirs);
+        assert_eq!(all(&model), want, "{name}");
         assert!(!system.state_path().exists());
     }
 }
