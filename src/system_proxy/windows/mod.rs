@@ -279,6 +279,22 @@ pub fn decode(snapshot: &Snapshot) -> Result<BTreeMap<Connection, ConnOptions>, 
     Ok(settings)
 }
 
+/// `RasEnumEntries` (no phonebook path, no entry buffer) failed with the code `Err`: only
+/// `ERROR_CANNOT_OPEN_PHONEBOOK`, a machine that never had an entry, means "none". Any
+/// other failure must stop a restore (and keep the state file) rather than read as "no VPN
+/// entries", which would drop every saved entry still pointing at us.
+pub fn phonebook(read: Result<Vec<String>, u32>) -> Result<Vec<String>, SysProxyError> {
+    const ERROR_CANNOT_OPEN_PHONEBOOK: u32 = 621;
+    match read {
+        Ok(names) => Ok(names),
+        Err(ERROR_CANNOT_OPEN_PHONEBOOK) => Ok(Vec::new()),
+        Err(code) => Err(SysProxyError::CommandFailed {
+            command: "RasEnumEntriesW".into(),
+            detail: format!("the dial-up and VPN entries cannot be listed (error {code})"),
+        }),
+    }
+}
+
 /// What to tell a user whose change did not take on Windows.
 const HINT: &str =
     "a group policy or another program may manage the Internet Options proxy setting";
@@ -323,7 +339,12 @@ impl<S: Store> Windows<S> {
     fn write_all(&self, wanted: &BTreeMap<Connection, ConnOptions>) -> Result<(), SysProxyError> {
         for (connection, options) in wanted {
             if &self.store.read(connection)? != options {
-                self.store.write(connection, options)?;
+                self.store
+                    .write(connection, options)
+                    .map_err(|e| SysProxyError::DidNotTake {
+                        detail: format!("writing {connection} was refused: {e}"),
+                        hint: HINT,
+                    })?;
             }
         }
         self.store.notify()?;

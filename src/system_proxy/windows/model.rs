@@ -6,7 +6,10 @@
 //!   read: `AutoConfigURL` exists only while the PAC flag is on, empty strings are removed;
 //! - an entry that is not in the phonebook cannot be read or written
 //!   (`ERROR_INVALID_PARAMETER`);
-//! - a group policy can pin the setting: writes "succeed" and change nothing.
+//! - a group policy can pin the setting: writes "succeed" and change nothing;
+//! - a per-machine proxy policy (`ProxySettingsPerUser=0`) refuses a standard user's
+//!   writes: `InternetSetOption` fails with `ERROR_ACCESS_DENIED`, nothing changes;
+//! - `RasEnumEntries` can fail (`ras_error`), and its codes are read by the plan.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,6 +29,9 @@ pub struct State {
     pub notified: usize,
     pub writes: usize,
     pub policy_pinned: bool,
+    pub per_machine_policy: bool,
+    /// What `RasEnumEntries` fails with, if it does.
+    pub ras_error: Option<u32>,
 }
 
 /// Shared between the backend under test and the test, which plays the user.
@@ -89,7 +95,11 @@ fn invalid(connection: &Connection) -> SysProxyError {
 
 impl Store for Model {
     fn ras_entries(&self) -> Result<Vec<String>, SysProxyError> {
-        Ok(self.state().ras.iter().map(|(n, _)| n.clone()).collect())
+        let state = self.state();
+        super::phonebook(match state.ras_error {
+            Some(code) => Err(code),
+            None => Ok(state.ras.iter().map(|(n, _)| n.clone()).collect()),
+        })
     }
 
     fn read(&self, connection: &Connection) -> Result<ConnOptions, SysProxyError> {
@@ -112,6 +122,12 @@ impl Store for Model {
         state.writes += 1;
         if state.policy_pinned {
             return Ok(());
+        }
+        if state.per_machine_policy {
+            return Err(SysProxyError::CommandFailed {
+                command: format!("InternetSetOption({connection})"),
+                detail: "Access is denied. (os error 5)".into(),
+            });
         }
         let options = &ConnOptions {
             flags: options.flags | PROXY_TYPE_DIRECT,

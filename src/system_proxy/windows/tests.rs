@@ -500,6 +500,52 @@ fn a_policy_pinned_setting_is_an_error_naming_it_and_leaves_nothing_behind() {
     assert!(!system.state_path().exists());
 }
 
+/// `ProxySettingsPerUser=0`: a standard user's WinINet writes are refused. The enable is
+/// an error naming the policy, and nothing is left behind: not the options, not the legacy
+/// registry values Python's urllib reads (there is no fallback that writes them).
+#[test]
+fn a_per_machine_policy_refuses_the_change_and_leaves_the_legacy_values_alone() {
+    let model = Model::fresh();
+    model.state().per_machine_policy = true;
+    let before = model.observable();
+    let legacy_before = model.state().legacy.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let system = lifecycle(&model, dir.path());
+    let error = system.enable(&modes()[0]).unwrap_err().to_string();
+    assert!(error.contains("refused"), "{error}");
+    assert!(error.contains("group policy"), "{error}");
+    assert_eq!(model.state().legacy, legacy_before);
+    assert_eq!(model.observable(), before);
+    assert!(!system.state_path().exists());
+}
+
+/// A phonebook that cannot be listed is not "no VPN entries": the restore fails and keeps
+/// the state file, so the entries still on us are put back once it can be read.
+#[test]
+fn a_phonebook_that_cannot_be_read_fails_the_restore_and_keeps_the_state_file() {
+    let model = Model::fresh();
+    model.add_ras("Office VPN", manual("vpn-proxy.example:8080", "<local>"));
+    let before = model.observable();
+    let dir = tempfile::tempdir().unwrap();
+    let system = lifecycle(&model, dir.path());
+    system.enable(&modes()[0]).unwrap();
+    model.state().ras_error = Some(5);
+    let error = system.disable().unwrap_err().to_string();
+    assert!(error.contains("RasEnumEntries"), "{error}");
+    assert!(system.state_path().exists());
+    model.state().ras_error = None;
+    system.disable().unwrap();
+    assert_eq!(model.observable(), before);
+
+    // No phonebook at all (error 621) is a machine without entries.
+    let fresh = Model::fresh();
+    fresh.state().ras_error = Some(621);
+    let system = lifecycle(&fresh, dir.path());
+    system.enable(&modes()[0]).unwrap();
+    system.disable().unwrap();
+    assert_eq!(fresh.observable(), Model::fresh().observable());
+}
+
 #[test]
 fn restore_writes_only_the_connections_that_changed() {
     let model = Model::fresh();

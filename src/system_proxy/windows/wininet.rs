@@ -259,8 +259,9 @@ fn announce(option: u32, what: &str) -> Result<(), SysProxyError> {
     }
 }
 
-/// The phonebook's entry names, each once, in its order; none when it cannot be read.
-fn ras_entries() -> Vec<String> {
+/// The phonebook's entry names, each once, in its order, or the error code that stopped
+/// the read (the plan decides which codes mean "no phonebook").
+fn ras_entries() -> Result<Vec<String>, u32> {
     const ENTRY: usize = size_of::<RASENTRYNAMEW>();
     let blank = RASENTRYNAMEW {
         dwSize: ENTRY as u32,
@@ -294,26 +295,21 @@ fn ras_entries() -> Vec<String> {
                         names.push(name);
                     }
                 }
-                return names;
+                return Ok(names);
             }
             ERROR_BUFFER_TOO_SMALL => {
                 let wanted = (bytes as usize).div_ceil(ENTRY).max(entries.len() + 1);
                 entries = vec![blank; wanted];
             }
-            code => {
-                // ERROR_CANNOT_OPEN_PHONEBOOK (621) on machines that never had an entry.
-                tracing::debug!("no dial-up or VPN entries: RasEnumEntriesW returned {code}");
-                return Vec::new();
-            }
+            code => return Err(code),
         }
     }
-    tracing::debug!("no dial-up or VPN entries: the phonebook kept growing while read");
-    Vec::new()
+    Err(ERROR_BUFFER_TOO_SMALL)
 }
 
 impl Store for WinInet {
     fn ras_entries(&self) -> Result<Vec<String>, SysProxyError> {
-        Ok(ras_entries())
+        super::phonebook(ras_entries())
     }
 
     fn read(&self, connection: &Connection) -> Result<ConnOptions, SysProxyError> {
@@ -327,19 +323,16 @@ impl Store for WinInet {
         if is_wine() && *connection == Connection::Lan {
             return registry::write(options);
         }
+        // A refused write is an error, never a fallback to the legacy registry values:
+        // nothing would undo those, and Python's urllib (pip, requests) reads exactly them.
         let name = connection_name(connection)?;
-        let Err(code) = set(&name, options)? else {
-            return Ok(());
-        };
-        let error = os_error(
-            format!("InternetSetOptionW(INTERNET_OPTION_PER_CONNECTION_OPTION, {connection})"),
-            code,
-        );
-        if *connection != Connection::Lan {
-            return Err(error);
+        match set(&name, options)? {
+            Ok(()) => Ok(()),
+            Err(code) => Err(os_error(
+                format!("InternetSetOptionW(INTERNET_OPTION_PER_CONNECTION_OPTION, {connection})"),
+                code,
+            )),
         }
-        tracing::warn!("{error}; writing the legacy Internet Settings registry values instead");
-        registry::Legacy::of(options).store()
     }
 
     fn notify(&self) -> Result<(), SysProxyError> {
