@@ -87,8 +87,8 @@ pub trait Store: Send + Sync {
     fn read(&self, connection: &Connection) -> Result<ConnOptions, SysProxyError>;
     /// Writes the four options of one connection in one call.
     fn write(&self, connection: &Connection, options: &ConnOptions) -> Result<(), SysProxyError>;
-    /// `INTERNET_OPTION_SETTINGS_CHANGED` + `INTERNET_OPTION_REFRESH`: running programs
-    /// re-read the setting.
+    /// `INTERNET_OPTION_PROXY_SETTINGS_CHANGED`, `…_SETTINGS_CHANGED` and `…_REFRESH`:
+    /// running programs re-read the setting.
     fn notify(&self) -> Result<(), SysProxyError>;
 }
 
@@ -337,8 +337,10 @@ impl<S: Store> Windows<S> {
 
     /// Writes `wanted` where it differs, tells running programs, and reads every one back.
     fn write_all(&self, wanted: &BTreeMap<Connection, ConnOptions>) -> Result<(), SysProxyError> {
+        let mut wrote = false;
         for (connection, options) in wanted {
             if &self.store.read(connection)? != options {
+                wrote = true;
                 self.store
                     .write(connection, options)
                     .map_err(|e| SysProxyError::DidNotTake {
@@ -347,7 +349,9 @@ impl<S: Store> Windows<S> {
                     })?;
             }
         }
-        self.store.notify()?;
+        if wrote {
+            self.store.notify()?;
+        }
         for (connection, options) in wanted {
             let now = self.store.read(connection)?;
             if &now != options {

@@ -546,6 +546,22 @@ fn a_phonebook_that_cannot_be_read_fails_the_restore_and_keeps_the_state_file() 
     assert_eq!(fresh.observable(), Model::fresh().observable());
 }
 
+/// Every program is told once per change, and not at all when a re-apply (the guard, a
+/// network change) finds nothing to write.
+#[test]
+fn programs_are_told_only_when_something_was_written() {
+    let model = Model::fresh();
+    let dir = tempfile::tempdir().unwrap();
+    let system = lifecycle(&model, dir.path());
+    system.enable(&modes()[0]).unwrap();
+    let told = model.state().notified;
+    assert_eq!(told, 1);
+    system.enable(&modes()[0]).unwrap();
+    assert_eq!(model.state().notified, told);
+    system.disable().unwrap();
+    assert_eq!(model.state().notified, told + 1);
+}
+
 #[test]
 fn restore_writes_only_the_connections_that_changed() {
     let model = Model::fresh();

@@ -336,6 +336,16 @@ impl Store for WinInet {
     }
 
     fn notify(&self) -> Result<(), SysProxyError> {
+        /// wininet.h: "alert all available WinInet instances" that the proxy changed (with
+        /// a null buffer), as sysproxy-rs and shadowsocks' sysproxy send it.
+        const INTERNET_OPTION_PROXY_SETTINGS_CHANGED: u32 = 95;
+        if let Err(e) = announce(
+            INTERNET_OPTION_PROXY_SETTINGS_CHANGED,
+            "INTERNET_OPTION_PROXY_SETTINGS_CHANGED",
+        ) {
+            // Older WinINet builds lack it; the two below still reach every program.
+            tracing::debug!("{e}");
+        }
         announce(
             INTERNET_OPTION_SETTINGS_CHANGED,
             "INTERNET_OPTION_SETTINGS_CHANGED",
