@@ -549,7 +549,10 @@ fn the_current_setting_is_the_primary_services_and_costs_a_few_processes() {
     ethernet["secureweb"] = proxy(true, "theirs.example", 1, 0);
     let mut services = vec![service("Wi-Fi", "en0", true), ethernet];
     for i in 0..6 {
-        services.push(service(&format!("VPN {i}"), &format!("utun{i}"), true));
+        // A VPN service has no device in the service order; its tunnel is its interface.
+        let mut vpn = service(&format!("VPN {i}"), "", true);
+        vpn["interface"] = json!(format!("utun{i}"));
+        services.push(vpn);
     }
     let mac = Mac::new(services, "en1");
     let backend = mac.backend();
@@ -567,6 +570,23 @@ fn the_current_setting_is_the_primary_services_and_costs_a_few_processes() {
         backend.current().unwrap().http.as_deref(),
         Some("theirs.example:1")
     );
+}
+
+/// With a VPN as the primary service (empty device, a utun interface), the current setting
+/// is the VPN's, not Wi-Fi's: what macOS applies, and what the guard and status read.
+#[test]
+fn with_a_vpn_as_the_primary_service_the_current_setting_is_the_vpns() {
+    let mut vpn = service("Corp VPN", "", true);
+    vpn["interface"] = json!("utun3");
+    vpn["web"] = proxy(true, "vpn-proxy.example", 8080, 0);
+    vpn["secureweb"] = proxy(true, "vpn-proxy.example", 8080, 0);
+    let mac = Mac::new(vec![service("Wi-Fi", "en0", true), vpn], "utun3");
+    let backend = mac.backend();
+    mac.processes();
+    let current = backend.current().unwrap();
+    assert_eq!(current.http.as_deref(), Some("vpn-proxy.example:8080"));
+    // scutil twice: the primary service's id, then its name.
+    assert_eq!(mac.processes().1, 2);
 }
 
 #[test]

@@ -80,27 +80,40 @@ impl MacOs {
         Ok(settings)
     }
 
-    /// The service macOS routes through now (`scutil`'s primary interface); offline, the
-    /// first enabled service in service order, the one macOS would use first.
+    /// The service macOS routes through now: `scutil`'s primary interface matched to a
+    /// service's device, or, for a VPN (its device is empty in the service order), the
+    /// `PrimaryService` named in the same output. Offline, the first enabled service in
+    /// service order, the one macOS would use first.
     fn primary_service(&self) -> Result<Option<String>, SysProxyError> {
-        let ipv4 = self.env.output_with_input(
-            "scutil",
-            &[],
-            Some("show State:/Network/Global/IPv4\nquit\n"),
-        )?;
-        let interface = parse::primary_interface(&String::from_utf8_lossy(&ipv4.stdout));
+        let ipv4 = self.scutil("show State:/Network/Global/IPv4")?;
+        let interface = parse::primary_interface(&ipv4);
         let enabled = self.enabled_services()?;
         let order = parse::service_devices(&self.run(&["-listnetworkserviceorder"])?);
-        let in_order = order.iter().filter(|(name, _)| enabled.contains(name));
-        Ok(match interface {
-            Some(interface) => in_order
-                .clone()
-                .find(|(_, device)| *device == interface)
-                .or_else(|| in_order.clone().next()),
-            None => in_order.clone().next(),
+        let in_order = || order.iter().filter(|(name, _)| enabled.contains(name));
+        let by_device = interface
+            .as_ref()
+            .and_then(|i| in_order().find(|(_, device)| device == i));
+        if let Some((name, _)) = by_device {
+            return Ok(Some(name.clone()));
         }
-        .map(|(name, _)| name.clone())
-        .or_else(|| enabled.into_iter().next()))
+        if let Some(id) = parse::primary_service_id(&ipv4) {
+            let setup = self.scutil(&format!("show Setup:/Network/Service/{id}"))?;
+            if let Some(name) = parse::user_defined_name(&setup).filter(|n| enabled.contains(n)) {
+                return Ok(Some(name));
+            }
+        }
+        Ok(in_order()
+            .next()
+            .map(|(name, _)| name.clone())
+            .or_else(|| enabled.into_iter().next()))
+    }
+
+    /// One `scutil` command read from its standard input, as its prompt takes it.
+    fn scutil(&self, command: &str) -> Result<String, SysProxyError> {
+        let output =
+            self.env
+                .output_with_input("scutil", &[], Some(&format!("{command}\nquit\n")))?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     /// Runs `networksetup` commands in order. When one needs an administrator, it and the

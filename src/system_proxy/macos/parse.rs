@@ -59,6 +59,27 @@ pub fn primary_interface(output: &str) -> Option<String> {
     })
 }
 
+/// `PrimaryService : <UUID>` from `show State:/Network/Global/IPv4`.
+pub fn primary_service_id(output: &str) -> Option<String> {
+    dictionary_value(output, "PrimaryService").map(|v| v.trim().to_string())
+}
+
+/// `UserDefinedName : <name>` from `show Setup:/Network/Service/<UUID>`, exactly: a name
+/// may end in spaces.
+pub fn user_defined_name(output: &str) -> Option<String> {
+    dictionary_value(output, "UserDefinedName").map(String::from)
+}
+
+/// The text after `KEY : ` in scutil's dictionary listing.
+fn dictionary_value<'a>(output: &'a str, key: &str) -> Option<&'a str> {
+    lines(output).find_map(|l| {
+        l.trim_start()
+            .strip_prefix(key)?
+            .strip_prefix(" : ")
+            .filter(|v| !v.trim().is_empty())
+    })
+}
+
 /// The value after `Name:` on its own line, as the `-get…` commands print it.
 pub fn field(output: &str, name: &str) -> String {
     lines(output)
@@ -129,6 +150,10 @@ mod tests {
         let ipv4 = "<dictionary> {\n  PrimaryInterface : en0\n  PrimaryService : 1F2E\n}\n";
         assert_eq!(primary_interface(ipv4).as_deref(), Some("en0"));
         assert_eq!(primary_interface("  No such key\n"), None);
+        assert_eq!(primary_service_id(ipv4).as_deref(), Some("1F2E"));
+        assert_eq!(primary_service_id("  No such key\n"), None);
+        let setup = "<dictionary> {\n  UserDefinedName : Ethernet  \r\n}\n";
+        assert_eq!(user_defined_name(setup).as_deref(), Some("Ethernet  "));
         assert_eq!(
             bypass_domains("There aren't any bypass domains set on Wi-Fi.\n"),
             Vec::<String>::new()
