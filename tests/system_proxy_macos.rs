@@ -525,6 +525,34 @@ fn without_admin_rights_one_password_prompt_applies_and_one_restores() {
     assert_restored(&mac, &before, "admin");
 }
 
+/// A refused password prompt during a guard re-apply stops the guard asking: one prompt,
+/// not one every 3 s while something else keeps changing the setting. The next enable
+/// (the user's own action) asks again.
+#[test]
+fn after_a_refused_prompt_the_guard_asks_no_more_until_the_next_enable() {
+    let (_, mac) = starting_points().remove(0);
+    mac.change(|s| s["admin_required"] = json!(true));
+    let system = mac.system();
+    let desired = &modes()[0];
+    system.enable(desired).unwrap();
+    mac.change(|s| s["osascript"] = json!("cancel"));
+    mac.env()
+        .with("FAKE_MACOS_ADMIN", "1")
+        .run("networksetup", &["-setwebproxystate", "Wi-Fi", "off"])
+        .unwrap();
+    mac.processes();
+    let first = system.reassert(desired).unwrap_err().to_string();
+    assert!(first.contains("cancelled"), "{first}");
+    for _ in 0..3 {
+        assert_eq!(system.reassert(desired).unwrap(), None);
+    }
+    assert_eq!(mac.processes().2, 1, "one prompt only");
+    mac.change(|s| s["osascript"] = json!("allow"));
+    system.enable(desired).unwrap();
+    assert_eq!(mac.processes().2, 1, "the user's enable asks again");
+    system.disable().unwrap();
+}
+
 #[test]
 fn a_cancelled_password_prompt_changes_nothing_and_says_what_to_do() {
     let (_, mac) = starting_points().remove(0);

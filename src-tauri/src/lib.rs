@@ -137,8 +137,9 @@ fn setup<R: Runtime>(
     if let Some(system) = system {
         restore_on_panic(Arc::clone(system));
     }
-    // A crash leftover is repaired before the tray appears.
-    tauri::async_runtime::block_on(repair_leftover(system));
+    // The tray first: repairing a crash leftover can wait on a password prompt (macOS,
+    // up to two minutes), and the app must be there meanwhile. Turning the proxy on at
+    // launch waits for the repair, so the user's setting is what gets saved.
     if let Err(e) = tray::build(app) {
         tracing::error!("cannot show the tray icon: {e}");
     }
@@ -149,14 +150,16 @@ fn setup<R: Runtime>(
     let state = app.state::<AppState>();
     let settings = tauri::async_runtime::block_on(state.controller.settings());
     autostart::sync(app, settings.app.start_at_login);
-    if settings.app.enable_on_launch {
-        let launch = app.clone();
-        tauri::async_runtime::spawn(async move {
+    let (launch, system) = (app.clone(), system.cloned());
+    let enable_on_launch = settings.app.enable_on_launch;
+    tauri::async_runtime::spawn(async move {
+        repair_leftover(system.as_ref()).await;
+        if enable_on_launch {
             if let Err(e) = actions::set_enabled(&launch, true).await {
                 tracing::error!("could not turn the proxy on at launch: {e}");
             }
-        });
-    }
+        }
+    });
     if open_settings || state.notice().is_some() {
         window::open(app);
     }

@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -313,6 +314,9 @@ pub struct SystemProxy {
     backend: Box<dyn Backend>,
     state_path: PathBuf,
     lock: Mutex<()>,
+    /// Set when a re-apply needed an administrator and the prompt was refused: the guard
+    /// asks no more until the user turns the proxy on again (no prompt every 3 s).
+    guard_paused: AtomicBool,
 }
 
 impl fmt::Debug for SystemProxy {
@@ -330,6 +334,7 @@ impl SystemProxy {
             backend,
             state_path,
             lock: Mutex::new(()),
+            guard_paused: AtomicBool::new(false),
         }
     }
 
@@ -358,6 +363,7 @@ impl SystemProxy {
     /// user's setting is put back and the error returned.
     pub fn enable(&self, desired: &Desired) -> Result<(), SysProxyError> {
         let _guard = self.locked();
+        self.guard_paused.store(false, Ordering::Relaxed);
         let mut state = match state::read(&self.state_path)? {
             Some(existing) if existing.pid == std::process::id() => existing,
             Some(existing) if state::owner_alive(existing.pid) => {
@@ -561,8 +567,12 @@ impl SystemProxy {
 
     /// The guard's check: re-applies `desired` when someone else changed the setting.
     /// Returns what the setting was when it had to re-apply.
-    /// Never re-applies without our state file (the snapshot to restore later).
+    /// Never re-applies without our state file (the snapshot to restore later), nor after
+    /// an administrator prompt was refused, until the next [`enable`](Self::enable).
     pub fn reassert(&self, desired: &Desired) -> Result<Option<Current>, SysProxyError> {
+        if self.guard_paused.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let current = self.backend.current()?;
         if current.points_at(desired) {
             return Ok(None);
@@ -570,8 +580,18 @@ impl SystemProxy {
         let _guard = self.locked();
         match state::read(&self.state_path)? {
             Some(mut state) if state.pid == std::process::id() => {
-                self.apply_locked(&mut state, desired)?;
-                Ok(Some(current))
+                match self.apply_locked(&mut state, desired) {
+                    Ok(()) => Ok(Some(current)),
+                    Err(e @ SysProxyError::NeedsAdmin { .. }) => {
+                        self.guard_paused.store(true, Ordering::Relaxed);
+                        tracing::warn!(
+                            "the guard stops re-applying the system proxy until it is turned \
+                             on again, so no password prompt follows this one"
+                        );
+                        Err(e)
+                    }
+                    Err(e) => Err(e),
+                }
             }
             _ => Ok(None),
         }
