@@ -561,6 +561,87 @@ fn a_panic_restores_the_previous_setting_before_exiting() {
     assert!(!session.state_file().exists());
 }
 
+/// The arguments of a Desktop Entry `Exec` line whose every argument is quoted.
+fn exec_arguments(line: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut arg = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => arg.extend(chars.next()),
+                '"' => break,
+                c => arg.push(c),
+            }
+        }
+        args.push(arg.replace("%%", "%"));
+    }
+    args
+}
+
+/// After a power cut the OS points at a dead port until something restores it. While the
+/// setting is ours an autostart entry waits for the next login; run as the desktop runs it
+/// at login, it restores exactly and removes itself. A clean stop removes it too.
+#[test]
+fn while_the_setting_is_ours_a_restore_waits_for_the_next_login() {
+    let session = Session::start("GNOME");
+    previous_settings(&session, "manual");
+    let before = session.gnome_listing();
+    let entry = session
+        .dir
+        .path()
+        .join("config/autostart/socksbridge-restore.desktop");
+    assert!(!entry.exists());
+
+    let running = start(&session, &["--system-proxy"]);
+    let text = std::fs::read_to_string(&entry).expect("an autostart entry while ours");
+    assert!(
+        text.starts_with("[Desktop Entry]\nType=Application\n"),
+        "{text}"
+    );
+    let exec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .expect("an Exec line");
+    let args = exec_arguments(exec);
+    assert_eq!(
+        args,
+        [
+            bin_path().to_string_lossy().as_ref(),
+            "system-proxy",
+            "restore"
+        ],
+        "{exec}"
+    );
+    running.signal("KILL");
+    running.wait();
+    assert!(
+        entry.exists(),
+        "a power cut leaves the entry for the next login"
+    );
+
+    // The next login.
+    let out = session.command(&args[0]).args(&args[1..]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("restored"),
+        "{out:?}"
+    );
+    assert_eq!(session.gnome_listing(), before);
+    assert!(!entry.exists(), "the entry removes itself with the restore");
+    assert!(!session.state_file().exists());
+
+    let running = start(&session, &["--system-proxy=pac"]);
+    assert!(entry.exists());
+    running.signal("TERM");
+    assert_eq!(running.wait(), 0);
+    assert!(!entry.exists(), "a clean stop removes it");
+    assert_eq!(session.gnome_listing(), before);
+}
+
 #[test]
 fn kill_9_then_system_proxy_restore_is_idempotent() {
     let session = Session::start("GNOME");

@@ -235,7 +235,34 @@ fn has_display() -> bool {
 }
 
 /// The real app: the desktop's environment, plugins, and the event loop.
+/// The app's own argument for the restore registered at the next login.
+pub const RESTORE_FLAG: &str = "--restore-system-proxy";
+
+fn system_proxy() -> Result<SystemProxy, socksbridge::system_proxy::SysProxyError> {
+    SystemProxy::detect().map(|s| s.restore_at_login(&[RESTORE_FLAG]))
+}
+
+/// `socksbridge-app --restore-system-proxy`, run at login after a power cut: puts back what
+/// a run that never stopped left, with no window and no tray, then exits.
+fn restore_and_exit() -> ! {
+    init_tracing(&LogBuffer::default());
+    let outcome = system_proxy().and_then(|system| system.recover());
+    match outcome {
+        Ok(recovery) => {
+            tracing::info!("system proxy at login: {recovery:?}");
+            std::process::exit(0)
+        }
+        Err(e) => {
+            tracing::error!("could not restore the system proxy at login: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 pub fn run() {
+    if std::env::args().any(|a| a == RESTORE_FLAG) {
+        restore_and_exit();
+    }
     if !has_display() {
         eprintln!(
             "socksbridge-app: no graphical session (DISPLAY and WAYLAND_DISPLAY are unset); \
@@ -263,7 +290,7 @@ pub fn run() {
     let logs = LogBuffer::default();
     init_tracing(&logs);
     let _ = socksbridge::limits::raise_fd_limit();
-    let system = match SystemProxy::detect() {
+    let system = match system_proxy() {
         Ok(system) => Some(Arc::new(system)),
         Err(e) => {
             tracing::info!("{e}");

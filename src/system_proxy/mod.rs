@@ -12,6 +12,7 @@ pub mod env;
 pub mod gnome;
 mod gvariant;
 pub mod kde;
+pub mod login_restore;
 pub mod macos;
 pub mod ownership;
 pub(crate) mod pac;
@@ -26,6 +27,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+
+use login_restore::{LoginRestore, RestoreCommand};
 
 pub use command::CommandEnv;
 pub use ownership::{Merged, Ours};
@@ -317,6 +320,8 @@ pub struct SystemProxy {
     /// Set when a re-apply needed an administrator and the prompt was refused: the guard
     /// asks no more until the user turns the proxy on again (no prompt every 3 s).
     guard_paused: AtomicBool,
+    /// A restore at the next login, registered while the state file exists.
+    login: Option<(Box<dyn LoginRestore>, RestoreCommand)>,
 }
 
 impl fmt::Debug for SystemProxy {
@@ -335,7 +340,57 @@ impl SystemProxy {
             state_path,
             lock: Mutex::new(()),
             guard_paused: AtomicBool::new(false),
+            login: None,
         }
+    }
+
+    /// While the setting is ours, `command` is registered to run at the next login (see
+    /// [`login_restore`]), so a power cut is repaired even if SocksBridge never starts.
+    pub fn with_login_restore(
+        mut self,
+        at: Box<dyn LoginRestore>,
+        command: RestoreCommand,
+    ) -> Self {
+        self.login = Some((at, command));
+        self
+    }
+
+    /// [`with_login_restore`](Self::with_login_restore) at this OS's place, running this
+    /// executable with `args`.
+    pub fn restore_at_login(self, args: &[&str]) -> Self {
+        match (
+            login_restore::for_this_os(),
+            RestoreCommand::for_this_program(args),
+        ) {
+            (Some(at), Some(command)) => self.with_login_restore(at, command),
+            _ => self,
+        }
+    }
+
+    fn register_login_restore(&self) {
+        if let Some((at, command)) = &self.login {
+            if let Err(e) = at.register(command) {
+                tracing::warn!(
+                    "cannot register a restore at the next login ({e}); after a power cut, \
+                     `socksbridge system-proxy restore` puts the setting back"
+                );
+            }
+        }
+    }
+
+    fn unregister_login_restore(&self) {
+        if let Some((at, _)) = &self.login {
+            if let Err(e) = at.unregister() {
+                tracing::warn!("cannot remove the restore registered for the next login: {e}");
+            }
+        }
+    }
+
+    /// The state file is gone: nothing is left to restore at the next login.
+    fn forget_state(&self) -> Result<(), SysProxyError> {
+        state::remove(&self.state_path)?;
+        self.unregister_login_restore();
+        Ok(())
     }
 
     /// This desktop's backend and the default state file.
@@ -378,7 +433,7 @@ impl SystemProxy {
         };
         if let Err(e) = self.apply_locked(&mut state, desired) {
             match self.restore_locked(&state) {
-                Ok(_) => state::remove(&self.state_path)?,
+                Ok(_) => self.forget_state()?,
                 Err(restore) => tracing::error!(
                     "could not put the system proxy back after a failed change: {restore}"
                 ),
@@ -435,6 +490,7 @@ impl SystemProxy {
         state.applied = desired.clone();
         state.written = written;
         state::write(&self.state_path, state)?;
+        self.register_login_restore();
         backend.write(&state.written, &read)
     }
 
@@ -499,7 +555,7 @@ impl SystemProxy {
             return Ok(false);
         };
         self.restore_locked(&state)?;
-        state::remove(&self.state_path)?;
+        self.forget_state()?;
         tracing::info!(
             "system proxy ({}) restored: {}",
             self.backend.name(),
@@ -530,7 +586,11 @@ impl SystemProxy {
     pub fn recover(&self) -> Result<Recovery, SysProxyError> {
         let _guard = self.locked();
         match state::read(&self.state_path)? {
-            None => Ok(Recovery::Clean),
+            None => {
+                // A login entry whose state file went another way has nothing to do.
+                self.unregister_login_restore();
+                Ok(Recovery::Clean)
+            }
             Some(state) if state.pid != std::process::id() && state::owner_alive(state.pid) => {
                 Ok(Recovery::OwnerRunning { pid: state.pid })
             }
@@ -540,7 +600,7 @@ impl SystemProxy {
 
     fn recover_locked(&self, state: &StateFile) -> Result<Recovery, SysProxyError> {
         let restored = self.restore_locked(state)?;
-        state::remove(&self.state_path)?;
+        self.forget_state()?;
         Ok(if restored.changed || restored.kept.is_empty() {
             tracing::warn!(
                 "a previous run left the system proxy pointing at it; restored the user's setting"

@@ -7,11 +7,16 @@ use socksbridge::system_proxy::{Recovery, SysProxyError, SystemProxy};
 
 use crate::args::{Args, CliError, SystemProxyCommand};
 
+/// The command registered to run at the next login while the setting is ours.
+pub const RESTORE_ARGS: &[&str] = &["system-proxy", "restore"];
+
 pub fn system_proxy_command(command: SystemProxyCommand) -> Result<(), CliError> {
-    let system = SystemProxy::detect().map_err(|e| CliError {
-        message: e.to_string(),
-        code: 1,
-    })?;
+    let system = SystemProxy::detect()
+        .map_err(|e| CliError {
+            message: e.to_string(),
+            code: 1,
+        })?
+        .restore_at_login(RESTORE_ARGS);
     let fail = |e: SysProxyError| CliError {
         message: e.to_string(),
         code: 1,

@@ -26,7 +26,8 @@ async fn run_proxy(args: Args) -> Result<(), CliError> {
     let signalled = termination();
     logging::init_logging(&args.log_level)?;
     let mut settings = args.settings()?;
-    let detected = SystemProxy::detect().map(Arc::new);
+    let detected =
+        SystemProxy::detect().map(|s| Arc::new(s.restore_at_login(crate::commands::RESTORE_ARGS)));
     let system = detected.as_ref().ok().cloned();
     let wants_system_proxy = settings.system_proxy.mode != SystemProxyMode::Off;
     let unsupported = match &detected {

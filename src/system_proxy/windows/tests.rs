@@ -562,6 +562,64 @@ fn programs_are_told_only_when_something_was_written() {
     assert_eq!(model.state().notified, told + 1);
 }
 
+/// Stands for `RunOnce`: whether a restore is registered for the next login.
+#[derive(Debug, Clone, Default)]
+struct Registered(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl crate::system_proxy::login_restore::LoginRestore for Registered {
+    fn register(&self, command: &RestoreCommand) -> std::io::Result<()> {
+        *self.0.lock().unwrap() = Some(windows_command_line(command));
+        Ok(())
+    }
+    fn unregister(&self) -> std::io::Result<()> {
+        *self.0.lock().unwrap() = None;
+        Ok(())
+    }
+}
+
+use crate::system_proxy::login_restore::{windows_command_line, RestoreCommand};
+
+/// `RunOnce` holds the restore exactly while the setting is ours: from before the first
+/// write, through a crash (a power cut), until a restore, and never after a failed enable.
+#[test]
+fn a_restore_is_registered_for_the_next_login_exactly_while_the_setting_is_ours() {
+    let model = Model::fresh();
+    let dir = tempfile::tempdir().unwrap();
+    let registered = Registered::default();
+    let command = RestoreCommand {
+        program: r"C:\Program Files\SocksBridge\socksbridge.exe".into(),
+        args: vec!["system-proxy".into(), "restore".into()],
+    };
+    let with_login = |model: &Model| {
+        lifecycle(model, dir.path())
+            .with_login_restore(Box::new(registered.clone()), command.clone())
+    };
+    let at_login = || registered.0.lock().unwrap().clone();
+    let system = with_login(&model);
+    system.enable(&modes()[0]).unwrap();
+    assert_eq!(
+        at_login().as_deref(),
+        Some(r#""C:\Program Files\SocksBridge\socksbridge.exe" system-proxy restore"#)
+    );
+    system.disable().unwrap();
+    assert_eq!(at_login(), None);
+
+    let system = with_login(&model);
+    system.enable(&modes()[1]).unwrap();
+    crash(system);
+    assert!(at_login().is_some(), "a crash leaves it for the next login");
+    with_login(&model).recover().unwrap();
+    assert_eq!(at_login(), None);
+
+    model.state().per_machine_policy = true;
+    assert!(with_login(&model).enable(&modes()[0]).is_err());
+    assert_eq!(
+        at_login(),
+        None,
+        "a failed enable leaves nothing to run at login"
+    );
+}
+
 #[test]
 fn restore_writes_only_the_connections_that_changed() {
     let model = Model::fresh();
