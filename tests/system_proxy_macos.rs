@@ -553,6 +553,51 @@ fn after_a_refused_prompt_the_guard_asks_no_more_until_the_next_enable() {
     system.disable().unwrap();
 }
 
+/// Whether `-set…proxy SVC HOST PORT` keeps "Authenticated Proxy Enabled" is unconfirmed.
+/// In the world where it clears it, enabling over an authenticated proxy still works (our
+/// endpoint's flag is no matter), and the restore, which cannot bring the flag back without
+/// the user's password, fails loudly, says what to do, and keeps the state file; once the
+/// user has turned it back on, the restore completes. (The other world is every test above.)
+#[test]
+fn where_setting_a_server_clears_authentication_the_restore_says_so_and_keeps_the_state() {
+    let (_, mac) = starting_points().remove(1);
+    mac.change(|s| s["set_resets_auth"] = json!(true));
+    let before = mac.services();
+    let system = mac.system();
+    system.enable(&modes()[0]).unwrap();
+    assert!(system.status().unwrap().ours);
+    assert_eq!(
+        mac.services()[0]["secureweb"]["auth"],
+        0,
+        "the model cleared it"
+    );
+
+    let error = system.disable().unwrap_err().to_string();
+    assert!(error.contains("requires password"), "{error}");
+    assert!(error.contains("system-proxy restore"), "{error}");
+    assert!(system.state_path().exists(), "kept for the next try");
+    mac.env()
+        .run(
+            "networksetup",
+            &[
+                "-setsecurewebproxy",
+                "Wi-Fi",
+                "corp.example",
+                "3128",
+                "on",
+                "me",
+                "pw",
+            ],
+        )
+        .unwrap();
+    system.disable().unwrap();
+    assert!(!system.state_path().exists());
+    let now = mac.services();
+    assert_eq!(now[0]["secureweb"]["auth"], before[0]["secureweb"]["auth"]);
+    let (b, n) = part(&before, &now, 0, "web");
+    assert_eq!(n, b);
+}
+
 #[test]
 fn a_cancelled_password_prompt_changes_nothing_and_says_what_to_do() {
     let (_, mac) = starting_points().remove(0);

@@ -66,6 +66,7 @@ impl MacOs {
                 server: parse::field(&out, "Server"),
                 port: parse::field(&out, "Port"),
                 authenticated: parse::field(&out, "Authenticated Proxy Enabled") == "1",
+                any_auth: false,
             };
         }
         let out = self.run(&["-getautoproxyurl", service])?;

@@ -20,6 +20,9 @@ pub struct Endpoint {
     pub server: String,
     pub port: String,
     pub authenticated: bool,
+    /// Our own endpoint: whatever "Authenticated Proxy Enabled" reads is fine (our proxy
+    /// asks for no password, and whether `-set…proxy` keeps the flag is unconfirmed).
+    pub any_auth: bool,
 }
 
 impl Endpoint {
@@ -86,6 +89,7 @@ pub fn wanted(desired: &Desired, before: &ServiceSettings) -> ServiceSettings {
                 server: proxy.ip().to_string(),
                 port: proxy.port().to_string(),
                 authenticated: e.authenticated,
+                any_auth: true,
             };
             to.proxies[0] = ours(&before.proxies[0]);
             to.proxies[1] = ours(&before.proxies[1]);
@@ -260,10 +264,21 @@ pub fn difference(wanted: &ServiceSettings, now: &ServiceSettings) -> Option<Str
 /// proxy with none saved is no difference.
 fn difference_in_endpoint(wanted: &Endpoint, now: &Endpoint) -> Option<String> {
     let address_matters = wanted.enabled || !wanted.server.is_empty();
-    (wanted.enabled != now.enabled
-        || wanted.authenticated != now.authenticated
-        || (address_matters && (wanted.server != now.server || wanted.port != now.port)))
-        .then(|| format!("proxy is {now:?}, expected {wanted:?}"))
+    if wanted.enabled != now.enabled
+        || (address_matters && (wanted.server != now.server || wanted.port != now.port))
+    {
+        return Some(format!("proxy is {now:?}, expected {wanted:?}"));
+    }
+    let auth_differs = !wanted.any_auth && wanted.authenticated != now.authenticated;
+    auth_differs.then(|| {
+        format!(
+            "proxy's \"Proxy server requires password\" is {}, expected {}: networksetup \
+             cannot turn it on without the password; turn it on again in System Settings → \
+             Network → Details → Proxies, then run `socksbridge system-proxy restore`",
+            if now.authenticated { "on" } else { "off" },
+            if wanted.authenticated { "on" } else { "off" },
+        )
+    })
 }
 
 /// The snapshot's spelling: `SERVICE|web` → `on|host|port|auth`, `SERVICE|auto` →
@@ -278,7 +293,11 @@ pub fn encode(service: &str, settings: &ServiceSettings, into: &mut Snapshot) {
                 on(e.enabled),
                 e.server,
                 e.port,
-                u8::from(e.authenticated)
+                if e.any_auth {
+                    "-".to_string()
+                } else {
+                    u8::from(e.authenticated).to_string()
+                }
             ),
         );
     }
@@ -313,6 +332,7 @@ pub fn decode(snapshot: &Snapshot) -> Result<Vec<(String, ServiceSettings)>, Sys
                 server: server.into(),
                 port: port.into(),
                 authenticated: rest.first() == Some(&"1"),
+                any_auth: rest.first() == Some(&"-"),
             };
         } else if field == "auto" {
             let (state, url) = value.split_once('|').ok_or_else(|| bad(key))?;
@@ -343,6 +363,7 @@ mod tests {
             server: server.into(),
             port: port.into(),
             authenticated: false,
+            any_auth: false,
         }
     }
 
