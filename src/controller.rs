@@ -139,10 +139,81 @@ pub enum Checks {
     Always,
 }
 
+/// What readers see: published by every holder of the lock as it lets go, so a reader
+/// never waits behind a change in progress (an OS call; on macOS an administrator prompt
+/// that may stay open two minutes) and sees the state as of the last finished change.
+#[derive(Debug, Clone)]
+struct Published {
+    settings: Settings,
+    config: Config,
+    in_use: usize,
+    /// The running proxy, and what the OS is pointed at.
+    running: Option<(ProxyHandle, Option<Desired>)>,
+}
+
+impl Published {
+    fn of(inner: &Inner) -> Published {
+        Published {
+            settings: inner.settings.clone(),
+            config: inner.config.clone(),
+            in_use: inner.in_use,
+            running: inner
+                .running
+                .as_ref()
+                .map(|r| (r.handle.clone(), r.applied.clone())),
+        }
+    }
+}
+
+/// The controller's state, locked for one change at a time and published on release.
+#[derive(Debug, Clone)]
+struct Shared {
+    inner: Arc<tokio::sync::Mutex<Inner>>,
+    published: Arc<tokio::sync::watch::Sender<Published>>,
+}
+
+/// The lock on [`Inner`]; dropping it publishes what it leaves.
+struct Locked<'a> {
+    guard: tokio::sync::MutexGuard<'a, Inner>,
+    published: &'a tokio::sync::watch::Sender<Published>,
+}
+
+impl Shared {
+    async fn lock(&self) -> Locked<'_> {
+        Locked {
+            guard: self.inner.lock().await,
+            published: &self.published,
+        }
+    }
+
+    fn view(&self) -> Published {
+        self.published.borrow().clone()
+    }
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.guard
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.published.send_replace(Published::of(&self.guard));
+    }
+}
+
 #[derive(Debug)]
 pub struct Controller {
     system: Option<Arc<SystemProxy>>,
-    inner: Arc<tokio::sync::Mutex<Inner>>,
+    shared: Shared,
     board: Arc<Board>,
     checks: Checks,
 }
@@ -174,17 +245,22 @@ impl Controller {
         system: Option<Arc<SystemProxy>>,
     ) -> Result<Controller, ConfigErrors> {
         let config = settings.validate()?;
+        let inner = Inner {
+            settings,
+            in_use: config.servers.active,
+            config,
+            generation: 0,
+            last_switch: None,
+            running: None,
+            closed: false,
+        };
+        let published = Published::of(&inner);
         Ok(Controller {
             system,
-            inner: Arc::new(tokio::sync::Mutex::new(Inner {
-                settings,
-                in_use: config.servers.active,
-                config,
-                generation: 0,
-                last_switch: None,
-                running: None,
-                closed: false,
-            })),
+            shared: Shared {
+                inner: Arc::new(tokio::sync::Mutex::new(inner)),
+                published: Arc::new(tokio::sync::watch::channel(published).0),
+            },
             board: Arc::new(Board::default()),
             checks: Checks::ForFailover,
         })
@@ -209,20 +285,20 @@ impl Controller {
         self.system.as_ref()
     }
 
-    /// The applied settings, as given.
+    /// The applied settings, as given (never waits for a change in progress).
     pub async fn settings(&self) -> Settings {
-        self.inner.lock().await.settings.clone()
+        self.shared.view().settings
     }
 
-    /// The applied settings, validated.
+    /// The applied settings, validated (never waits for a change in progress).
     pub async fn config(&self) -> Config {
-        self.inner.lock().await.config.clone()
+        self.shared.view().config
     }
 
     /// Starts the proxy and points the OS at it (per the config). If the OS setting cannot
     /// be applied the proxy is stopped again and the error returned.
     pub async fn start(&self) -> Result<SocketAddr, ControlError> {
-        let mut inner = self.inner.lock().await;
+        let mut inner = self.shared.lock().await;
         if inner.closed {
             return Err(ControlError::Closed);
         }
@@ -261,7 +337,7 @@ impl Controller {
 
     /// Restores the OS setting, then stops accepting and drains connections.
     pub async fn stop(&self) -> Result<(), ControlError> {
-        let mut inner = self.inner.lock().await;
+        let mut inner = self.shared.lock().await;
         self.stop_locked(&mut inner).await
     }
 
@@ -269,7 +345,7 @@ impl Controller {
     /// (an "enable on launch" racing a signal, say) is refused rather than pointing the
     /// desktop at a proxy about to exit.
     pub async fn close(&self) -> Result<(), ControlError> {
-        let mut inner = self.inner.lock().await;
+        let mut inner = self.shared.lock().await;
         inner.closed = true;
         self.stop_locked(&mut inner).await
     }
@@ -290,7 +366,7 @@ impl Controller {
     /// On any failure everything stays as it was: the old settings remain applied.
     pub async fn apply(&self, settings: Settings) -> Result<(), ControlError> {
         let config = settings.validate()?;
-        let mut guard = self.inner.lock().await;
+        let mut guard = self.shared.lock().await;
         let inner = &mut *guard;
         // Failover's move survives a save that leaves the list, the choice and failover
         // alone; otherwise traffic goes back to the choice.
@@ -331,7 +407,7 @@ impl Controller {
     /// Traffic goes back to the user's chosen server, wherever failover moved it: what
     /// choosing a server (again) means.
     pub async fn use_choice(&self) -> Result<(), ControlError> {
-        let mut guard = self.inner.lock().await;
+        let mut guard = self.shared.lock().await;
         let inner = &mut *guard;
         let chosen = inner.config.servers.active;
         if inner.in_use == chosen {
@@ -370,7 +446,7 @@ impl Controller {
         };
         let board = Arc::clone(&self.board);
         let switcher = ControllerSwitch {
-            inner: Arc::clone(&self.inner),
+            shared: self.shared.clone(),
             generation: inner.generation,
         };
         running.health = Some(tokio::spawn(async move {
@@ -383,7 +459,7 @@ impl Controller {
     /// connections that appeared meanwhile — only while it is still ours. A setting the
     /// user changed, or turned off, is left alone.
     pub async fn network_changed(&self) -> Result<NetworkRefresh, ControlError> {
-        let inner = self.inner.lock().await;
+        let inner = self.shared.lock().await;
         let Some(running) = inner.running.as_ref() else {
             return Ok(NetworkRefresh::NotRunning);
         };
@@ -411,22 +487,23 @@ impl Controller {
 
     /// The open connections and the last failures; empty while stopped.
     pub async fn connections(&self) -> crate::connections::Connections {
-        let inner = self.inner.lock().await;
-        inner
+        self.shared
+            .view()
             .running
-            .as_ref()
-            .map(|r| r.handle.connections())
+            .map(|(handle, _)| handle.connections())
             .unwrap_or_default()
     }
 
+    /// What the tray and the window show, as of the last finished change: never waits
+    /// for one in progress.
     pub async fn status(&self) -> ControllerStatus {
-        let inner = self.inner.lock().await;
+        let inner = self.shared.view();
         let running = inner.running.as_ref();
         let list = &inner.config.servers;
         let in_use = &list.servers[inner.in_use];
         ControllerStatus {
             running: running.is_some(),
-            listen: running.map(|r| r.handle.local_addr()),
+            listen: running.map(|(handle, _)| handle.local_addr()),
             server: in_use.name.clone(),
             upstream: in_use.upstream.redacted(),
             direct: in_use.upstream.is_direct(),
@@ -443,12 +520,14 @@ impl Controller {
                     last: self.board.last(&s.name),
                 })
                 .collect(),
-            system_proxy: match running.and_then(|r| r.applied.as_ref()) {
+            system_proxy: match running.and_then(|(_, applied)| applied.as_ref()) {
                 None => SystemProxyMode::Off,
                 Some(Desired::Global { .. }) => SystemProxyMode::Global,
                 Some(Desired::Pac { .. }) => SystemProxyMode::Pac,
             },
-            stats: running.map(|r| r.handle.stats()).unwrap_or_default(),
+            stats: running
+                .map(|(handle, _)| handle.stats())
+                .unwrap_or_default(),
         }
     }
 
@@ -508,13 +587,13 @@ impl Controller {
 /// Failover's way to move the data path, valid only for the settings generation it was
 /// made for.
 struct ControllerSwitch {
-    inner: Arc<tokio::sync::Mutex<Inner>>,
+    shared: Shared,
     generation: u64,
 }
 
 impl Switcher for ControllerSwitch {
     async fn switch(&self, from: usize, to: usize) -> Switched {
-        let mut inner = self.inner.lock().await;
+        let mut inner = self.shared.lock().await;
         if inner.generation != self.generation || inner.in_use != from {
             return Switched::Stale;
         }
