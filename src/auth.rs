@@ -18,7 +18,7 @@ pub fn required_of(auth: Option<&InboundAuth>, peer: SocketAddr) -> Option<&Inbo
 /// Compares credentials without leaking, through timing, how much of them matched.
 pub fn credentials_match(auth: &InboundAuth, username: &[u8], password: &[u8]) -> bool {
     let user_ok = auth.username.as_bytes().ct_eq(username);
-    let pass_ok = auth.password.as_bytes().ct_eq(password);
+    let pass_ok = auth.password.expose().as_bytes().ct_eq(password);
     bool::from(user_ok & pass_ok)
 }
 

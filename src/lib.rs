@@ -44,6 +44,7 @@ pub mod message;
 mod metered;
 mod pump;
 mod route;
+pub mod secret;
 mod server;
 mod socks;
 mod stats;

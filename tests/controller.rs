@@ -454,3 +454,164 @@ async fn after_a_network_change_the_os_setting_is_reapplied_only_while_ours() {
     })
     .await;
 }
+
+/// An OS setting in memory whose first write blocks until the test lets it go: an
+/// administrator prompt left open, a hung `gsettings`.
+struct HeldOpen {
+    setting: std::sync::Mutex<socksbridge::system_proxy::Snapshot>,
+    entered: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+mod held_open {
+    use socksbridge::system_proxy::{
+        Backend, Current, Desired, Merged, Ours, Parts, Snapshot, SysProxyError,
+    };
+
+    const MODE: &str = "mem|mode";
+    const PROXY: &str = "mem|proxy";
+
+    fn current(record: &Snapshot) -> Current {
+        let proxy = record.get(PROXY).cloned().filter(|p| !p.is_empty());
+        Current {
+            mode: record.get(MODE).cloned().unwrap_or_default(),
+            http: proxy.clone(),
+            https: proxy,
+            ..Current::default()
+        }
+    }
+
+    impl Backend for super::HeldOpen {
+        fn name(&self) -> &'static str {
+            "held open"
+        }
+        fn snapshot(&self) -> Result<Snapshot, SysProxyError> {
+            Ok(self.setting.lock().unwrap().clone())
+        }
+        fn current(&self) -> Result<Current, SysProxyError> {
+            Ok(current(&self.setting.lock().unwrap()))
+        }
+        fn write(&self, target: &Snapshot, _now: &Snapshot) -> Result<(), SysProxyError> {
+            if let Some(entered) = self.entered.lock().unwrap().take() {
+                let _ = entered.send(());
+                let _ = self.release.lock().unwrap().recv();
+            }
+            self.setting.lock().unwrap().extend(target.clone());
+            Ok(())
+        }
+        fn entry_of(&self, _key: &str) -> String {
+            "mem".into()
+        }
+        fn wanted(&self, _: &str, d: &Desired, _: &Snapshot) -> Result<Snapshot, SysProxyError> {
+            let (mode, proxy) = match d {
+                Desired::Global { proxy, .. } => ("manual", proxy.to_string()),
+                Desired::Pac { url } => ("auto", url.clone()),
+            };
+            Ok(Snapshot::from([
+                (MODE.to_string(), mode.to_string()),
+                (PROXY.to_string(), proxy),
+            ]))
+        }
+        fn merge(&self, _: &str, parts: Parts<'_>) -> Result<Merged, SysProxyError> {
+            Ok(Merged {
+                record: parts.saved.clone(),
+                kept: Vec::new(),
+            })
+        }
+        fn routes_through(&self, _: &str, record: &Snapshot, ours: &Ours) -> bool {
+            ours.routes(&current(record))
+        }
+        fn os_default(&self, _: &str, _: &Snapshot) -> Snapshot {
+            Snapshot::from([
+                (MODE.to_string(), "none".to_string()),
+                (PROXY.to_string(), String::new()),
+            ])
+        }
+    }
+}
+
+/// The tray polls `status()` every second and on every redraw, and reads `settings()`:
+/// neither may wait behind an OS call in progress (on macOS an administrator prompt can
+/// stay open two minutes). They answer at once, with the state of the last finished change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_settings_answer_while_an_os_call_is_held_open() {
+    within(30, async {
+        let dir = tempfile::tempdir().unwrap();
+        let (entered_tx, entered_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel();
+        let backend = HeldOpen {
+            setting: std::sync::Mutex::new(socksbridge::system_proxy::Snapshot::from([
+                ("mem|mode".to_string(), "none".to_string()),
+                ("mem|proxy".to_string(), String::new()),
+            ])),
+            entered: std::sync::Mutex::new(Some(entered_tx)),
+            release: std::sync::Mutex::new(release_rx),
+        };
+        let system = Arc::new(SystemProxy::new(
+            Box::new(backend),
+            dir.path().join("system-proxy.json"),
+        ));
+        let controller =
+            Arc::new(Controller::new(settings(SystemProxyMode::Global), Some(system)).unwrap());
+        let starting = tokio::spawn({
+            let controller = Arc::clone(&controller);
+            async move { controller.start().await }
+        });
+        entered_rx.await.expect("the OS call began");
+        let quick = std::time::Duration::from_secs(1);
+        let status = tokio::time::timeout(quick, controller.status())
+            .await
+            .expect("status() answered while the OS call is open");
+        assert!(!status.running, "the start has not finished");
+        let applied = tokio::time::timeout(quick, controller.settings())
+            .await
+            .expect("settings() answered while the OS call is open");
+        assert_eq!(applied.system_proxy.mode, SystemProxyMode::Global);
+        tokio::time::timeout(quick, controller.connections())
+            .await
+            .expect("connections() answered while the OS call is open");
+        release_tx.send(()).unwrap();
+        starting.await.unwrap().unwrap();
+        let status = controller.status().await;
+        assert!(status.running);
+        assert_eq!(status.system_proxy, SystemProxyMode::Global);
+        controller.stop().await.unwrap();
+        assert!(!controller.status().await.running);
+    })
+    .await;
+}
+
+/// One `{:?}` of the settings, a server, the validated config or the controller in a log
+/// line must not leak a password: the settings file's, a server URL's, a via's.
+#[test]
+fn no_password_in_any_debug_output() {
+    let secret = "pa55-w0rd-XYZ";
+    let json = format!(
+        r#"{{"listen":"127.0.0.1:0",
+            "servers":[{{"name":"a","url":"socks5h://u:{secret}@h.example:1080",
+                         "via":"http://v:{secret}@p.example:3128"}},
+                       {{"name":"b","url":"http://w:{secret}@q.example:8080"}}],
+            "auth":{{"username":"u","password":"{secret}"}}}}"#
+    );
+    let settings: Settings = serde_json::from_str(&json).unwrap();
+    let config = settings.validate().unwrap();
+    let controller = Controller::new(settings.clone(), None).unwrap();
+    let shown = [
+        format!("{settings:?}"),
+        format!("{settings:#?}"),
+        format!("{:?}", settings.servers),
+        format!("{:?}", settings.auth),
+        format!("{config:?}"),
+        format!("{controller:?}"),
+    ];
+    for text in shown {
+        assert!(!text.contains(secret), "{text}");
+        assert!(
+            text.contains("h.example") || text.contains("InboundAuth"),
+            "{text}"
+        );
+    }
+    // Saved as given, password and all.
+    let saved = serde_json::to_string(&settings).unwrap();
+    assert_eq!(saved.matches(secret).count(), 4, "{saved}");
+}

@@ -145,16 +145,7 @@ fn canonical(url: &str) -> String {
 
 /// The link as the error shows it: no password.
 fn shown(url: &str, fragment: &str) -> String {
-    let without_password = match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                let user = userinfo.split(':').next().unwrap_or("");
-                format!("{scheme}://{user}@{host}")
-            }
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    };
+    let without_password = crate::secret::url_without_password(url);
     if fragment.is_empty() {
         without_password
     } else {

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 use crate::message::Message;
 
 pub use upstream::{
@@ -127,7 +129,7 @@ impl Default for SystemProxySettings {
 #[serde(deny_unknown_fields)]
 pub struct InboundAuthSettings {
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     /// Let clients on this machine in without credentials (an OS proxy setting cannot
     /// carry them, so the desktop itself would otherwise get 407s).
     #[serde(default)]
@@ -213,20 +215,11 @@ impl fmt::Display for ConfigErrors {
 }
 
 /// Credentials inbound clients must present.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundAuth {
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     pub exempt_loopback: bool,
-}
-
-impl fmt::Debug for InboundAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InboundAuth")
-            .field("username", &self.username)
-            .field("exempt_loopback", &self.exempt_loopback)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Validated timeouts.

@@ -16,8 +16,9 @@ use crate::target::Target;
 /// Longest server name, in characters: it is a tray menu line.
 pub const MAX_NAME: usize = 64;
 
-/// One server as the settings file and the window hold it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One server as the settings file and the window hold it. Its `Debug` shows the URLs
+/// without their passwords.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Shown in the tray and the window; unique in the list (ignoring case).
@@ -27,6 +28,17 @@ pub struct ServerSettings {
     /// An HTTP proxy this server is reached through (`http://office.example:3128`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+}
+
+impl std::fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::secret::url_without_password;
+        f.debug_struct("ServerSettings")
+            .field("name", &self.name)
+            .field("url", &url_without_password(&self.url))
+            .field("via", &self.via.as_deref().map(url_without_password))
+            .finish()
+    }
 }
 
 impl ServerSettings {

@@ -40,19 +40,10 @@ impl SocksVersion {
 }
 
 /// Credentials for the upstream (SOCKS5 RFC 1929) or the SOCKS4 user id (username only).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
-    pub password: String,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
-    }
+    pub password: crate::secret::Secret,
 }
 
 /// A SOCKS server, its address parsed once at validation.
@@ -311,7 +302,7 @@ fn parse_userinfo(info: &str, version: Option<SocksVersion>) -> Result<Credentia
         }
         _ => Ok(Credentials {
             username: user,
-            password: pass,
+            password: pass.into(),
         }),
     }
 }
@@ -506,7 +497,7 @@ mod tests {
             panic!("not an HTTP proxy");
         };
         assert_eq!(proxy.address.to_string(), "h:8080");
-        assert_eq!(proxy.credentials.unwrap().password, "");
+        assert_eq!(proxy.credentials.unwrap().password.expose(), "");
         assert_eq!(
             Upstream::parse_via("http://h:1").map(|p| p.address.port),
             Ok(1)

@@ -70,8 +70,11 @@ pub(super) async fn tunnel(
 pub(crate) fn connect_request(proxy: &HttpProxy, target: &Target) -> String {
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some(c) = &proxy.credentials {
-        let token = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", c.username, c.password));
+        let token = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            c.username,
+            c.password.expose()
+        ));
         request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
     }
     request.push_str("\r\n");

@@ -172,7 +172,7 @@ impl Args {
                 .ok_or_else(|| CliError::usage("--auth: expected USER:PASS"))?;
             settings.auth = Some(InboundAuthSettings {
                 username: username.to_string(),
-                password: password.to_string(),
+                password: password.into(),
                 exempt_loopback: false,
             });
         }
