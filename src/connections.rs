@@ -39,6 +39,8 @@ pub enum Kind {
     Http,
     /// A forwarded request upgraded to another protocol (WebSocket).
     Upgrade,
+    /// A SOCKS5 UDP association.
+    Udp,
 }
 
 /// One open connection.

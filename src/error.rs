@@ -49,6 +49,9 @@ pub enum ProxyError {
     Timeout { during: String, after: Duration },
     #[error("origin {target} failed: {detail}")]
     Origin { target: String, detail: String },
+    /// UDP ASSOCIATE where the server in use cannot carry UDP, or refused to.
+    #[error("{server} cannot carry UDP: {reason}")]
+    UdpRefused { server: String, reason: String },
 }
 
 /// Error buckets, counted per kind in [`crate::StatsSnapshot::errors`].
@@ -114,7 +117,8 @@ impl ProxyError {
             ProxyError::UpstreamAuthRejected { .. } => ErrorKind::UpstreamAuth,
             ProxyError::TargetRefused { .. }
             | ProxyError::TunnelRefused { .. }
-            | ProxyError::TargetUnreachable { .. } => ErrorKind::TargetRefused,
+            | ProxyError::TargetUnreachable { .. }
+            | ProxyError::UdpRefused { .. } => ErrorKind::TargetRefused,
             ProxyError::Resolve { .. } => ErrorKind::Dns,
             ProxyError::Timeout { .. } => ErrorKind::Timeout,
             ProxyError::Origin { .. } => ErrorKind::Origin,
@@ -142,6 +146,7 @@ impl ProxyError {
         match self {
             ProxyError::TargetRefused { code, .. } if (1..=8).contains(code) => *code,
             ProxyError::Loop { .. } | ProxyError::AuthRequired => 0x02,
+            ProxyError::UdpRefused { .. } => 0x07,
             ProxyError::Resolve { .. } => 0x04,
             ProxyError::TargetUnreachable { source, .. } => match source.kind() {
                 io::ErrorKind::ConnectionRefused => 0x05,
@@ -220,6 +225,10 @@ impl Clone for ProxyError {
                 target: target.clone(),
                 detail: detail.clone(),
             },
+            ProxyError::UdpRefused { server, reason } => ProxyError::UdpRefused {
+                server: server.clone(),
+                reason: reason.clone(),
+            },
         }
     }
 }
@@ -289,6 +298,10 @@ impl ProxyError {
             ProxyError::Origin { target, detail } => Message::new(
                 "core.err_origin",
                 [("target", s(target)), ("detail", s(detail))],
+            ),
+            ProxyError::UdpRefused { server, reason } => Message::new(
+                "core.err_udp_refused",
+                [("server", s(server)), ("reason", s(reason))],
             ),
         }
     }

@@ -52,6 +52,7 @@ mod stream;
 pub mod system_proxy;
 pub mod target;
 pub mod termination;
+mod udp;
 
 pub use config::{Config, ProxyConfig, Settings};
 pub use dial::probe;

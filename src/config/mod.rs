@@ -54,6 +54,9 @@ pub struct Settings {
     pub open_proxy: bool,
     /// Concurrent client connections; above it new ones get a 503.
     pub max_connections: u32,
+    /// SOCKS5 UDP ASSOCIATE on the mixed port (UDP through a SOCKS5 server, or direct
+    /// with `direct://`); refused where the server in use cannot carry UDP.
+    pub udp: bool,
     pub timeouts: TimeoutSettings,
     /// How the operating system's proxy setting is pointed at us.
     pub system_proxy: SystemProxySettings,
@@ -160,6 +163,7 @@ impl Default for Settings {
             auth: None,
             open_proxy: false,
             max_connections: 8192,
+            udp: true,
             timeouts: TimeoutSettings::default(),
             system_proxy: SystemProxySettings::default(),
             app: AppSettings::default(),
@@ -263,6 +267,8 @@ pub struct ProxyConfig {
     pub auth: Option<InboundAuth>,
     pub open_proxy: bool,
     pub max_connections: usize,
+    /// UDP ASSOCIATE is served.
+    pub udp: bool,
     pub timeouts: Timeouts,
     /// The bypass list the served `/proxy.pac` carries (the system-proxy bypass list).
     pub pac_bypass: Vec<String>,
@@ -496,6 +502,7 @@ impl Settings {
                         auth,
                         open_proxy: self.open_proxy,
                         max_connections: self.max_connections as usize,
+                        udp: self.udp,
                         timeouts: Timeouts {
                             connect: Duration::from_millis(t.connect_ms),
                             header: Duration::from_millis(t.header_ms),

@@ -83,6 +83,16 @@ impl Engine {
         }
     }
 
+    /// The server in use, by name; `None` with `direct://`.
+    pub fn via_upstream(&self) -> Option<Arc<str>> {
+        (self.config.upstream != crate::config::Upstream::Direct).then(|| Arc::clone(&self.server))
+    }
+
+    /// `target` goes straight from this machine: the direct list, or `direct://`.
+    pub fn goes_direct(&self, target: &Target) -> bool {
+        self.router.route(target) == Route::Direct
+    }
+
     /// The server a route goes through, by name; `None` for direct.
     pub fn via(&self, route: Route<'_>) -> Option<Arc<str>> {
         (route != Route::Direct).then(|| Arc::clone(&self.server))

@@ -14,7 +14,7 @@ use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
 use crate::pump;
 use crate::target::Target;
-use parse::{ParseError, Parsed, CMD_CONNECT, MAX_MESSAGE, NO_AUTH, USER_PASS};
+use parse::{ParseError, Parsed, CMD_CONNECT, CMD_UDP_ASSOCIATE, MAX_MESSAGE, NO_AUTH, USER_PASS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Version {
@@ -22,9 +22,11 @@ enum Version {
     V5,
 }
 
-/// A finished handshake: where to go, and bytes the client already sent past it.
+/// A finished handshake: where to go, and bytes the client already sent past it. For a
+/// UDP ASSOCIATE, `target` is where the client says it will send datagrams from.
 struct Handshake {
     version: Version,
+    associate: bool,
     target: Target,
     early_data: Vec<u8>,
 }
@@ -43,6 +45,9 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
             )
         }
     };
+    if handshake.associate {
+        return crate::udp::associate(stream, conn, handshake.target).await;
+    }
     let target = handshake.target;
     let (upstream, via) = match engine.open(&target, conn.local).await {
         Ok(opened) => opened,
@@ -101,6 +106,7 @@ async fn handshake(
         }
         return Ok(Handshake {
             version: Version::V4,
+            associate: false,
             target,
             early_data: buf,
         });
@@ -138,7 +144,8 @@ async fn handshake(
     }
 
     let (cmd, target) = next(stream, &mut buf, parse::request5).await?;
-    if cmd != CMD_CONNECT {
+    // BIND is refused: nothing on a desktop needs it, and it would open a listening port.
+    if cmd != CMD_CONNECT && cmd != CMD_UDP_ASSOCIATE {
         let _ = stream.write_all(&parse::reply5(0x07)).await;
         return Err(ProxyError::BadRequest(format!(
             "SOCKS5 command {cmd:#04x} is not supported"
@@ -146,6 +153,7 @@ async fn handshake(
     }
     Ok(Handshake {
         version: Version::V5,
+        associate: cmd == CMD_UDP_ASSOCIATE,
         target,
         early_data: buf,
     })

@@ -12,6 +12,7 @@ pub const MAX_MESSAGE: usize = 600;
 pub const NO_AUTH: u8 = 0x00;
 pub const USER_PASS: u8 = 0x02;
 pub const CMD_CONNECT: u8 = 0x01;
+pub const CMD_UDP_ASSOCIATE: u8 = 0x03;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -77,7 +78,8 @@ pub fn user_pass(buf: &[u8]) -> Parsed<(Vec<u8>, Vec<u8>)> {
     )))
 }
 
-/// A SOCKS5 request: `05 CMD 00 ATYP ADDR PORT` → (command, target).
+/// A SOCKS5 request: `05 CMD 00 ATYP ADDR PORT` → (command, target). Port 0 is refused
+/// for CONNECT; a UDP ASSOCIATE names with it "any port" (RFC 1928 §7).
 pub fn request5(buf: &[u8]) -> Parsed<(u8, Target)> {
     if buf.len() < 5 {
         if let Some(&v) = buf.first() {
@@ -94,30 +96,48 @@ pub fn request5(buf: &[u8]) -> Parsed<(u8, Target)> {
         return Err(ParseError::Reserved(buf[2]));
     }
     let cmd = buf[1];
-    let (host, addr_end) = match buf[3] {
+    let Some((target, used)) = address(&buf[3..])? else {
+        return Ok(None);
+    };
+    if target.port == 0 && cmd != CMD_UDP_ASSOCIATE {
+        return Err(ParseError::Target("port 0".into()));
+    }
+    Ok(Some(((cmd, target), 3 + used)))
+}
+
+/// `ATYP ADDR PORT`, as in a request, a reply and a UDP datagram's header → the address
+/// (its port may be 0).
+pub fn address(buf: &[u8]) -> Parsed<Target> {
+    let Some(&atyp) = buf.first() else {
+        return Ok(None);
+    };
+    let (host, addr_end) = match atyp {
         0x01 => {
-            let Some(b) = buf.get(4..8) else {
+            let Some(b) = buf.get(1..5) else {
                 return Ok(None);
             };
             (
                 Host::Ip(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
-                8,
+                5,
             )
         }
         0x04 => {
-            let Some(b) = buf.get(4..20) else {
+            let Some(b) = buf.get(1..17) else {
                 return Ok(None);
             };
             let mut octets = [0u8; 16];
             octets.copy_from_slice(b);
-            (Host::Ip(IpAddr::V6(Ipv6Addr::from(octets))), 20)
+            (Host::Ip(IpAddr::V6(Ipv6Addr::from(octets))), 17)
         }
         0x03 => {
-            let len = buf[4] as usize;
-            let Some(name) = buf.get(5..5 + len) else {
+            let Some(&len) = buf.get(1) else {
                 return Ok(None);
             };
-            (parse_name(name)?, 5 + len)
+            let len = len as usize;
+            let Some(name) = buf.get(2..2 + len) else {
+                return Ok(None);
+            };
+            (parse_name(name)?, 2 + len)
         }
         other => return Err(ParseError::AddressType(other)),
     };
@@ -125,10 +145,28 @@ pub fn request5(buf: &[u8]) -> Parsed<(u8, Target)> {
         return Ok(None);
     };
     let port = u16::from_be_bytes([p[0], p[1]]);
-    if port == 0 {
-        return Err(ParseError::Target("port 0".into()));
+    Ok(Some((Target::new(host, port), addr_end + 2)))
+}
+
+/// `ATYP ADDR PORT` for `target` (a name as ATYP 3).
+pub fn encode_address(target: &Target, out: &mut Vec<u8>) {
+    match &target.host {
+        Host::Ip(IpAddr::V4(v4)) => {
+            out.push(0x01);
+            out.extend_from_slice(&v4.octets());
+        }
+        Host::Ip(IpAddr::V6(v6)) => {
+            out.push(0x04);
+            out.extend_from_slice(&v6.octets());
+        }
+        Host::Domain(name) => {
+            out.push(0x03);
+            // Names are at most 253 bytes (Host::parse).
+            out.push(name.len().min(255) as u8);
+            out.extend_from_slice(&name.as_bytes()[..name.len().min(255)]);
+        }
     }
-    Ok(Some(((cmd, Target::new(host, port)), addr_end + 2)))
+    out.extend_from_slice(&target.port.to_be_bytes());
 }
 
 /// A SOCKS4/4a request: `04 CMD PORT IPv4 USERID 00 [NAME 00]` → (command, target, user id).
@@ -254,6 +292,15 @@ mod tests {
             ),
             (
                 vec![5, 1, 0, 1, 1, 2, 3, 4, 0, 0],
+                Err(ParseError::Target("port 0".into())),
+            ),
+            // UDP ASSOCIATE from a client that does not know its address yet.
+            (
+                vec![5, 3, 0, 1, 0, 0, 0, 0, 0, 0],
+                Ok(Some(((3, t("0.0.0.0", 0)), 10))),
+            ),
+            (
+                vec![5, 2, 0, 1, 0, 0, 0, 0, 0, 0],
                 Err(ParseError::Target("port 0".into())),
             ),
             (

@@ -97,6 +97,9 @@ pub struct Args {
     /// Allow a non-loopback --listen without --auth: anyone who reaches the port can use it
     #[arg(long)]
     pub open_proxy: bool,
+    /// Refuse SOCKS5 UDP ASSOCIATE (on by default: UDP through a SOCKS5 server)
+    #[arg(long)]
+    pub no_udp: bool,
     /// error, warn, info, debug or trace (or a tracing filter such as socksbridge=debug)
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
@@ -175,6 +178,9 @@ impl Args {
                 password: password.into(),
                 exempt_loopback: false,
             });
+        }
+        if self.no_udp {
+            settings.udp = false;
         }
         if self.open_proxy {
             settings.open_proxy = true;

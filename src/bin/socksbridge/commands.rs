@@ -65,6 +65,7 @@ pub fn env_command(
         direct: None,
         auth: None,
         open_proxy: true,
+        no_udp: false,
         log_level: "info".into(),
         system_proxy: None,
         guard: false,

@@ -1,0 +1,300 @@
+//! UDP over SOCKS5 through the mixed port: a real SOCKS5 UDP client (fast-socks5's, and a
+//! raw one for what a well-behaved client never sends) through SocksBridge to a UDP echo
+//! server, via an in-process fast-socks5 server with UDP, via one that names `0.0.0.0` as
+//! its relay, directly with `direct://`, and refused, with nothing sent, where the server
+//! in use cannot carry UDP (microsocks, SOCKS4, an HTTP proxy).
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use fast_socks5::client::Socks5Datagram;
+use fast_socks5::server::{Config, Socks5Socket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+/// A UDP echo server on loopback; counts what it received.
+struct Echo {
+    addr: SocketAddr,
+    received: Arc<AtomicUsize>,
+}
+
+async fn echo() -> Echo {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&received);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_535];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let _ = socket.send_to(&buf[..n], from).await;
+        }
+    });
+    Echo { addr, received }
+}
+
+/// fast-socks5 serving CONNECT and UDP ASSOCIATE on loopback, answering with `reply_ip`
+/// as its relay's address. Counts its control connections.
+async fn udp_socks_server(reply_ip: IpAddr) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut config: Config = Config::default();
+                config
+                    .set_execute_command(true)
+                    .set_dns_resolve(false)
+                    .set_udp_support(true);
+                let mut socket = Socks5Socket::new(stream, Arc::new(config));
+                socket.set_reply_ip(reply_ip);
+                let _ = socket.upgrade_to_socks5().await;
+            });
+        }
+    });
+    (addr, connections)
+}
+
+/// A fast-socks5 client association through `proxy`.
+async fn client(proxy: SocketAddr) -> Result<Socks5Datagram<TcpStream>, String> {
+    let control = TcpStream::connect(proxy).await.unwrap();
+    Socks5Datagram::bind(control, "127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn round_trip(client: &Socks5Datagram<TcpStream>, to: SocketAddr, payload: &[u8]) -> Vec<u8> {
+    client.send_to(payload, to).await.unwrap();
+    let mut buf = vec![0u8; 65_535];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(5), client.recv_from(&mut buf))
+        .await
+        .expect("an answer within 5 s")
+        .unwrap();
+    assert_eq!(
+        from.to_string(),
+        to.to_string(),
+        "the answer names its source"
+    );
+    buf.truncate(n);
+    buf
+}
+
+#[tokio::test]
+async fn datagrams_round_trip_through_a_socks5_server_with_udp() {
+    within(30, async {
+        let echo = echo().await;
+        let (server, connections) = udp_socks_server(IpAddr::V4(Ipv4Addr::LOCALHOST)).await;
+        let proxy = proxy_via(&format!("socks5://{server}")).await;
+        let client = client(proxy.addr).await.expect("the ASSOCIATE is granted");
+        for payload in [&b"ping"[..], &[0u8; 1400][..], b""] {
+            assert_eq!(round_trip(&client, echo.addr, payload).await, payload);
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1, "through the server");
+        let connections = proxy.handle.connections();
+        assert!(
+            connections
+                .connections
+                .iter()
+                .any(|c| serde_json::to_value(c).unwrap()["kind"] == "udp"),
+            "listed in the Connections view"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_naming_0_0_0_0_as_its_relay_is_reached_at_its_own_address() {
+    within(30, async {
+        let echo = echo().await;
+        let (server, _) = udp_socks_server(IpAddr::V4(Ipv4Addr::UNSPECIFIED)).await;
+        let proxy = proxy_via(&format!("socks5h://{server}")).await;
+        let client = client(proxy.addr).await.expect("the ASSOCIATE is granted");
+        assert_eq!(round_trip(&client, echo.addr, b"hello").await, b"hello");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_direct_datagrams_go_straight_to_the_target() {
+    within(30, async {
+        let echo = echo().await;
+        let proxy = proxy_via("direct://").await;
+        let client = client(proxy.addr).await.expect("the ASSOCIATE is granted");
+        assert_eq!(round_trip(&client, echo.addr, b"direct").await, b"direct");
+        assert_eq!(echo.received.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}
+
+/// Where the server in use cannot carry UDP the ASSOCIATE is refused with "command not
+/// supported", and nothing at all is sent: never directly behind the user's back.
+#[tokio::test]
+async fn where_the_server_cannot_carry_udp_the_associate_is_refused_and_nothing_is_sent() {
+    within(60, async {
+        let echo = echo().await;
+        let microsocks = microsocks(None).await;
+        let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let servers = [
+            format!("socks5h://{}", microsocks.addr),
+            format!("socks4a://{}", microsocks.addr),
+            format!("http://{}", http.local_addr().unwrap()),
+        ];
+        for upstream in servers {
+            let proxy = proxy_via(&upstream).await;
+            let mut control = TcpStream::connect(proxy.addr).await.unwrap();
+            let reply = raw_associate(&mut control).await;
+            assert_eq!(reply[1], 0x07, "{upstream}: command not supported");
+            let refused = client(proxy.addr).await;
+            assert!(refused.is_err(), "{upstream}");
+        }
+        // And with UDP turned off in the settings.
+        let proxy = proxy(serde_json::json!({ "upstream": "direct://", "udp": false })).await;
+        let mut control = TcpStream::connect(proxy.addr).await.unwrap();
+        assert_eq!(raw_associate(&mut control).await[1], 0x07);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(echo.received.load(Ordering::SeqCst), 0, "nothing was sent");
+    })
+    .await;
+}
+
+/// Greeting and `UDP ASSOCIATE 0.0.0.0:0` by hand; returns the reply.
+async fn raw_associate(control: &mut TcpStream) -> Vec<u8> {
+    control.write_all(&[5, 1, 0]).await.unwrap();
+    let mut choice = [0u8; 2];
+    control.read_exact(&mut choice).await.unwrap();
+    assert_eq!(choice, [5, 0]);
+    control
+        .write_all(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0])
+        .await
+        .unwrap();
+    let mut reply = vec![0u8; 10];
+    control.read_exact(&mut reply).await.unwrap();
+    reply
+}
+
+/// The relay address of a granted reply (IPv4).
+fn relay_of(reply: &[u8]) -> SocketAddr {
+    assert_eq!((reply[0], reply[1], reply[3]), (5, 0, 1), "{reply:?}");
+    SocketAddr::from((
+        [reply[4], reply[5], reply[6], reply[7]],
+        u16::from_be_bytes([reply[8], reply[9]]),
+    ))
+}
+
+fn datagram_to(target: SocketAddr, frag: u8, payload: &[u8]) -> Vec<u8> {
+    let SocketAddr::V4(v4) = target else {
+        panic!("IPv4 only here")
+    };
+    let mut out = vec![0, 0, frag, 1];
+    out.extend_from_slice(&v4.ip().octets());
+    out.extend_from_slice(&v4.port().to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Only the client's own address is relayed, fragments are dropped, and the
+/// association ends with its control connection.
+#[tokio::test]
+async fn strangers_and_fragments_are_dropped_and_the_association_ends_with_its_control() {
+    within(30, async {
+        let echo = echo().await;
+        let proxy = proxy_via("direct://").await;
+        let mut control = TcpStream::connect(proxy.addr).await.unwrap();
+        let relay = relay_of(&raw_associate(&mut control).await);
+        let mine = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        mine.connect(relay).await.unwrap();
+        let mut buf = vec![0u8; 2048];
+
+        // The first datagram names the client's port.
+        mine.send(&datagram_to(echo.addr, 0, b"one")).await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), mine.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[n - 3..n], b"one");
+
+        // Another port of the same machine is a stranger; a fragment is dropped.
+        let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        stranger
+            .send_to(&datagram_to(echo.addr, 0, b"stranger"), relay)
+            .await
+            .unwrap();
+        mine.send(&datagram_to(echo.addr, 1, b"fragment"))
+            .await
+            .unwrap();
+        mine.send(&datagram_to(echo.addr, 0, b"two")).await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), mine.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&buf[n - 3..n], b"two");
+        assert_eq!(
+            echo.received.load(Ordering::SeqCst),
+            2,
+            "only the client's two"
+        );
+
+        // The control connection closes: the relay goes with it.
+        drop(control);
+        let gone = eventually(Duration::from_secs(5), || {
+            let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            probe.connect(relay).unwrap();
+            probe
+                .set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let _ = probe.send(b"x");
+            matches!(
+                probe.recv(&mut [0u8; 16]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused
+            )
+        })
+        .await;
+        assert!(gone, "the relay is closed once the control connection is");
+        let received = echo.received.load(Ordering::SeqCst);
+        let _ = mine.send(&datagram_to(echo.addr, 0, b"late")).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(echo.received.load(Ordering::SeqCst), received);
+    })
+    .await;
+}
+
+/// 10,000 datagrams through a SOCKS5 server and back, sixteen in flight at most: none
+/// lost on loopback.
+#[tokio::test]
+async fn ten_thousand_datagrams_round_trip_with_none_lost() {
+    within(120, async {
+        let echo = echo().await;
+        let (server, _) = udp_socks_server(IpAddr::V4(Ipv4Addr::LOCALHOST)).await;
+        let proxy = proxy_via(&format!("socks5://{server}")).await;
+        let client = client(proxy.addr).await.expect("the ASSOCIATE is granted");
+        const TOTAL: u32 = 10_000;
+        const WINDOW: u32 = 16;
+        let mut buf = vec![0u8; 2048];
+        let (mut sent, mut back) = (0u32, 0u32);
+        while back < TOTAL {
+            while sent < TOTAL && sent - back < WINDOW {
+                client
+                    .send_to(&sent.to_be_bytes(), echo.addr)
+                    .await
+                    .unwrap();
+                sent += 1;
+            }
+            let (n, _) = tokio::time::timeout(Duration::from_secs(5), client.recv_from(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("datagram {back} of {TOTAL} lost"))
+                .unwrap();
+            assert_eq!(n, 4);
+            back += 1;
+        }
+        assert_eq!(echo.received.load(Ordering::SeqCst), TOTAL as usize);
+    })
+    .await;
+}
