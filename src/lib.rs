@@ -9,7 +9,8 @@
 //!             the first byte sends a connection to socks/ (0x05, 0x04) or http/
 //! http/       hyper per connection; CONNECT → tunnel, absolute-form → forward,
 //!             origin-form → local (PAC file); header rules in http/headers.rs
-//! socks/      inbound SOCKS5/SOCKS4a handshake (pure parsers in socks/parse.rs)
+//! socks/      inbound SOCKS5/SOCKS4a handshake (pure parsers in socks/parse.rs);
+//!             socks/udp/: UDP ASSOCIATE, relayed through the upstream's UDP relay
 //! engine/     one config generation: Engine::open = loop guard + route + dial, the
 //!             pooled client for forwarding; Conn: inbound auth and error report, once
 //! auth        who must present credentials, checked in constant time
@@ -24,7 +25,7 @@
 //! `system_proxy/` (snapshot, apply, exact restore of the OS setting, per desktop),
 //! `controller` (proxy + OS setting as one unit), `health` (checking the servers while
 //! on) with `failover` (the pure policy of when to switch), `termination` (the signals
-//! that end the process).
+//! that end the process), `secret` (passwords that never reach a log).
 
 mod auth;
 pub mod config;
@@ -52,7 +53,6 @@ mod stream;
 pub mod system_proxy;
 pub mod target;
 pub mod termination;
-mod udp;
 
 pub use config::{Config, ProxyConfig, Settings};
 pub use dial::probe;

@@ -27,6 +27,7 @@ const CORE: &[&str] = &[
     "heap",
     "error",
     "config",
+    "secret",
     "system_proxy",
     "target",
     "fsutil",

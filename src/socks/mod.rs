@@ -2,6 +2,7 @@
 //! inbound auth is on), dial through the same upstream and rules as HTTP, then pump.
 
 pub mod parse;
+mod udp;
 
 use std::sync::Arc;
 
@@ -46,7 +47,7 @@ pub(crate) async fn serve(mut stream: TcpStream, conn: Arc<Conn>) {
         }
     };
     if handshake.associate {
-        return crate::udp::associate(stream, conn, handshake.target).await;
+        return udp::associate(stream, conn, handshake.target).await;
     }
     let target = handshake.target;
     let (upstream, via) = match engine.open(&target, conn.local).await {
