@@ -341,6 +341,15 @@ impl Controller {
         self.stop_locked(&mut inner).await
     }
 
+    /// [`close`](Self::close) when nobody can answer a password prompt (logout, shutdown,
+    /// SIGTERM): a restore that needs one is left to the next login instead of waiting.
+    pub async fn close_unattended(&self) -> Result<(), ControlError> {
+        if let Some(system) = &self.system {
+            system.set_unattended();
+        }
+        self.close().await
+    }
+
     /// Stops for good, on the way out of the process: a start still queued behind this
     /// (an "enable on launch" racing a signal, say) is refused rather than pointing the
     /// desktop at a proxy about to exit.

@@ -8,9 +8,25 @@
 
 use std::future::Future;
 
+/// How the process was asked to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    /// Ctrl-C or Ctrl-Break: a person at the terminal, who can answer a password prompt.
+    Interrupt,
+    /// SIGTERM, SIGHUP, the console closing, logoff or shutdown: nobody may be there to
+    /// answer one (a session ending), so the restore must not wait on it.
+    Ended,
+}
+
+impl Termination {
+    pub fn attended(self) -> bool {
+        self == Termination::Interrupt
+    }
+}
+
 /// Resolves on SIGINT, SIGTERM or SIGHUP on Unix; on Windows on Ctrl-C, Ctrl-Break and
 /// the console's close, logoff and shutdown events. Must be called inside a tokio runtime.
-pub fn termination() -> impl Future<Output = ()> + Send {
+pub fn termination() -> impl Future<Output = Termination> + Send {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -23,13 +39,14 @@ pub fn termination() -> impl Future<Output = ()> + Send {
             match handlers {
                 (Ok(mut int), Ok(mut term), Ok(mut hup)) => {
                     tokio::select! {
-                        _ = int.recv() => {}
-                        _ = term.recv() => {}
-                        _ = hup.recv() => {}
+                        _ = int.recv() => Termination::Interrupt,
+                        _ = term.recv() => Termination::Ended,
+                        _ = hup.recv() => Termination::Ended,
                     }
                 }
                 _ => {
                     let _ = tokio::signal::ctrl_c().await;
+                    Termination::Interrupt
                 }
             }
         }
@@ -48,15 +65,16 @@ pub fn termination() -> impl Future<Output = ()> + Send {
             match handlers {
                 (Ok(mut c), Ok(mut brk), Ok(mut close), Ok(mut logoff), Ok(mut shutdown)) => {
                     tokio::select! {
-                        _ = c.recv() => {}
-                        _ = brk.recv() => {}
-                        _ = close.recv() => {}
-                        _ = logoff.recv() => {}
-                        _ = shutdown.recv() => {}
+                        _ = c.recv() => Termination::Interrupt,
+                        _ = brk.recv() => Termination::Interrupt,
+                        _ = close.recv() => Termination::Ended,
+                        _ = logoff.recv() => Termination::Ended,
+                        _ = shutdown.recv() => Termination::Ended,
                     }
                 }
                 _ => {
                     let _ = tokio::signal::ctrl_c().await;
+                    Termination::Interrupt
                 }
             }
         }
@@ -65,6 +83,7 @@ pub fn termination() -> impl Future<Output = ()> + Send {
     {
         async {
             let _ = tokio::signal::ctrl_c().await;
+            Termination::Interrupt
         }
     }
 }

@@ -100,10 +100,14 @@ impl Mac {
 
     /// What a crash leaves: the state file of a process that is gone.
     fn crash(&self, system: SystemProxy) {
-        let path = system.state_path().to_path_buf();
-        let mut left: StateFile = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        self.crash_path(system.state_path());
+    }
+
+    /// The state file at `path` as a process that is gone left it.
+    fn crash_path(&self, path: &std::path::Path) {
+        let mut left: StateFile = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
         left.pid = 0x7fff_fff0;
-        std::fs::write(&path, serde_json::to_vec(&left).unwrap()).unwrap();
+        std::fs::write(path, serde_json::to_vec(&left).unwrap()).unwrap();
     }
 }
 
@@ -596,6 +600,29 @@ fn where_setting_a_server_clears_authentication_the_restore_says_so_and_keeps_th
     assert_eq!(now[0]["secureweb"]["auth"], before[0]["secureweb"]["auth"]);
     let (b, n) = part(&before, &now, 0, "web");
     assert_eq!(n, b);
+}
+
+/// At logout or shutdown nobody can answer a password prompt: the restore must not wait
+/// on one. It fails at once, says the next login puts the setting back, and keeps the
+/// state file for that.
+#[test]
+fn a_restore_while_the_session_ends_asks_for_no_password_and_keeps_the_state_file() {
+    let (_, mac) = starting_points().remove(1);
+    mac.change(|s| s["admin_required"] = json!(true));
+    let before = mac.services();
+    let system = mac.system();
+    system.enable(&modes()[0]).unwrap();
+    mac.processes();
+    system.set_unattended();
+    let error = system.disable().unwrap_err().to_string();
+    assert!(error.contains("next login"), "{error}");
+    assert_eq!(mac.processes().2, 0, "no password prompt");
+    assert!(system.state_path().exists(), "kept for the next login");
+    // The next login (or start) repairs it, with the prompt a person can answer then.
+    let next = mac.system();
+    mac.crash_path(system.state_path());
+    assert_eq!(next.recover().unwrap(), Recovery::Restored);
+    assert_restored(&mac, &before, "after the next login");
 }
 
 #[test]

@@ -65,7 +65,9 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
 }
 
 /// Resolves when a termination signal arrived (see `socksbridge::termination`).
-pub type Signalled = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+pub type Signalled = std::pin::Pin<
+    Box<dyn std::future::Future<Output = socksbridge::termination::Termination> + Send>,
+>;
 
 /// What the app starts from: the real environment's in [`run`], a test's own otherwise.
 pub struct Launch {
@@ -130,7 +132,9 @@ fn setup<R: Runtime>(
     if let Some(signalled) = signalled {
         let on_signal = app.clone();
         tauri::async_runtime::spawn(async move {
-            signalled.await;
+            if signalled.await.attended() {
+                on_signal.state::<AppState>().quit_attended();
+            }
             on_signal.exit(0);
         });
     }
@@ -200,8 +204,18 @@ pub fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: RunEvent) {
 /// Every exit path ends here: the system proxy is restored, connections drain, bounded.
 fn quit<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
+    // Quit clicked (or Ctrl-C): a person is there for a password prompt. Anything else
+    // (logout, shutdown, SIGTERM) must not wait on one: the login restore repairs it.
+    let attended = state.is_quit_attended();
     let stopped = tauri::async_runtime::block_on(async {
-        tokio::time::timeout(QUIT_LIMIT, state.controller.close()).await
+        let close = async {
+            if attended {
+                state.controller.close().await
+            } else {
+                state.controller.close_unattended().await
+            }
+        };
+        tokio::time::timeout(QUIT_LIMIT, close).await
     });
     match stopped {
         Ok(Ok(())) => tracing::info!("stopped"),

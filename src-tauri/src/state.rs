@@ -67,6 +67,8 @@ pub struct AppState {
     changes: watch::Sender<()>,
     /// Saves run one at a time: apply, write, and any undo are one step.
     pub(crate) saving: tokio::sync::Mutex<()>,
+    /// The user asked to quit (the menu, Ctrl-C): someone is there to answer a prompt.
+    quit_attended: std::sync::atomic::AtomicBool,
 }
 
 /// Everything the settings window and the tray render.
@@ -117,6 +119,7 @@ impl AppState {
             logs,
             changes: watch::channel(()).0,
             saving: tokio::sync::Mutex::new(()),
+            quit_attended: Default::default(),
         }
     }
 
@@ -133,6 +136,17 @@ impl AppState {
 
     pub fn set_speed(&self, speed: Speed) -> Speed {
         std::mem::replace(&mut *lock(&self.speed), speed)
+    }
+
+    /// The coming quit was asked for by a person (the menu's Quit, Ctrl-C).
+    pub fn quit_attended(&self) {
+        self.quit_attended
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_quit_attended(&self) -> bool {
+        self.quit_attended
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn notice(&self) -> Option<Message> {

@@ -197,6 +197,9 @@ pub trait Backend: Send + Sync {
     /// The record this OS ships for such an entry (what to restore when all we could
     /// have saved was our own leftover).
     fn os_default(&self, entry: &str, now: &Snapshot) -> Snapshot;
+    /// From now on nobody can answer a password prompt (the session is ending): a change
+    /// that needs one fails instead of waiting (macOS).
+    fn set_unattended(&self) {}
 }
 
 /// One entry's three records at restore, and who we were.
@@ -391,6 +394,13 @@ impl SystemProxy {
         state::remove(&self.state_path)?;
         self.unregister_login_restore();
         Ok(())
+    }
+
+    /// The session is ending: a restore that would need a password prompt fails at once
+    /// and keeps the state file, which the restore registered for the next login (and the
+    /// next start) repairs.
+    pub fn set_unattended(&self) {
+        self.backend.set_unattended();
     }
 
     /// This desktop's backend and the default state file.

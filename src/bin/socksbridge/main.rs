@@ -78,7 +78,7 @@ async fn serve_until_signal(
     controller: Controller,
     local: std::net::SocketAddr,
     upstream: &str,
-    signalled: impl std::future::Future<Output = ()>,
+    signalled: impl std::future::Future<Output = socksbridge::termination::Termination>,
 ) -> Result<(), CliError> {
     {
         let mut out = std::io::stdout().lock();
@@ -88,9 +88,13 @@ async fn serve_until_signal(
         );
         let _ = out.flush();
     }
-    signalled.await;
+    let signal = signalled.await;
     // The desktop stops routing through us first; then connections drain.
-    let result = controller.close().await;
+    let result = if signal.attended() {
+        controller.close().await
+    } else {
+        controller.close_unattended().await
+    };
     tracing::info!("stopped");
     result.map_err(|e| CliError {
         message: e.to_string(),

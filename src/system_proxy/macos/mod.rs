@@ -25,9 +25,11 @@ const NEEDS_ADMIN: i32 = 14;
 /// How long the administrator password prompt may stay open.
 pub const ADMIN_PROMPT_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct MacOs {
     env: CommandEnv,
+    /// No password prompt can be answered any more (logout, shutdown).
+    unattended: std::sync::atomic::AtomicBool,
 }
 
 impl MacOs {
@@ -37,7 +39,10 @@ impl MacOs {
 
     /// With extra environment for the tools (tests: a PATH with the model first).
     pub fn with_env(env: CommandEnv) -> MacOs {
-        MacOs { env }
+        MacOs {
+            env,
+            unattended: Default::default(),
+        }
     }
 
     fn run(&self, args: &[&str]) -> Result<String, SysProxyError> {
@@ -127,6 +132,13 @@ impl MacOs {
                 continue;
             }
             if output.status.code() == Some(NEEDS_ADMIN) {
+                if self.unattended.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Err(SysProxyError::NeedsAdmin {
+                        detail: "no password prompt while the session ends; the setting \
+                                 is put back at the next login"
+                            .to_string(),
+                    });
+                }
                 return self.execute_as_admin(&commands[i..]);
             }
             return Err(SysProxyError::CommandFailed {
@@ -306,6 +318,11 @@ impl Backend for MacOs {
                 .any(|a| ours.is_listener(&a))
                 || (settings.auto.enabled && ours.is_pac_url(&settings.auto.url))
         })
+    }
+
+    fn set_unattended(&self) {
+        self.unattended
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn os_default(&self, _: &str, now: &Snapshot) -> Snapshot {
