@@ -463,7 +463,8 @@ mod tests {
         assert_eq!(after.server, "127.0.0.1:1095");
         set(&lan, &before).unwrap().expect("set back");
         assert_eq!(query(&lan, INTERNET_PER_CONN_FLAGS), Ok(before));
-        assert!(ras_entries().iter().all(|name| !name.is_empty()));
+        let entries = super::super::phonebook(ras_entries()).expect("the phonebook lists");
+        assert!(entries.iter().all(|name| !name.is_empty()), "{entries:?}");
         announce(INTERNET_OPTION_SETTINGS_CHANGED, "SETTINGS_CHANGED").expect("notify");
         assert!(set(&lan, &options(D, "a\0b", "", "")).is_err());
     }
