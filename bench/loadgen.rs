@@ -12,6 +12,9 @@
 //! loadgen idle PROXY TARGET COUNT PID [AT_ONCE]       # RSS idle → COUNT idle tunnels → closed;
 //!                                   # AT_ONCE handshakes in flight together (default 1)
 //! loadgen startup BIN RUNS ARGS...                    # ms from spawn to the ready line
+//! loadgen udp-echo PORT SECONDS                        # a UDP echo on 127.0.0.1:PORT
+//! loadgen udp SOCKS5 ECHO SIZE WINDOW SECONDS         # SOCKS5 UDP round trips, WINDOW in
+//!                                   # flight: through socksbridge, or the SOCKS server itself
 //! ```
 
 use std::net::SocketAddr;
@@ -254,6 +257,79 @@ async fn startup(bin: String, runs: usize, args: Vec<String>) {
     println!("startup_ms_median={median:.2} runs={}", times.len());
 }
 
+/// A UDP echo for `udp`, bounded by `seconds`.
+async fn udp_echo(port: u16, seconds: u64) {
+    let socket = tokio::net::UdpSocket::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the echo");
+    let mut buf = vec![0u8; 65_535];
+    let until = Instant::now() + Duration::from_secs(seconds);
+    while let Ok(Ok((n, from))) =
+        tokio::time::timeout_at(until.into(), socket.recv_from(&mut buf)).await
+    {
+        let _ = socket.send_to(&buf[..n], from).await;
+    }
+}
+
+/// A SOCKS5 UDP association (no authentication) with `socks`: the control connection and
+/// a UDP socket connected to the server's relay. The same plain client for both paths, so
+/// the comparison measures only what is between it and the echo.
+async fn associate(socks: SocketAddr) -> Result<(TcpStream, tokio::net::UdpSocket)> {
+    let mut control = TcpStream::connect(socks).await?;
+    control.write_all(&[5, 1, 0]).await?;
+    let mut choice = [0u8; 2];
+    control.read_exact(&mut choice).await?;
+    control.write_all(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+    let mut reply = [0u8; 10];
+    control.read_exact(&mut reply).await?;
+    if reply[1] != 0 || reply[3] != 1 {
+        return Err(format!("UDP ASSOCIATE refused: {reply:?}").into());
+    }
+    let ip = std::net::Ipv4Addr::new(reply[4], reply[5], reply[6], reply[7]);
+    let ip = if ip.is_unspecified() {
+        std::net::Ipv4Addr::LOCALHOST
+    } else {
+        ip
+    };
+    let relay = SocketAddr::from((ip, u16::from_be_bytes([reply[8], reply[9]])));
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    socket.connect(relay).await?;
+    Ok((control, socket))
+}
+
+/// SOCKS5 UDP round trips of `size` bytes through `socks` to `echo`, `window` in flight,
+/// for `seconds`: prints round trips per second and MB/s each way. A datagram not back
+/// within a second counts as lost, and its slot is reused.
+async fn udp(socks: SocketAddr, echo: SocketAddr, size: usize, window: usize, seconds: u64) {
+    let (_control, socket) = associate(socks).await.expect("UDP ASSOCIATE granted");
+    let SocketAddr::V4(echo) = echo else {
+        panic!("an IPv4 echo")
+    };
+    let mut datagram = vec![0, 0, 0, 1];
+    datagram.extend_from_slice(&echo.ip().octets());
+    datagram.extend_from_slice(&echo.port().to_be_bytes());
+    datagram.extend(std::iter::repeat_n(0x5au8, size));
+    let mut buf = vec![0u8; 65_535];
+    for _ in 0..window {
+        socket.send(&datagram).await.expect("send");
+    }
+    let (start, mut back, mut lost) = (Instant::now(), 0u64, 0u64);
+    let until = start + Duration::from_secs(seconds);
+    while Instant::now() < until {
+        match tokio::time::timeout(Duration::from_secs(1), socket.recv(&mut buf)).await {
+            Ok(Ok(_)) => back += 1,
+            _ => lost += 1,
+        }
+        let _ = socket.send(&datagram).await;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "udp_rtt_per_sec={} mb_per_sec={:.1} lost={lost}",
+        (back as f64 / secs) as u64,
+        back as f64 * size as f64 / secs / 1e6
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -263,6 +339,23 @@ async fn main() {
             .unwrap_or_else(|| panic!("missing argument {i}; see the module docs"))
     };
     match arg(0).as_str() {
+        "udp-echo" => {
+            udp_echo(
+                arg(1).parse().expect("port"),
+                arg(2).parse().expect("seconds"),
+            )
+            .await
+        }
+        "udp" => {
+            udp(
+                arg(1).parse().expect("SOCKS5 server"),
+                arg(2).parse().expect("echo"),
+                arg(3).parse().expect("size"),
+                arg(4).parse().expect("window"),
+                arg(5).parse().expect("seconds"),
+            )
+            .await
+        }
         mode @ ("tunnels" | "socks-tunnels") => {
             tunnels(
                 arg(1).parse().expect("proxy or SOCKS server"),

@@ -226,7 +226,11 @@ impl Relay<'_> {
         let mut scratch = [0u8; 64];
         let mut upstream_scratch = [0u8; 64];
         let mut wrapped = Vec::with_capacity(MAX_DATAGRAM);
-        let mut deadline = tokio::time::Instant::now() + idle;
+        // One timer for the association, moved only when it fires: a datagram just notes
+        // the time (a timer per datagram cost a tenth of the round-trip rate).
+        let mut last = tokio::time::Instant::now();
+        let idle_timer = tokio::time::sleep(idle);
+        tokio::pin!(idle_timer);
         loop {
             let upstream = match &mut way {
                 Way::Through(association) => Some(association),
@@ -238,7 +242,12 @@ impl Relay<'_> {
             };
             tokio::select! {
                 _ = hard_stop.cancelled() => return "the proxy stopped",
-                _ = tokio::time::sleep_until(deadline) => return "idle timeout",
+                _ = &mut idle_timer => {
+                    if last.elapsed() >= idle {
+                        return "idle timeout";
+                    }
+                    idle_timer.as_mut().reset(last + idle);
+                }
                 read = control.read(&mut scratch) => match read {
                     Ok(0) | Err(_) => return "the client closed its control connection",
                     Ok(_) => {}
@@ -255,7 +264,7 @@ impl Relay<'_> {
                 received = self.relay.recv_from(&mut from_client) => {
                     let Ok((n, source)) = received else { continue };
                     if self.accept_source(source) {
-                        deadline = tokio::time::Instant::now() + idle;
+                        last = tokio::time::Instant::now();
                         self.relay_out(&from_client[..n], up_socket).await;
                     }
                 }
@@ -270,7 +279,7 @@ impl Relay<'_> {
                     // given back its own spelling, which clients compare with what they sent to.
                     let Ok(n) = received else { continue };
                     let Ok(from) = datagram::parse(&from_upstream[..n]) else { continue };
-                    deadline = tokio::time::Instant::now() + idle;
+                    last = tokio::time::Instant::now();
                     match unmapped(&from.target) {
                         Some(source) => {
                             datagram::encode(&source, from.payload, &mut wrapped);
@@ -281,13 +290,13 @@ impl Relay<'_> {
                 }
                 received = recv_opt(self.direct.v4.as_ref(), &mut from_v4) => {
                     let Ok((n, source)) = received else { continue };
-                    deadline = tokio::time::Instant::now() + idle;
+                    last = tokio::time::Instant::now();
                     datagram::encode(&Target::new(Host::Ip(source.ip()), source.port()), &from_v4[..n], &mut wrapped);
                     self.relay_back(&wrapped).await;
                 }
                 received = recv_opt(self.direct.v6.as_ref(), &mut from_v6) => {
                     let Ok((n, source)) = received else { continue };
-                    deadline = tokio::time::Instant::now() + idle;
+                    last = tokio::time::Instant::now();
                     let source = Target::new(Host::Ip(source.ip()), source.port());
                     let source = unmapped(&source).unwrap_or(source);
                     datagram::encode(&source, &from_v6[..n], &mut wrapped);
