@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::command::CommandEnv;
-use super::ownership::{Judge, Merged, Ours, Routing};
+use super::ownership::{self, Merged, Ours};
 use super::{bypass, gvariant, Backend, Current, Desired, Parts, Snapshot, SysProxyError};
 
 /// Every key we may touch; the snapshot holds all of them so restore is exact.
@@ -258,32 +258,22 @@ pub fn wanted(desired: &Desired, now: &Snapshot) -> Snapshot {
 /// through us while the rest changes).
 pub fn write_plan(target: &Snapshot, now: &Snapshot) -> Vec<(String, Step)> {
     let mut plan = restore_plan(target, now);
-    if is_on(&current_of(target)) {
+    if current_of(target).in_use() {
         plan.sort_by_key(|(k, _)| k == MODE);
     }
     plan
 }
 
-fn is_on(current: &Current) -> bool {
-    !matches!(current.mode.as_str(), "" | "none")
-}
-
 /// The GNOME keys are one part: back when they still route through us, are as we wrote
 /// them, or are off as they were before.
 pub fn merge(parts: Parts<'_>) -> Merged {
-    let (now, saved) = (current_of(parts.now), current_of(parts.saved));
-    let mut judge = Judge::default();
-    let back = judge.routing(
-        "proxy setting".to_string(),
-        Routing {
-            routes_through_us: parts.ours.routes(&now),
-            as_written: restore_plan(parts.written, parts.now).is_empty(),
-            on_now: is_on(&now),
-            on_before: is_on(&saved),
-        },
+    ownership::whole_entry(
+        parts,
+        &current_of(parts.now),
+        &current_of(parts.saved),
+        restore_plan(parts.written, parts.now).is_empty(),
         !restore_plan(parts.saved, parts.now).is_empty(),
-    );
-    judge.finish(if back { parts.saved } else { parts.now }.clone())
+    )
 }
 
 /// Every key as the schemas ship it, and (where `dconf` tells) at its default.

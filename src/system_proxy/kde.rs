@@ -4,7 +4,7 @@
 
 use super::command::CommandEnv;
 use super::gnome::{self, Gnome};
-use super::ownership::{Judge, Merged, Ours, Routing};
+use super::ownership::{self, Merged, Ours};
 use super::{bypass, Backend, Current, Desired, Parts, Snapshot, SysProxyError};
 
 const FILE: &str = "kioslaverc";
@@ -136,7 +136,7 @@ impl Kde {
         if changes.is_empty() {
             return Ok(());
         }
-        let turning_on = kio_current(target).mode != "none";
+        let turning_on = kio_current(target).in_use();
         changes.sort_by_key(|(k, _)| (*k == "ProxyType") == turning_on);
         for (key, value) in changes {
             self.write_kio(key, value)?;
@@ -233,20 +233,13 @@ pub fn kio_wanted(desired: &Desired, now: &Snapshot) -> Snapshot {
 
 /// KIO's keys are one part, judged like the GNOME keys.
 pub fn kio_merge(parts: Parts<'_>) -> Merged {
-    let (now, saved) = (kio_current(parts.now), kio_current(parts.saved));
-    let on = |c: &Current| c.mode != "none";
-    let mut judge = Judge::default();
-    let back = judge.routing(
-        "proxy setting".to_string(),
-        Routing {
-            routes_through_us: parts.ours.routes(&now),
-            as_written: parts.written == parts.now,
-            on_now: on(&now),
-            on_before: on(&saved),
-        },
+    ownership::whole_entry(
+        parts,
+        &kio_current(parts.now),
+        &kio_current(parts.saved),
+        parts.written == parts.now,
         parts.saved != parts.now,
-    );
-    judge.finish(if back { parts.saved } else { parts.now }.clone())
+    )
 }
 
 /// KDE ships no kioslaverc proxy keys at all: every key absent.

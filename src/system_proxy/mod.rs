@@ -97,6 +97,11 @@ impl Current {
             Desired::Pac { url } => self.mode == "auto" && &self.pac_url == url,
         }
     }
+
+    /// Some proxying is on (manual, automatic, detected): not "none".
+    pub fn in_use(&self) -> bool {
+        !matches!(self.mode.as_str(), "" | "none")
+    }
 }
 
 impl fmt::Display for Current {
@@ -581,14 +586,12 @@ impl SystemProxy {
     /// this very thread held the lock (inside a backend call): waiting for it would never
     /// return, so the restore runs without it; the process ends right after.
     pub fn disable_while_panicking(&self) -> Result<bool, SysProxyError> {
-        match self.lock.try_lock() {
-            Ok(_guard) => self.disable_locked(),
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                let _guard = p.into_inner();
-                self.disable_locked()
-            }
-            Err(std::sync::TryLockError::WouldBlock) => self.disable_locked(),
-        }
+        let _guard = match self.lock.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        self.disable_locked()
     }
 
     /// Repairs what a crashed run left: puts back what still routes through that run,

@@ -9,7 +9,7 @@
 //! only when the user changed nothing in that entry: a bypass list belongs to the proxy
 //! the user chose.
 
-use super::{Current, Desired, Snapshot};
+use super::{Current, Desired, Parts, Snapshot};
 
 /// What identifies us in an OS setting: our listener's `host:port`, as the OS spells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,11 +137,36 @@ impl Judge {
         back
     }
 
-    pub fn finish(self, record: Snapshot) -> Merged {
-        Merged {
-            record,
-            kept: self.kept,
-        }
+    /// The parts left to the user that differ from what was saved.
+    pub fn kept(self) -> Vec<String> {
+        self.kept
+    }
+}
+
+/// An entry that is one part (the GNOME keys, KIO's keys): all of it goes back to its
+/// saved record or all of it stays as it is now. `now` and `saved` are the two records as
+/// settings; `as_written` and `differs_from_saved` compare the records as the backend does.
+pub fn whole_entry(
+    parts: Parts<'_>,
+    now: &Current,
+    saved: &Current,
+    as_written: bool,
+    differs_from_saved: bool,
+) -> Merged {
+    let mut judge = Judge::default();
+    let back = judge.routing(
+        "proxy setting".to_string(),
+        Routing {
+            routes_through_us: parts.ours.routes(now),
+            as_written,
+            on_now: now.in_use(),
+            on_before: saved.in_use(),
+        },
+        differs_from_saved,
+    );
+    Merged {
+        record: if back { parts.saved } else { parts.now }.clone(),
+        kept: judge.kept(),
     }
 }
 
@@ -245,13 +270,12 @@ mod tests {
         let mut judge = Judge::default();
         assert!(!judge.routing("web proxy".into(), theirs, true));
         assert!(!judge.shaping("bypass list".into(), true, true));
-        let merged = judge.finish(Snapshot::new());
-        assert_eq!(merged.kept, ["web proxy", "bypass list"]);
+        assert_eq!(judge.kept(), ["web proxy", "bypass list"]);
 
         let mut judge = Judge::default();
         // Theirs but as saved: nothing of the user's to report, shaping parts still go back.
         assert!(!judge.routing("web proxy".into(), theirs, false));
         assert!(judge.shaping("bypass list".into(), true, true));
-        assert!(judge.finish(Snapshot::new()).kept.is_empty());
+        assert!(judge.kept().is_empty());
     }
 }

@@ -310,14 +310,7 @@ impl Backend for MacOs {
     }
 
     fn routes_through(&self, _: &str, record: &Snapshot, ours: &Ours) -> bool {
-        single(record).is_ok_and(|(_, settings)| {
-            settings
-                .proxies
-                .iter()
-                .filter_map(plan::Endpoint::address)
-                .any(|a| ours.is_listener(&a))
-                || (settings.auto.enabled && ours.is_pac_url(&settings.auto.url))
-        })
+        single(record).is_ok_and(|(_, settings)| settings.routes_through(ours))
     }
 
     fn set_unattended(&self) {

@@ -31,12 +31,31 @@ impl Endpoint {
         (self.enabled && !self.server.is_empty())
             .then(|| super::super::host_port(&self.server, &self.port))
     }
+
+    /// On, and at our listener.
+    pub fn routes_through(&self, ours: &Ours) -> bool {
+        self.address().is_some_and(|a| ours.is_listener(&a))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AutoProxy {
     pub enabled: bool,
     pub url: String,
+}
+
+impl AutoProxy {
+    /// On, with our PAC URL.
+    pub fn routes_through(&self, ours: &Ours) -> bool {
+        self.enabled && ours.is_pac_url(&self.url)
+    }
+}
+
+impl ServiceSettings {
+    /// Any of its proxies, or its PAC URL, routes through us.
+    pub fn routes_through(&self, ours: &Ours) -> bool {
+        self.proxies.iter().any(|p| p.routes_through(ours)) || self.auto.routes_through(ours)
+    }
 }
 
 /// One service's setting, as the `-get…` commands report it.
@@ -132,7 +151,7 @@ pub fn merge(
     for (i, name) in NAMES.iter().enumerate() {
         let (s, w, n) = (&saved.proxies[i], &written.proxies[i], &now.proxies[i]);
         let part = Routing {
-            routes_through_us: n.address().is_some_and(|a| ours.is_listener(&a)),
+            routes_through_us: n.routes_through(ours),
             as_written: difference_in_endpoint(w, n).is_none(),
             on_now: n.enabled,
             on_before: s.enabled,
@@ -149,7 +168,7 @@ pub fn merge(
         a.enabled != b.enabled || ((a.enabled || !a.url.is_empty()) && a.url != b.url)
     };
     let part = Routing {
-        routes_through_us: now.auto.enabled && ours.is_pac_url(&now.auto.url),
+        routes_through_us: now.auto.routes_through(ours),
         as_written: !auto_differs(&written.auto, &now.auto),
         on_now: now.auto.enabled,
         on_before: saved.auto.enabled,
@@ -175,7 +194,7 @@ pub fn merge(
     ) {
         out.discovery = saved.discovery;
     }
-    (out, judge.finish(Snapshot::new()).kept)
+    (out, judge.kept())
 }
 
 /// What a Mac ships for a service: every proxy off, no PAC URL, no discovery, and the

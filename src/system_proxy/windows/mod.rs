@@ -213,8 +213,7 @@ pub fn merge(
     ) {
         out.flags = (out.flags & !PROXY_TYPE_AUTO_DETECT) | detect(saved);
     }
-    let merged = judge.finish(Snapshot::new());
-    (out, merged.kept)
+    (out, judge.kept())
 }
 
 fn server_on(options: &ConnOptions) -> bool {
@@ -335,11 +334,16 @@ impl<S: Store> Windows<S> {
             .collect()
     }
 
-    /// Writes `wanted` where it differs, tells running programs, and reads every one back.
-    fn write_all(&self, wanted: &BTreeMap<Connection, ConnOptions>) -> Result<(), SysProxyError> {
+    /// Writes `wanted` where it differs from `now`, tells running programs, and reads
+    /// every one back.
+    fn write_all(
+        &self,
+        wanted: &BTreeMap<Connection, ConnOptions>,
+        now: &BTreeMap<Connection, ConnOptions>,
+    ) -> Result<(), SysProxyError> {
         let mut wrote = false;
         for (connection, options) in wanted {
-            if &self.store.read(connection)? != options {
+            if now.get(connection) != Some(options) {
                 wrote = true;
                 self.store
                     .write(connection, options)
@@ -394,16 +398,13 @@ impl<S: Store> Backend for Windows<S> {
         Ok(current_of(&self.store.read(&Connection::Lan)?))
     }
 
-    /// Writes every connection of `target` that still exists; one deleted since has
-    /// nothing left to write.
-    fn write(&self, target: &Snapshot, _now: &Snapshot) -> Result<(), SysProxyError> {
-        let existing = self.connections()?;
+    /// Writes every connection of `target` that the read `now` found; one deleted since
+    /// has nothing left to write.
+    fn write(&self, target: &Snapshot, now: &Snapshot) -> Result<(), SysProxyError> {
+        let now = decode(now)?;
         let mut wanted = decode(target)?;
-        wanted.retain(|connection, _| existing.contains(connection));
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        self.write_all(&wanted)
+        wanted.retain(|connection, _| now.contains_key(connection));
+        self.write_all(&wanted, &now)
     }
 
     fn entry_of(&self, key: &str) -> String {
