@@ -319,14 +319,7 @@ impl Cli {
             .spawn()
             .unwrap();
         let pid = child.id().unwrap();
-        let mut line = String::new();
-        tokio::io::AsyncBufReadExt::read_line(
-            &mut tokio::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .await
-        .unwrap();
-        let addr = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+        let addr = ready_addr(&mut child).await;
         Cli {
             _child: child,
             _dir: dir,

@@ -11,10 +11,10 @@ mod common;
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::bin_path;
 use common::session::Session;
+use common::{bin_path, exits_within};
 
 const SIGNALS: [(&str, i32); 3] = [("TERM", 15), ("INT", 2), ("HUP", 1)];
 
@@ -82,18 +82,9 @@ fn a_signal_at_any_instant_leaves_the_users_setting_exactly() {
             .status()
             .unwrap();
         assert!(sent.success(), "run {run}: could not signal");
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("run {run} (seed {seed}): SIG{name} after {delay:?} did not end it");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let status = exits_within(&mut child, Duration::from_secs(10)).unwrap_or_else(|| {
+            panic!("run {run} (seed {seed}): SIG{name} after {delay:?} did not end it")
+        });
         match (status.code(), status.signal()) {
             (Some(0), _) => handled += 1,
             // Before the handlers exist the default action ends it; nothing was touched yet.

@@ -8,8 +8,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bin_path;
 use common::session::Session;
+use common::{bin_path, exits_within};
 use socksbridge::system_proxy::{
     Current, Desired, Merged, Ours, Parts, Snapshot, SysProxyError, SystemProxy,
 };
@@ -511,18 +511,8 @@ fn a_panic_inside_the_backend_restores_and_exits() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the panic hook hung: no restore, no exit within 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exits_within(&mut child, Duration::from_secs(20))
+        .expect("the panic hook hung: no restore, no exit within 20 s");
     let out = child.wait_with_output().unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),

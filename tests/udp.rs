@@ -325,14 +325,7 @@ async fn a_flood_from_one_client_keeps_memory_flat() {
             .spawn()
             .unwrap();
         let pid = child.id().unwrap();
-        let mut line = String::new();
-        tokio::io::AsyncBufReadExt::read_line(
-            &mut tokio::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .await
-        .unwrap();
-        let proxy: SocketAddr = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+        let proxy = ready_addr(&mut child).await;
         let mut control = TcpStream::connect(proxy).await.unwrap();
         let relay = relay_of(&raw_associate(&mut control).await);
         let mine = UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -559,3 +559,39 @@ pub async fn read_head(stream: &mut TcpStream) -> String {
 pub fn bin_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_socksbridge"))
 }
+
+/// The listener address in the CLI's ready line (`socksbridge listening on ADDR …`), the
+/// first line `child` (spawned with a piped stdout) prints.
+pub async fn ready_addr(child: &mut tokio::process::Child) -> SocketAddr {
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(
+        &mut tokio::io::BufReader::new(child.stdout.take().expect("a piped stdout")),
+        &mut line,
+    )
+    .await
+    .unwrap();
+    line.split_whitespace()
+        .nth(3)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("not a ready line: {line:?}"))
+}
+
+/// How `child` exited, if it did within `limit`; otherwise it is killed and reaped, and
+/// the answer is `None`.
+pub fn exits_within(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

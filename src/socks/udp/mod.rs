@@ -207,7 +207,7 @@ struct Relay<'a> {
     client: Option<SocketAddr>,
     client_ip: IpAddr,
     direct: Sockets,
-    names: HashMap<String, SocketAddr>,
+    names: HashMap<Target, SocketAddr>,
     bytes: &'a crate::connections::Counters,
 }
 
@@ -280,27 +280,24 @@ impl Relay<'_> {
                     let Ok(n) = received else { continue };
                     let Ok(from) = datagram::parse(&from_upstream[..n]) else { continue };
                     last = tokio::time::Instant::now();
+                    let payload = from.payload.len();
                     match unmapped(&from.target) {
                         Some(source) => {
                             datagram::encode(&source, from.payload, &mut wrapped);
-                            self.relay_back(&wrapped).await;
+                            self.relay_back(&wrapped, payload).await;
                         }
-                        None => self.relay_back(&from_upstream[..n]).await,
+                        None => self.relay_back(&from_upstream[..n], payload).await,
                     }
                 }
                 received = recv_opt(self.direct.v4.as_ref(), &mut from_v4) => {
                     let Ok((n, source)) = received else { continue };
                     last = tokio::time::Instant::now();
-                    datagram::encode(&Target::new(Host::Ip(source.ip()), source.port()), &from_v4[..n], &mut wrapped);
-                    self.relay_back(&wrapped).await;
+                    self.relay_direct_back(source, &from_v4[..n], &mut wrapped).await;
                 }
                 received = recv_opt(self.direct.v6.as_ref(), &mut from_v6) => {
                     let Ok((n, source)) = received else { continue };
                     last = tokio::time::Instant::now();
-                    let source = Target::new(Host::Ip(source.ip()), source.port());
-                    let source = unmapped(&source).unwrap_or(source);
-                    datagram::encode(&source, &from_v6[..n], &mut wrapped);
-                    self.relay_back(&wrapped).await;
+                    self.relay_direct_back(source, &from_v6[..n], &mut wrapped).await;
                 }
             }
         }
@@ -354,11 +351,19 @@ impl Relay<'_> {
         }
     }
 
-    async fn relay_back(&mut self, bytes: &[u8]) {
+    /// A datagram a direct socket received from `source`, given our header for the client.
+    async fn relay_direct_back(&mut self, source: SocketAddr, payload: &[u8], out: &mut Vec<u8>) {
+        let source = Target::new(Host::Ip(source.ip()), source.port());
+        datagram::encode(&unmapped(&source).unwrap_or(source), payload, out);
+        self.relay_back(out, payload.len()).await;
+    }
+
+    /// Sends a whole datagram (header included) carrying `payload` bytes to the client.
+    async fn relay_back(&mut self, bytes: &[u8], payload: usize) {
         let Some(client) = self.client else {
             return;
         };
-        let payload = datagram::parse(bytes).map_or(0, |d| d.payload.len() as u64);
+        let payload = payload as u64;
         if self.relay.send_to(bytes, client).await.is_ok() {
             self.bytes.down.fetch_add(payload, Relaxed);
             self.conn.shared.stats.add_down(payload);
@@ -367,12 +372,10 @@ impl Relay<'_> {
 
     /// The address a direct datagram goes to (names resolved here, remembered a while).
     async fn resolve(&mut self, target: &Target) -> Option<SocketAddr> {
-        let name = match &target.host {
-            Host::Ip(ip) => return Some(SocketAddr::new(*ip, target.port)),
-            Host::Domain(name) => name,
-        };
-        let key = format!("{name}:{}", target.port);
-        if let Some(addr) = self.names.get(&key) {
+        if let Host::Ip(ip) = target.host {
+            return Some(SocketAddr::new(ip, target.port));
+        }
+        if let Some(addr) = self.names.get(target) {
             return Some(*addr);
         }
         let limit = self.engine.config.timeouts.connect;
@@ -382,7 +385,7 @@ impl Relay<'_> {
                 if self.names.len() >= NAMES_KEPT {
                     self.names.clear();
                 }
-                self.names.insert(key, addr);
+                self.names.insert(target.clone(), addr);
                 Some(addr)
             }
             Err(e) => {
