@@ -17,6 +17,8 @@ use crate::message::Message;
 
 /// At most this many connections are listed (the newest); the count says how many are open.
 pub const LISTED: usize = 200;
+/// A UDP association lists at most this many of the targets it sent to (the first ones).
+pub const TARGETS_LISTED: usize = 8;
 /// Failures kept, newest first.
 pub const FAILURES_KEPT: usize = 20;
 
@@ -43,6 +45,34 @@ pub enum Kind {
     Udp,
 }
 
+/// What a UDP association counts beside its bytes: datagrams each way, and where it sent.
+#[derive(Debug, Default)]
+pub(crate) struct UdpSeen {
+    pub datagrams: Counters,
+    /// The first [`TARGETS_LISTED`] targets, and whether there were more.
+    targets: Mutex<(Vec<String>, bool)>,
+}
+
+impl UdpSeen {
+    /// Notes a target the association sent to for the first time (the relay asks only
+    /// for targets it has not seen: one short lock per new target, none per datagram).
+    pub fn new_target(&self, target: &impl ToString) {
+        let mut targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
+        if targets.0.len() < TARGETS_LISTED {
+            targets.0.push(target.to_string());
+        } else {
+            targets.1 = true;
+        }
+    }
+
+    fn targets(&self) -> (Vec<String>, bool) {
+        self.targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 /// One open connection.
 #[derive(Debug)]
 pub(crate) struct Live {
@@ -53,6 +83,8 @@ pub(crate) struct Live {
     via: Option<Arc<str>>,
     opened: Instant,
     pub bytes: Counters,
+    /// For a UDP association.
+    pub udp: Option<UdpSeen>,
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +129,7 @@ impl Registry {
             via,
             opened: Instant::now(),
             bytes: Counters::default(),
+            udp: (kind == Kind::Udp).then(UdpSeen::default),
         });
         let mut inner = self.lock();
         let id = inner.next;
@@ -143,6 +176,15 @@ impl Registry {
                     up: live.bytes.up.load(Relaxed),
                     down: live.bytes.down.load(Relaxed),
                     age_ms: now.duration_since(live.opened).as_millis() as u64,
+                    udp: live.udp.as_ref().map(|seen| {
+                        let (targets, more_targets) = seen.targets();
+                        UdpView {
+                            datagrams_up: seen.datagrams.up.load(Relaxed),
+                            datagrams_down: seen.datagrams.down.load(Relaxed),
+                            targets,
+                            more_targets,
+                        }
+                    }),
                 })
                 .collect(),
             failures: inner.failures.iter().cloned().collect(),
@@ -175,6 +217,19 @@ pub struct Connection {
     pub up: u64,
     pub down: u64,
     pub age_ms: u64,
+    /// For a UDP association: its datagrams and targets.
+    pub udp: Option<UdpView>,
+}
+
+/// A UDP association as the Connections view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UdpView {
+    pub datagrams_up: u64,
+    pub datagrams_down: u64,
+    /// The first targets it sent to, in order.
+    pub targets: Vec<String>,
+    /// It sent to more targets than listed.
+    pub more_targets: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -452,6 +452,7 @@ impl Controller {
             failover: inner.config.failover.clone(),
             limit: inner.config.proxy.timeouts.connect,
             last_switch: inner.last_switch,
+            udp: inner.config.proxy.udp,
         };
         let board = Arc::clone(&self.board);
         let switcher = ControllerSwitch {

@@ -28,6 +28,17 @@ pub struct Check {
     pub message: Option<Message>,
     /// When, in milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// Whether the server carries UDP, learnt with the check when it works (`None`: UDP is
+    /// off in the settings, or the check failed before it could tell).
+    pub udp: Option<UdpCheck>,
+}
+
+/// Whether a server carries UDP: its SOCKS5 relay opened, or why not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UdpCheck {
+    pub ok: bool,
+    /// Why not, when not.
+    pub message: Option<Message>,
 }
 
 /// What the checks found and did, for whoever listens (the app notifies, the CLI logs).
@@ -121,6 +132,8 @@ pub(crate) struct Plan {
     pub limit: Duration,
     /// When the last switch happened (in an earlier round too): the hold-down counts from it.
     pub last_switch: Option<Instant>,
+    /// Whether UDP is relayed, so each check also learns whether the server carries it.
+    pub udp: bool,
 }
 
 /// Checks and fails over until aborted (the controller aborts it on stop and on new
@@ -210,6 +223,10 @@ async fn check(plan: &Plan, board: &Board, index: usize, in_use: bool) -> bool {
             error: None,
             message: None,
             at_ms,
+            udp: match plan.udp {
+                true => Some(udp_check(server, plan.limit).await),
+                false => None,
+            },
         },
         Err(e) => {
             tracing::debug!("check of {}: {e}", server.name);
@@ -219,10 +236,27 @@ async fn check(plan: &Plan, board: &Board, index: usize, in_use: bool) -> bool {
                 error: Some(e.to_string()),
                 message: Some(e.message()),
                 at_ms,
+                udp: None,
             }
         }
     };
     let ok = check.ok;
     board.record(&server.name, in_use, check);
     ok
+}
+
+async fn udp_check(server: &Server, limit: Duration) -> UdpCheck {
+    match crate::socks::probe_udp(&server.upstream, server.via.as_ref(), limit).await {
+        Ok(()) => UdpCheck {
+            ok: true,
+            message: None,
+        },
+        Err(e) => {
+            tracing::debug!("UDP check of {}: {e}", server.name);
+            UdpCheck {
+                ok: false,
+                message: Some(e.message()),
+            }
+        }
+    }
 }

@@ -99,12 +99,24 @@ async fn datagrams_round_trip_through_a_socks5_server_with_udp() {
         }
         assert_eq!(connections.load(Ordering::SeqCst), 1, "through the server");
         let connections = proxy.handle.connections();
-        assert!(
-            connections
-                .connections
-                .iter()
-                .any(|c| serde_json::to_value(c).unwrap()["kind"] == "udp"),
-            "listed in the Connections view"
+        let listed = connections
+            .connections
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap())
+            .find(|c| c["kind"] == "udp")
+            .expect("listed in the Connections view");
+        assert_eq!(
+            listed["udp"],
+            serde_json::json!({
+                "datagrams_up": 3,
+                "datagrams_down": 3,
+                "targets": [echo.addr.to_string()],
+                "more_targets": false,
+            })
+        );
+        assert_eq!(
+            (listed["up"].as_u64(), listed["down"].as_u64()),
+            (Some(1404), Some(1404))
         );
     })
     .await;
@@ -130,6 +142,28 @@ async fn with_direct_datagrams_go_straight_to_the_target() {
         let client = client(proxy.addr).await.expect("the ASSOCIATE is granted");
         assert_eq!(round_trip(&client, echo.addr, b"direct").await, b"direct");
         assert_eq!(echo.received.load(Ordering::SeqCst), 1);
+
+        // The Connections view lists the first eight targets and says there were more.
+        let mut targets = vec![echo.addr];
+        for _ in 0..9 {
+            let other = SocketAddr::new(echo.addr.ip(), free_port().await);
+            client.send_to(b"x", other).await.unwrap();
+            targets.push(other);
+        }
+        let listed = |proxy: &Proxy| {
+            let view = proxy.handle.connections();
+            serde_json::to_value(&view.connections[0]).unwrap()["udp"].clone()
+        };
+        assert!(
+            eventually(Duration::from_secs(5), || listed(&proxy)["datagrams_up"]
+                == 10)
+            .await,
+            "{}",
+            listed(&proxy)
+        );
+        let shown: Vec<String> = targets[..8].iter().map(|t| t.to_string()).collect();
+        assert_eq!(listed(&proxy)["targets"], serde_json::json!(shown));
+        assert_eq!(listed(&proxy)["more_targets"], true);
     })
     .await;
 }
@@ -365,6 +399,80 @@ async fn a_flood_from_one_client_keeps_memory_flat() {
         };
         assert!(answered, "the association still answers after the flood");
         println!("RSS {before} KiB before the flood, {after} KiB after");
+    })
+    .await;
+}
+
+/// The first check of the server in use, with UDP relaying `udp`.
+async fn first_check(upstream: &str, probe: SocketAddr, udp: bool) -> socksbridge::health::Check {
+    use socksbridge::controller::{Checks, Controller};
+    use socksbridge::health::HealthEvent;
+    let mut settings = socksbridge::Settings {
+        listen: "127.0.0.1:0".into(),
+        udp,
+        ..socksbridge::Settings::default().with_upstream(upstream)
+    };
+    settings.app.probe_target = probe.to_string();
+    settings.failover.interval_secs = 3600;
+    let controller = Controller::new(settings, None)
+        .unwrap()
+        .with_checks(Checks::Always);
+    let mut events = controller.subscribe();
+    controller.start().await.unwrap();
+    let check = loop {
+        if let HealthEvent::Checked { check, .. } = events.recv().await.unwrap() {
+            break check;
+        }
+    };
+    assert_eq!(
+        controller.status().await.servers[0].last.as_ref(),
+        Some(&check),
+        "the window and the tray see it"
+    );
+    controller.stop().await.unwrap();
+    check
+}
+
+/// The health check learns per server whether it carries UDP, and says why not in the
+/// catalogue's words; with UDP off it does not ask.
+#[tokio::test]
+async fn the_health_check_learns_which_servers_carry_udp() {
+    within(60, async {
+        let origin = origin().await;
+        let (with_udp, associations) = udp_socks_server(IpAddr::V4(Ipv4Addr::LOCALHOST)).await;
+        let microsocks = microsocks(None).await;
+        // Our own mixed port speaks SOCKS4a and HTTP: a server of each kind that works for TCP.
+        let mixed = proxy_via("direct://").await;
+
+        let yes = first_check(&format!("socks5h://{with_udp}"), origin.addr, true).await;
+        assert!(yes.ok, "{yes:?}");
+        assert_eq!(yes.udp.as_ref().map(|u| u.ok), Some(true), "{yes:?}");
+        // One control connection for the TCP check, one for the ASSOCIATE.
+        assert_eq!(associations.load(Ordering::SeqCst), 2);
+
+        for (upstream, says) in [
+            (
+                format!("socks5h://{}", microsocks.addr),
+                "command not supported",
+            ),
+            (format!("socks4a://{}", mixed.addr), "SOCKS4 has no UDP"),
+            (
+                format!("http://{}", mixed.addr),
+                "an HTTP proxy carries only TCP",
+            ),
+        ] {
+            let no = first_check(&upstream, origin.addr, true).await;
+            assert!(no.ok, "{upstream}: TCP works: {no:?}");
+            let udp = no.udp.expect("UDP was asked about");
+            assert!(!udp.ok, "{upstream}");
+            let message = udp.message.expect("a reason");
+            assert_eq!(message.key, "core.err_udp_refused");
+            assert!(message.english().contains(says), "{upstream}: {message}");
+        }
+
+        let off = first_check(&format!("socks5h://{with_udp}"), origin.addr, false).await;
+        assert!(off.ok && off.udp.is_none(), "{off:?}");
+        assert_eq!(associations.load(Ordering::SeqCst), 3, "only the TCP check");
     })
     .await;
 }

@@ -1,7 +1,7 @@
 // The settings window: loads the app state, keeps the status fresh, edits the settings.
 import { buildUpstream, parseUpstream } from "./lib/upstream.js";
 import {
-  addServer, checkText, duplicateServer, idOf, keepChosen, moveServer, plain, removeServer, serverErrors, withIds,
+  addServer, checkText, udpReason, duplicateServer, idOf, keepChosen, moveServer, plain, removeServer, serverErrors, withIds,
 } from "./lib/servers.js";
 import { formFieldFor, validateForm } from "./lib/validate.js";
 import { filterLogs, statusView, testResultText } from "./lib/render.js";
@@ -78,6 +78,7 @@ function readForm() {
     interval: $("failover-interval").value.trim(),
     listenHost: $("listen-host").value.trim(),
     listenPort: $("listen-port").value.trim(),
+    udp: $("udp").checked,
     allowLan: $("allow-lan").checked,
     authUser: $("auth-username").value,
     authPass: $("auth-password").value,
@@ -97,6 +98,7 @@ function toSettings(form) {
   return {
     ...settings,
     listen: `${host}:${form.listenPort}`,
+    udp: form.udp,
     servers: plain(servers),
     active: servers.find((s) => s.id === keepChosen(servers, chosen))?.name ?? "",
     failover: {
@@ -195,6 +197,7 @@ function renderServers() {
     const check = document.createElement("span");
     check.className = `server-check ${status?.last ? (status.last.ok ? "ok" : "down") : ""}`;
     check.textContent = checkText(status, t);
+    check.title = udpReason(status, t);
     row.append(check);
     row.addEventListener("click", () => loadServer(i));
     li.append(radio, row);
@@ -219,6 +222,7 @@ function fillForm(s) {
   const [host, port] = splitListen(s.listen);
   $("listen-host").value = host;
   $("listen-port").value = port;
+  $("udp").checked = s.udp;
   $("allow-lan").checked = Boolean(s.auth);
   $("auth-username").value = s.auth?.username ?? "";
   $("auth-password").value = s.auth?.password ?? "";

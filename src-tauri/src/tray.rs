@@ -356,12 +356,17 @@ fn redraw_servers<R: Runtime>(
     }
 }
 
-/// A server's entry: its name and its last check.
+/// A server's entry: its name and its last check (how fast, and whether it carries UDP).
 pub fn server_label(lang: Language, server: &ServerStatus) -> String {
     match &server.last {
         Some(check) if check.ok => {
+            let udp = match &check.udp {
+                Some(udp) if udp.ok => format!(" · {}", lang.t("tray.udp_yes", &[])),
+                Some(_) => format!(" · {}", lang.t("tray.udp_no", &[])),
+                None => String::new(),
+            };
             format!(
-                "{} · {}",
+                "{} · {}{udp}",
                 server.name,
                 latency(check.latency_ms.unwrap_or_default())
             )
@@ -501,5 +506,58 @@ mod tests {
         assert_eq!(speed(512.0), "512 B/s");
         assert_eq!(speed(1500.0), "1.5 KB/s");
         assert_eq!(speed(2_500_000.0), "2.5 MB/s");
+    }
+
+    #[test]
+    fn a_server_entry_says_its_speed_and_whether_it_carries_udp() {
+        use socksbridge::health::{Check, UdpCheck};
+        let server = |last: Option<Check>| ServerStatus {
+            name: "Alpha".into(),
+            upstream: "socks5h://127.0.0.1:1080".into(),
+            direct: false,
+            chosen: true,
+            in_use: true,
+            last,
+        };
+        let check = |ok: bool, udp: Option<bool>| Check {
+            ok,
+            latency_ms: ok.then_some(12.3),
+            error: None,
+            message: None,
+            at_ms: 0,
+            udp: udp.map(|ok| UdpCheck { ok, message: None }),
+        };
+        let cases = [
+            (Language::English, None, "Alpha"),
+            (Language::English, Some(check(true, None)), "Alpha · 12 ms"),
+            (
+                Language::English,
+                Some(check(true, Some(true))),
+                "Alpha · 12 ms · UDP: yes",
+            ),
+            (
+                Language::English,
+                Some(check(true, Some(false))),
+                "Alpha · 12 ms · UDP: no",
+            ),
+            (
+                Language::English,
+                Some(check(false, None)),
+                "Alpha · unreachable",
+            ),
+            (
+                Language::Russian,
+                Some(check(true, Some(false))),
+                "Alpha · 12 ms · UDP: нет",
+            ),
+            (
+                Language::SimplifiedChinese,
+                Some(check(true, Some(true))),
+                "Alpha · 12 ms · UDP：支持",
+            ),
+        ];
+        for (lang, last, label) in cases {
+            assert_eq!(server_label(lang, &server(last)), label);
+        }
     }
 }

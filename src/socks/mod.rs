@@ -4,6 +4,8 @@
 pub mod parse;
 mod udp;
 
+pub(crate) use udp::probe as probe_udp;
+
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -170,6 +170,10 @@ class SettingsWindow(unittest.TestCase):
             if os.path.exists(path):
                 os.remove(path)
 
+    def saved(self):
+        with open(self.settings_file) as f:
+            return json.load(f)
+
     def test_configure_enable_fetch_test_and_disable(self):
         listen = free_port()
         origin_port = self.stack.origin.server_address[1]
@@ -182,8 +186,7 @@ class SettingsWindow(unittest.TestCase):
             set_field(driver, "probe-target", f"127.0.0.1:{origin_port}")
             driver.find_element(By.ID, "save").click()
             WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "saved").text == "Saved.")
-            with open(self.settings_file) as f:
-                saved = json.load(f)
+            saved = self.saved()
             self.assertEqual(saved["servers"][0]["url"], f"socks5h://127.0.0.1:{self.stack.socks_port}")
             self.assertEqual(saved["listen"], f"127.0.0.1:{listen}")
 
@@ -201,7 +204,10 @@ class SettingsWindow(unittest.TestCase):
             WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, "st-upstream").text.startswith("Reachable"))
             # The server's row says it is in use and shows its last check.
             WebDriverWait(driver, 15).until(lambda d: "in use" in server_rows(d)[0].text)
-            self.assertRegex(server_rows(driver)[0].text, r"\d+(\.\d)? (ms|s)$")
+            # microsocks carries no UDP: the row says so, and its hover text says why.
+            self.assertRegex(server_rows(driver)[0].text, r"\d+(\.\d)? (ms|s) · UDP: no$")
+            why = driver.find_element(By.CSS_SELECTOR, "#server-list .server-check").get_attribute("title")
+            self.assertIn(f"127.0.0.1:{self.stack.socks_port} cannot carry UDP", why)
 
             # Connections: an open tunnel is listed with its target and server; a failed
             # request's reason is kept.
@@ -233,6 +239,12 @@ class SettingsWindow(unittest.TestCase):
                 next_frame(driver)
                 self.assertTrue(driver.save_screenshot(SCREENSHOT), "screenshot failed")
                 self.assertGreater(os.path.getsize(SCREENSHOT), 10_000)
+
+            # The UDP switch reaches the file.
+            self.assertTrue(driver.find_element(By.ID, "udp").is_selected(), "UDP is on by default")
+            driver.find_element(By.ID, "udp").click()
+            driver.find_element(By.ID, "save").click()
+            WebDriverWait(driver, 10).until(lambda d: self.saved()["udp"] is False)
 
             driver.find_element(By.CSS_SELECTOR, "label.switch").click()
             WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "headline").text == "Proxy off")
@@ -271,8 +283,7 @@ class SettingsWindow(unittest.TestCase):
             self.assertEqual(len(server_rows(driver)), 3)
             driver.find_element(By.ID, "save").click()
             WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "saved").text == "Saved.")
-            with open(self.settings_file) as f:
-                saved = json.load(f)
+            saved = self.saved()
             self.assertEqual([s["name"] for s in saved["servers"]], ["Tor browser", "Local SOCKS", "Office"])
             self.assertEqual(saved["servers"][2]["url"], "http://alice:s3cret@127.0.0.1:3128")
             self.assertEqual(saved["active"], "Tor browser")
@@ -310,8 +321,7 @@ class SettingsWindow(unittest.TestCase):
                 self.assertEqual(driver.find_element(By.ID, "save").text, words["form.save"])
                 self.assertEqual(driver.find_element(By.ID, "headline").text, words["status.off"])
                 self.assertEqual(driver.find_element(By.TAG_NAME, "html").get_attribute("lang"), lang)
-                with open(self.settings_file) as f:
-                    self.assertEqual(json.load(f)["app"]["language"], lang)
+                self.assertEqual(self.saved()["app"]["language"], lang)
                 if SCREENSHOT:
                     shot = os.path.join(os.path.dirname(SCREENSHOT), f"settings-{lang}.png")
                     driver.execute_script("window.scrollTo(0, 0)")

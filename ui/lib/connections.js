@@ -25,16 +25,27 @@ export function formatAge(ms) {
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
 }
 
-/** One row of cells per connection: client, target, via, sent, received, age. */
+/** One row of cells per connection: client, target, via, sent, received, age. A UDP
+ * association's target cell lists where it sent, and its byte cells count datagrams. */
 export function connectionRows(view, t) {
-  return (view?.connections ?? []).map((c) => [
-    c.client,
-    c.target,
-    c.via ?? t("conn.direct"),
-    formatBytes(c.up),
-    formatBytes(c.down),
-    formatAge(c.age_ms),
-  ]);
+  return (view?.connections ?? []).map((c) => {
+    const udp = c.udp;
+    const sent = (bytes, count) => (udp ? t("conn.datagrams", { bytes: formatBytes(bytes), count: formatCount(count) }) : formatBytes(bytes));
+    return [
+      c.client,
+      udp ? udpTargets(udp, t) : c.target,
+      c.via ?? t("conn.direct"),
+      sent(c.up, udp?.datagrams_up),
+      sent(c.down, udp?.datagrams_down),
+      formatAge(c.age_ms),
+    ];
+  });
+}
+
+function udpTargets(udp, t) {
+  if (udp.targets.length === 0) return t("conn.udp_none");
+  const targets = udp.targets.join(", ") + (udp.more_targets ? ", …" : "");
+  return t("conn.udp_targets", { targets });
 }
 
 /** The line above the table: how many are open, and how many of them are listed. */

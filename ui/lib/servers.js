@@ -71,8 +71,17 @@ export function checkText(status, t) {
   if (status?.direct) return t("servers.direct");
   const last = status?.last;
   if (!last) return t("servers.not_checked");
-  if (last.ok) return t("servers.ok", { latency: formatLatency(last.latency_ms) });
-  return t("servers.down", { error: say(last.message, last.error ?? "") });
+  if (!last.ok) return t("servers.down", { error: say(last.message, last.error ?? "") });
+  const speed = t("servers.ok", { latency: formatLatency(last.latency_ms) });
+  if (!last.udp) return speed;
+  return `${speed} · ${t(last.udp.ok ? "tray.udp_yes" : "tray.udp_no")}`;
+}
+
+/** Why the last check found that a server cannot carry UDP ("" when it can, or unknown). */
+export function udpReason(status, t) {
+  const udp = status?.last?.ok ? status.last.udp : null;
+  if (!udp || udp.ok) return "";
+  return udp.message ? say(udp.message, "") : t("tray.udp_no");
 }
 
 /** Core field errors for servers[i].* as one line per server, naming it. */

@@ -30,3 +30,17 @@ test("rows, summary and failures", () => {
   assert.equal(connectionSummary(view, t, false), "conn.off");
   assert.deepEqual(failureLines(view, () => "12:00:00"), ["12:00:00 CONNECT x:443: refused"]);
 });
+
+test("a UDP association lists its targets and counts its datagrams", () => {
+  const udp = (targets, more_targets = false) => ({
+    client: "127.0.0.1:7", target: "UDP", via: "Home", up: 1500, down: 64, age_ms: 1000,
+    udp: { datagrams_up: 1200, datagrams_down: 1, targets, more_targets },
+  });
+  const rows = connectionRows({ connections: [udp(["1.1.1.1:53", "a.example:443"]), udp([]), udp(["x:1"], true)] }, t);
+  assert.deepEqual(rows[0], [
+    "127.0.0.1:7", 'conn.udp_targets{"targets":"1.1.1.1:53, a.example:443"}', "Home",
+    'conn.datagrams{"bytes":"1.5 KB","count":"1,200"}', 'conn.datagrams{"bytes":"64 B","count":"1"}', "1 s",
+  ]);
+  assert.equal(rows[1][1], "conn.udp_none");
+  assert.equal(rows[2][1], 'conn.udp_targets{"targets":"x:1, …"}');
+});

@@ -1,8 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { useCatalogue } from "../lib/i18n.js";
 import {
-  addServer, checkText, duplicateServer, idOf, keepChosen, moveServer, plain, removeServer, serverErrors, uniqueName,
-  withIds,
+  addServer, checkText, duplicateServer, idOf, keepChosen, moveServer, plain, removeServer, serverErrors, udpReason,
+  uniqueName, withIds,
 } from "../lib/servers.js";
 
 const list = (...names) => withIds(names.map((name) => ({ name, url: `socks5h://${name.toLowerCase()}:1080` })));
@@ -52,6 +54,16 @@ test("check text and server errors", () => {
   assert.equal(checkText({ last: null }, t), "servers.not_checked{}");
   assert.equal(checkText({ last: { ok: true, latency_ms: 3.21 } }, t), 'servers.ok{"latency":"3.2 ms"}');
   assert.equal(checkText({ last: { ok: false, error: "refused" } }, t), 'servers.down{"error":"refused"}');
+  const udp = (ok, message = null) => ({ last: { ok: true, latency_ms: 3.21, udp: { ok, message } } });
+  assert.equal(checkText(udp(true), t), 'servers.ok{"latency":"3.2 ms"} · tray.udp_yes{}');
+  assert.equal(checkText(udp(false), t), 'servers.ok{"latency":"3.2 ms"} · tray.udp_no{}');
+  assert.equal(udpReason(udp(true), t), "");
+  assert.equal(udpReason({ last: { ok: true, latency_ms: 1 } }, t), "");
+  assert.equal(udpReason(udp(false), t), "tray.udp_no{}");
+  const refused = { key: "core.err_udp_refused", args: { server: "SOCKS server a:1", reason: "SOCKS4 has no UDP" } };
+  useCatalogue(JSON.parse(readFileSync(new URL("../i18n/en.json", import.meta.url), "utf8")));
+  assert.equal(udpReason(udp(false, refused), t), "SOCKS server a:1 cannot carry UDP: SOCKS4 has no UDP");
+  useCatalogue({});
   const errors = serverErrors(
     [{ field: "servers[1].url", message: "bad port" }, { field: "listen", message: "x" }, { field: "active", message: "gone" }],
     list("A", "B"),

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::config::{SocksVersion, Upstream};
-use crate::connections::Kind;
+use crate::config::{HttpProxy, SocksServer, SocksVersion, Upstream};
+use crate::connections::{Kind, Live, UdpSeen, TARGETS_LISTED};
 use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
 use crate::socks::parse;
@@ -80,6 +80,10 @@ pub(crate) async fn associate(mut control: TcpStream, conn: Arc<Conn>, hint: Tar
         Way::Through(_) => engine.via_upstream(),
     };
     let tracked = conn.track(Kind::Udp, &"UDP", via);
+    // Always there: the registry gives every UDP association its counts.
+    let Some(udp) = tracked.live.udp.as_ref() else {
+        return;
+    };
     let mut relaying = Relay {
         engine: &engine,
         conn: &conn,
@@ -88,7 +92,9 @@ pub(crate) async fn associate(mut control: TcpStream, conn: Arc<Conn>, hint: Tar
         client_ip: conn.peer.ip(),
         direct: Sockets::default(),
         names: HashMap::new(),
-        bytes: &tracked.live.bytes,
+        live: &tracked.live,
+        udp,
+        seen: Vec::new(),
     };
     let end = relaying.run(&mut control, way).await;
     tracing::debug!(peer = %conn.peer, "UDP association ended: {end}");
@@ -118,41 +124,63 @@ fn expected_client(hint: &Target, peer: SocketAddr) -> Option<SocketAddr> {
 
 /// The upstream's UDP relay, or direct, or why UDP cannot go.
 async fn open_way(engine: &Engine) -> Result<Way, ProxyError> {
-    if !engine.config.udp {
+    let config = &engine.config;
+    if !config.udp {
         return Err(ProxyError::UdpRefused {
             server: "this proxy".into(),
             reason: "UDP is turned off in the settings".into(),
         });
     }
-    let config = &engine.config;
-    let refused = |server: String, reason: &str| ProxyError::UdpRefused {
-        server,
-        reason: reason.to_string(),
-    };
-    match (&config.upstream, &config.via) {
-        (Upstream::Direct, _) => Ok(Way::Direct),
+    match carrier(&config.upstream, config.via.as_ref())? {
+        None => Ok(Way::Direct),
+        Some(server) => upstream::associate(server, config.timeouts.connect)
+            .await
+            .map(Way::Through),
+    }
+}
+
+/// The SOCKS5 server whose relay carries a server entry's UDP (`None`: `direct://`, from
+/// this machine), or why that entry cannot carry UDP at all.
+fn carrier<'a>(
+    upstream: &'a Upstream,
+    via: Option<&HttpProxy>,
+) -> Result<Option<&'a SocksServer>, ProxyError> {
+    let refused = |server: String, reason: String| ProxyError::UdpRefused { server, reason };
+    match (upstream, via) {
+        (Upstream::Direct, _) => Ok(None),
         (Upstream::Socks(server), None)
             if matches!(server.version, SocksVersion::Socks5 { .. }) =>
         {
-            upstream::associate(server, config.timeouts.connect)
-                .await
-                .map(Way::Through)
+            Ok(Some(server))
         }
         (Upstream::Socks(server), Some(via)) => Err(refused(
             format!("SOCKS server {}", server.address),
-            &format!(
+            format!(
                 "it is reached through the HTTP proxy {}, which carries only TCP",
                 via.address
             ),
         )),
         (Upstream::Socks(server), None) => Err(refused(
             format!("SOCKS server {}", server.address),
-            "SOCKS4 has no UDP",
+            "SOCKS4 has no UDP".into(),
         )),
         (Upstream::Http(proxy), _) => Err(refused(
             format!("HTTP proxy {}", proxy.address),
-            "an HTTP proxy carries only TCP",
+            "an HTTP proxy carries only TCP".into(),
         )),
+    }
+}
+
+/// Whether a server entry carries UDP: for a SOCKS5 server, one UDP ASSOCIATE within
+/// `limit`, ended at once (the server says yes or refuses command 3, as `ssh -D` does).
+pub(crate) async fn probe(
+    upstream: &Upstream,
+    via: Option<&HttpProxy>,
+    limit: std::time::Duration,
+) -> Result<(), ProxyError> {
+    match carrier(upstream, via)? {
+        None => Ok(()),
+        Some(server) => upstream::associate(server, limit).await.map(drop),
     }
 }
 
@@ -208,7 +236,11 @@ struct Relay<'a> {
     client_ip: IpAddr,
     direct: Sockets,
     names: HashMap<Target, SocketAddr>,
-    bytes: &'a crate::connections::Counters,
+    live: &'a Live,
+    udp: &'a UdpSeen,
+    /// The targets already listed in the Connections view (the first few; one more
+    /// stands for "and others").
+    seen: Vec<Target>,
 }
 
 impl Relay<'_> {
@@ -346,8 +378,13 @@ impl Relay<'_> {
             },
         };
         if sent {
-            self.bytes.up.fetch_add(payload, Relaxed);
+            self.live.bytes.up.fetch_add(payload, Relaxed);
             self.conn.shared.stats.add_up(payload);
+            self.udp.datagrams.up.fetch_add(1, Relaxed);
+            if self.seen.len() <= TARGETS_LISTED && !self.seen.contains(&datagram.target) {
+                self.udp.new_target(&datagram.target);
+                self.seen.push(datagram.target);
+            }
         }
     }
 
@@ -365,8 +402,9 @@ impl Relay<'_> {
         };
         let payload = payload as u64;
         if self.relay.send_to(bytes, client).await.is_ok() {
-            self.bytes.down.fetch_add(payload, Relaxed);
+            self.live.bytes.down.fetch_add(payload, Relaxed);
             self.conn.shared.stats.add_down(payload);
+            self.udp.datagrams.down.fetch_add(1, Relaxed);
         }
     }
 
