@@ -90,6 +90,7 @@ pub(crate) async fn associate(mut control: TcpStream, conn: Arc<Conn>, hint: Tar
         relay,
         client: expected_client(&hint, conn.peer),
         client_ip: conn.peer.ip(),
+        connected: false,
         direct: Sockets::default(),
         names: HashMap::new(),
         live: &tracked.live,
@@ -234,6 +235,8 @@ struct Relay<'a> {
     /// Where the client sends from, once known.
     client: Option<SocketAddr>,
     client_ip: IpAddr,
+    /// The relay socket is connected to the client (after its first datagram).
+    connected: bool,
     direct: Sockets,
     names: HashMap<Target, SocketAddr>,
     live: &'a Live,
@@ -296,6 +299,11 @@ impl Relay<'_> {
                 received = self.relay.recv_from(&mut from_client) => {
                     let Ok((n, source)) = received else { continue };
                     if self.accept_source(source) {
+                        if !self.connected {
+                            // The kernel filters strangers from now on, and answers go
+                            // out without a route lookup each.
+                            self.connected = self.relay.connect(source).await.is_ok();
+                        }
                         last = tokio::time::Instant::now();
                         self.relay_out(&from_client[..n], up_socket).await;
                     }
@@ -401,7 +409,11 @@ impl Relay<'_> {
             return;
         };
         let payload = payload as u64;
-        if self.relay.send_to(bytes, client).await.is_ok() {
+        let sent = match self.connected {
+            true => self.relay.send(bytes).await,
+            false => self.relay.send_to(bytes, client).await,
+        };
+        if sent.is_ok() {
             self.live.bytes.down.fetch_add(payload, Relaxed);
             self.conn.shared.stats.add_down(payload);
             self.udp.datagrams.down.fetch_add(1, Relaxed);
