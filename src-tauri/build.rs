@@ -16,6 +16,7 @@ fn main() {
             "get_logs",
             "terminal_command",
             "close_window",
+            "quit",
         ]),
     ))
     .expect("tauri build script failed");

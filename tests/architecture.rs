@@ -43,6 +43,7 @@ const APP: &[&str] = &[
     "clicks",
     "monitor",
     "network_events",
+    "tray_host",
     "actions",
     "window",
     "autostart",

@@ -283,6 +283,17 @@ function renderStatus(state) {
   const notice = $("notice");
   notice.hidden = !state.notice;
   notice.textContent = say(state.notice);
+  $("no-tray").hidden = !state.tray_missing;
+}
+
+/** Closing the window: where there is no tray to come back to, ask first. */
+function closeWindow() {
+  if (lastState?.tray_missing) askClose();
+  else invoke("close_window");
+}
+
+function askClose() {
+  if (!$("ask-close").open) $("ask-close").showModal();
 }
 
 function coreErrors(error) {
@@ -458,8 +469,17 @@ async function init() {
   });
 
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !event.defaultPrevented) invoke("close_window");
+    // Escape in the open dialog only closes the dialog; the Escape that opens it must not
+    // go on to close it again.
+    if (event.key === "Escape" && !event.defaultPrevented && !$("ask-close").open) {
+      event.preventDefault();
+      closeWindow();
+    }
   });
+  $("ask-keep").addEventListener("click", () => invoke("close_window"));
+  $("ask-quit").addEventListener("click", () => invoke("quit"));
+  // The window manager's close button, where there is no tray: the app asks the page.
+  await window.__TAURI__.event.listen("ask-close", askClose);
 
   // The app announces every change (and, while on, the speed each second) as a `view`.
   await window.__TAURI__.event.listen("view", (event) => renderStatus(event.payload));

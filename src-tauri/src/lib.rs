@@ -6,6 +6,7 @@
 //! - `actions`: everything a person can do (toggle, save, mode, copy, test, check)
 //! - `commands`: what the settings window may invoke, each over an action
 //! - `tray`: icon (off / on / upstream down) and menu with typed ids
+//! - `tray_host`: whether the desktop shows tray icons; without, the window is the app
 //! - `window`: the settings window, created on demand, destroyed on close
 //! - `monitor`: speed every second; the core's server checks and switches as they come
 //! - `state`: the controller, measurements, and the change announcements
@@ -22,6 +23,7 @@ pub mod monitor;
 pub mod network_events;
 pub mod state;
 pub mod tray;
+pub mod tray_host;
 pub mod window;
 
 use std::path::PathBuf;
@@ -61,6 +63,7 @@ pub fn with_commands<R: Runtime>(builder: Builder<R>) -> Builder<R> {
         commands::get_logs,
         commands::terminal_command,
         commands::close_window,
+        commands::quit,
     ])
 }
 
@@ -111,6 +114,7 @@ pub fn build_app<R: Runtime>(
     let state = AppState::load(settings_path, system.clone(), logs);
     with_commands(builder)
         .manage(state)
+        .on_window_event(window::on_event)
         .setup(move |app| {
             // A tray app: no Dock icon and no app menu on macOS.
             #[cfg(target_os = "macos")]
@@ -151,6 +155,7 @@ fn setup<R: Runtime>(
     tauri::async_runtime::spawn(monitor::speed_loop(app.clone()));
     tauri::async_runtime::spawn(monitor::health_events(app.clone()));
     network_events::watch(app.clone());
+    tray_host::watch(app.clone());
     let state = app.state::<AppState>();
     let settings = tauri::async_runtime::block_on(state.controller.settings());
     autostart::sync(app, settings.app.start_at_login);

@@ -69,6 +69,8 @@ pub struct AppState {
     pub(crate) saving: tokio::sync::Mutex<()>,
     /// The user asked to quit (the menu, Ctrl-C): someone is there to answer a prompt.
     quit_attended: std::sync::atomic::AtomicBool,
+    /// The desktop shows no tray icon (see `tray_host`): the window is the app.
+    tray_missing: std::sync::atomic::AtomicBool,
 }
 
 /// Everything the settings window and the tray render.
@@ -79,6 +81,8 @@ pub struct AppView {
     pub speed: Speed,
     pub health: Health,
     pub notice: Option<Message>,
+    /// The desktop shows no tray icon: the window says so and closing it asks.
+    pub tray_missing: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -120,6 +124,7 @@ impl AppState {
             changes: watch::channel(()).0,
             saving: tokio::sync::Mutex::new(()),
             quit_attended: Default::default(),
+            tray_missing: Default::default(),
         }
     }
 
@@ -149,6 +154,15 @@ impl AppState {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    pub fn set_tray_missing(&self, missing: bool) {
+        self.tray_missing
+            .store(missing, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn tray_missing(&self) -> bool {
+        self.tray_missing.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn notice(&self) -> Option<Message> {
         lock(&self.notice).clone()
     }
@@ -165,6 +179,7 @@ impl AppState {
             status,
             speed: *lock(&self.speed),
             notice: self.notice(),
+            tray_missing: self.tray_missing(),
         }
     }
 }

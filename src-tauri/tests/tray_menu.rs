@@ -18,7 +18,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use session::Session;
-use support::{free_port, origin};
+use support::watcher::Watcher;
+use support::{free_port, origin, x11};
 
 /// libayatana-appindicator names the object after the tray id (`socksbridge`).
 const MENU_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_socksbridge/Menu";
@@ -27,9 +28,37 @@ struct App {
     child: Child,
     log: std::path::PathBuf,
     pid_file: std::path::PathBuf,
+    /// The X display it runs on.
+    display: u32,
+    /// The tray host on the session's bus, while there is one.
+    host: Option<Watcher>,
 }
 
 impl App {
+    /// The app's display, with the cookie xvfb-run gave it.
+    fn x_display(&self) -> x11::Display {
+        let xauthority = self.app_pid().and_then(|pid| {
+            display_of(&pid)
+                .into_iter()
+                .find(|(k, _)| k == "XAUTHORITY")
+                .map(|(_, v)| v.into())
+        });
+        x11::Display {
+            number: self.display,
+            xauthority,
+        }
+    }
+
+    /// Whether the settings window is on the screen (the X server's window list).
+    fn window_shown(&self) -> bool {
+        x11::window_shown(&self.x_display(), "SocksBridge")
+    }
+
+    /// Clicks the window's ×, as far as the app can tell.
+    fn request_close(&self) -> bool {
+        x11::request_close(&self.x_display(), "SocksBridge")
+    }
+
     /// The app's pid while it runs (xvfb-run's child, which execs into the app).
     fn app_pid(&self) -> Option<String> {
         let pid = std::fs::read_to_string(&self.pid_file)
@@ -238,8 +267,25 @@ fn display_number() -> u32 {
     200 + (std::process::id() % 200) * 32 + own % 32
 }
 
-/// Starts the app under Xvfb in `session`; the app's pid is written to `app.pid`.
+/// The session bus address of `session`.
+fn bus_address(session: &Session) -> String {
+    session
+        .env()
+        .into_iter()
+        .find(|(k, _)| k == "DBUS_SESSION_BUS_ADDRESS")
+        .map(|(_, v)| v)
+        .expect("the session has a bus")
+}
+
+/// Starts the app under Xvfb in `session`, with a tray host on its bus as a desktop with a
+/// tray has; the app's pid is written to `app.pid`.
 fn start_app(session: &Session) -> App {
+    start_app_with(session, Some(Watcher::start(&bus_address(session))))
+}
+
+/// The same, with `host` (or none) as the desktop's tray host.
+fn start_app_with(session: &Session, host: Option<Watcher>) -> App {
+    let display = display_number();
     let pid_file = session.dir.path().join("app.pid");
     let log_path = session.dir.path().join("app.log");
     let log = std::fs::OpenOptions::new()
@@ -251,7 +297,7 @@ fn start_app(session: &Session) -> App {
         .command("xvfb-run")
         // The shell writes its pid and becomes the app: a foreground program, so SIGINT is
         // not ignored as it would be for a `&` job of a non-interactive shell.
-        .args(["-n", &display_number().to_string()])
+        .args(["-n", &display.to_string()])
         // As a desktop starts it: the termination signals at their default action, whatever
         // this test inherited. A job started in the background by a non-interactive shell
         // (as CI may run the suite) inherits SIGINT ignored, and a SIGINT that lands before
@@ -269,6 +315,8 @@ fn start_app(session: &Session) -> App {
         child,
         log: log_path,
         pid_file,
+        display,
+        host,
     }
 }
 
@@ -1030,4 +1078,79 @@ fn servers_switch_from_the_tray_with_traffic_flowing_and_fail_over_with_a_notifi
     let _ = alpha;
     let (bus, menu) = layout(&session).unwrap();
     quit_from_menu(&session, &bus, &menu, &mut app);
+}
+
+fn log_has(app: &App, text: &str) -> Option<()> {
+    (log_lines_with(app, text) > 0).then_some(())
+}
+
+/// Stock GNOME: no tray host on the bus and no X11 tray. The window is the app: it opens
+/// at launch; closing it asks (it stays); a host appearing gets the icon without forcing
+/// anything; with the host there, closing closes; the host going away brings it back.
+#[test]
+fn without_a_tray_host_the_window_is_the_app_until_one_appears() {
+    let session = Session::start("GNOME");
+    write_settings(&session, false);
+    let mut app = start_app_with(&session, None);
+    eventually("the window at launch", Duration::from_secs(60), || {
+        app.window_shown().then_some(())
+    });
+    eventually("the reason in the log", Duration::from_secs(5), || {
+        log_has(&app, "no tray host on this desktop")
+    });
+
+    // Sent again until it takes effect, as a person clicks again: with both cores busy the
+    // first request after the window appears went unanswered in one run of two.
+    eventually("the app to ask", Duration::from_secs(20), || {
+        assert!(app.request_close(), "the window is there to close");
+        std::thread::sleep(Duration::from_millis(400));
+        log_has(&app, "asking whether to keep running")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        app.window_shown(),
+        "closing asked instead of leaving an invisible app"
+    );
+
+    // The user installs the extension: the icon registers with it, nothing else changes.
+    app.host = Some(Watcher::start(&bus_address(&session)));
+    eventually("the icon to register", Duration::from_secs(20), || {
+        let host = app.host.as_ref().expect("just started");
+        (!host.items().is_empty()).then_some(())
+    });
+    eventually("the app to notice", Duration::from_secs(10), || {
+        log_has(&app, "a tray host appeared")
+    });
+    assert!(app.window_shown());
+
+    // With a tray to come back to, closing closes.
+    eventually("the window to close", Duration::from_secs(20), || {
+        app.request_close();
+        std::thread::sleep(Duration::from_millis(400));
+        (!app.window_shown()).then_some(())
+    });
+
+    // The panel goes away: the window comes back.
+    app.host = None;
+    eventually("the window to come back", Duration::from_secs(20), || {
+        app.window_shown().then_some(())
+    });
+}
+
+/// With a tray host at launch the app stays tray-first: the icon registers, no window.
+#[test]
+fn with_a_tray_host_the_icon_registers_and_no_window_is_forced_open() {
+    let session = Session::start("GNOME");
+    write_settings(&session, false);
+    let app = start_app(&session);
+    eventually("the icon to register", Duration::from_secs(60), || {
+        let host = app.host.as_ref().expect("started with a host");
+        (!host.items().is_empty()).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !app.window_shown(),
+        "a window opened although the tray is there"
+    );
+    assert_eq!(log_lines_with(&app, "no tray host"), 0);
 }

@@ -21,6 +21,7 @@ import unittest
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -131,6 +132,22 @@ def app_process(pid):
         return False
 
 
+def windows_shown(title="SocksBridge"):
+    """How many windows titled `title` are on the screen, by the X server's window list."""
+    tree = subprocess.run(["xwininfo", "-root", "-children"], capture_output=True, text=True, check=True).stdout
+    ids = [line.split()[0] for line in tree.splitlines() if f'"{title}"' in line]
+    shown = 0
+    for window in ids:
+        info = subprocess.run(["xwininfo", "-id", window], capture_output=True, text=True, check=False).stdout
+        shown += "Map State: IsViewable" in info
+    return shown
+
+
+def app_pids():
+    found = subprocess.run(["pgrep", "-f", APP], capture_output=True, text=True, check=False)
+    return [int(p) for p in found.stdout.split() if app_process(int(p))]
+
+
 def quit_app(driver):
     try:
         driver.quit()
@@ -138,8 +155,7 @@ def quit_app(driver):
         pass
     # The app lives in the tray after its window goes: end it like the session would, by
     # pid, and wait until it is gone, so the next launch cannot hand over to it.
-    found = subprocess.run(["pgrep", "-f", APP], capture_output=True, text=True, check=False)
-    pids = [int(p) for p in found.stdout.split() if app_process(int(p))]
+    pids = app_pids()
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
@@ -322,6 +338,8 @@ class SettingsWindow(unittest.TestCase):
                 self.assertEqual(driver.find_element(By.ID, "headline").text, words["status.off"])
                 self.assertEqual(driver.find_element(By.TAG_NAME, "html").get_attribute("lang"), lang)
                 self.assertEqual(self.saved()["app"]["language"], lang)
+                # This session has no tray host: the window says so, in the language chosen.
+                self.assertEqual(driver.find_element(By.ID, "no-tray").text, words["notray.hint"])
                 if SCREENSHOT:
                     shot = os.path.join(os.path.dirname(SCREENSHOT), f"settings-{lang}.png")
                     driver.execute_script("window.scrollTo(0, 0)")
@@ -337,6 +355,35 @@ class SettingsWindow(unittest.TestCase):
                         lambda d: "уже название другого сервера" in d.find_element(By.ID, "err-servers").text)
                     driver.find_element(By.ID, "server-remove").click()
                     self.assertEqual(driver.find_element(By.ID, "err-servers").text, "", "gone with the cause")
+        finally:
+            quit_app(driver)
+
+    def test_without_a_tray_closing_asks_and_launching_again_brings_the_window_back(self):
+        driver = self.stack.session()
+        try:
+            WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "no-tray").is_displayed())
+            self.assertIn("gnome-shell-extension-appindicator", driver.find_element(By.ID, "no-tray").text)
+            self.assertEqual(windows_shown(), 1)
+            driver.find_element(By.ID, "listen-port").send_keys(Keys.ESCAPE)
+            WebDriverWait(driver, 10).until(lambda d: d.execute_script("return document.getElementById('ask-close').open"))
+            self.assertEqual(driver.find_element(By.ID, "ask-keep").text, "Keep running in the background")
+            self.assertEqual(driver.find_element(By.ID, "ask-quit").text, "Quit SocksBridge")
+            if SCREENSHOT:
+                next_frame(driver)
+                shot = os.path.join(os.path.dirname(SCREENSHOT), "no-tray.png")
+                self.assertTrue(driver.save_screenshot(shot), "screenshot failed")
+            driver.find_element(By.ID, "ask-keep").click()
+            deadline = time.monotonic() + 10
+            while windows_shown() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(windows_shown(), 0, "the window closed")
+            self.assertTrue(app_pids(), "the app keeps running in the background")
+            # Launching again hands over to the running app, which shows its window.
+            subprocess.run([APP], timeout=60, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 20
+            while not windows_shown() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(windows_shown(), 1, "launching again brought the window back")
         finally:
             quit_app(driver)
 

@@ -1,6 +1,9 @@
 //! Small real parts shared by the app's tests.
 #![allow(dead_code)]
 
+pub mod watcher;
+pub mod x11;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
