@@ -1,4 +1,4 @@
-"""Turns bench/run.sh's results into the README table: absolute figures per proxy, and
+"""Turns bench/run.sh's results into the table in docs/benchmark.md: absolute figures per proxy, and
 socksbridge's ratio to the best error-free peer measured in the same run."""
 
 import sys

@@ -6,7 +6,7 @@ pub fn raise_fd_limit() -> std::io::Result<u64> {
 }
 
 /// Threads serving connections, for the CLI and the app: a small fixed pool of two (one
-/// on a one-core machine). Measured on 2 cores (bench/run.sh, README): one thread serves
+/// on a one-core machine). Measured on 2 cores (bench/run.sh, docs/benchmark.md): one thread serves
 /// keep-alive requests up to ~10 % faster, but two open new tunnels 10–18 % faster and,
 /// with other processes busy on every core, keep socksbridge ahead of every peer in both
 /// workloads where one thread fell behind on tunnels. More threads only add wake-ups
