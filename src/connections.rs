@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::error::ProxyError;
 use crate::message::Message;
+use crate::sync::lock;
 
 /// At most this many connections are listed (the newest); the count says how many are open.
 pub const LISTED: usize = 200;
@@ -57,7 +58,7 @@ impl UdpSeen {
     /// Notes a target the association sent to for the first time (the relay asks only
     /// for targets it has not seen: one short lock per new target, none per datagram).
     pub fn new_target(&self, target: &impl ToString) {
-        let mut targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut targets = lock(&self.targets);
         if targets.0.len() < TARGETS_LISTED {
             targets.0.push(target.to_string());
         } else {
@@ -66,10 +67,7 @@ impl UdpSeen {
     }
 
     fn targets(&self) -> (Vec<String>, bool) {
-        self.targets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.targets).clone()
     }
 }
 
@@ -192,7 +190,7 @@ impl Registry {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.inner)
     }
 }
 

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, Notify};
 use crate::config::{FailoverConfig, Server};
 use crate::failover::{Failover, Rules};
 use crate::message::Message;
+use crate::sync::lock;
 
 /// The last check of one server.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -102,7 +103,7 @@ impl Board {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Check>> {
-        self.checks.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.checks)
     }
 }
 

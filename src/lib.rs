@@ -50,6 +50,7 @@ mod server;
 mod socks;
 mod stats;
 mod stream;
+pub mod sync;
 pub mod system_proxy;
 pub mod target;
 pub mod termination;

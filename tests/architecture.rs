@@ -34,6 +34,7 @@ const CORE: &[&str] = &[
     "message",
     "limits",
     "termination",
+    "sync",
 ];
 
 /// The tray app, top floor first: the entry points over the actions over the state.

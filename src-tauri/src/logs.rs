@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use socksbridge::sync::lock;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
@@ -28,7 +29,7 @@ pub struct LogBuffer(Arc<Mutex<VecDeque<LogLine>>>);
 
 impl LogBuffer {
     pub fn push(&self, line: LogLine) {
-        let mut lines = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lines = lock(&self.0);
         if lines.len() == CAPACITY {
             lines.pop_front();
         }
@@ -36,12 +37,7 @@ impl LogBuffer {
     }
 
     pub fn lines(&self) -> Vec<LogLine> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        lock(&self.0).iter().cloned().collect()
     }
 
     /// The tracing layer that fills this buffer.

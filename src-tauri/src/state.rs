@@ -13,6 +13,7 @@ use socksbridge::Settings;
 use tokio::sync::watch;
 
 use crate::logs::LogBuffer;
+use socksbridge::sync::lock;
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct Speed {
@@ -83,10 +84,6 @@ pub struct AppView {
     pub notice: Option<Message>,
     /// The desktop shows no tray icon: the window says so and closing it asks.
     pub tray_missing: bool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl AppState {

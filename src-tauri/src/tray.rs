@@ -14,6 +14,7 @@ use crate::actions;
 use crate::clicks::ClickFilter;
 use crate::i18n::Language;
 use crate::state::{AppView, Health};
+use socksbridge::sync::lock;
 
 /// The tray's id; on Linux the menu is published on the session bus at
 /// `/org/ayatana/NotificationItem/tray_icon_tray_app_socksbridge/Menu`.
@@ -199,10 +200,7 @@ pub fn build<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             }
         })
         .on_tray_icon_event(move |tray, event| {
-            let toggles = clicks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .toggles(&event);
+            let toggles = lock(&clicks).toggles(&event);
             if toggles {
                 let app = tray.app_handle().clone();
                 tauri::async_runtime::spawn(async move { on_menu(&app, MenuId::Enable).await });
@@ -249,7 +247,7 @@ async fn on_menu<R: Runtime>(app: &AppHandle<R>, id: MenuId) {
         MenuId::Server(index) => {
             // The server by the name the menu showed, whatever the list became since.
             let shown = app.try_state::<Tray<R>>().and_then(|tray| {
-                let servers = tray.servers.lock().unwrap_or_else(|p| p.into_inner());
+                let servers = lock(&tray.servers);
                 servers.get(index).map(|(name, _)| name.clone())
             });
             match shown {
@@ -269,7 +267,7 @@ pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
     let Some(tray) = app.try_state::<Tray<R>>() else {
         return;
     };
-    let mut language = tray.language.lock().unwrap_or_else(|p| p.into_inner());
+    let mut language = lock(&tray.language);
     let setting = &view.settings.app.language;
     if language.0 != *setting {
         let lang = Language::resolve(setting);
@@ -299,7 +297,7 @@ pub fn redraw<R: Runtime>(app: &AppHandle<R>, view: &AppView) {
     let _ = tray.upstream.set_text(upstream_line(lang, view));
     redraw_servers(app, &tray, lang, &view.status.servers);
     let state = IconState::of(running, &view.health);
-    let mut shown = tray.shown.lock().unwrap_or_else(|p| p.into_inner());
+    let mut shown = lock(&tray.shown);
     if *shown != Some(state) {
         if let Ok(image) = icon(state) {
             let _ = tray.icon.set_icon(Some(image));
@@ -321,7 +319,7 @@ fn redraw_servers<R: Runtime>(
     lang: Language,
     servers: &[ServerStatus],
 ) {
-    let mut shown = tray.servers.lock().unwrap_or_else(|p| p.into_inner());
+    let mut shown = lock(&tray.servers);
     let same = shown.len() == servers.len()
         && shown
             .iter()

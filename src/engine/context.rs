@@ -43,18 +43,11 @@ impl Shared {
     }
 
     pub fn engine(&self) -> Arc<Engine> {
-        match self.engine.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&crate::sync::read(&self.engine))
     }
 
     pub fn set_engine(&self, engine: Engine) {
-        let engine = Arc::new(engine);
-        match self.engine.write() {
-            Ok(mut guard) => *guard = engine,
-            Err(poisoned) => *poisoned.into_inner() = engine,
-        }
+        *crate::sync::write(&self.engine) = Arc::new(engine);
     }
 }
 

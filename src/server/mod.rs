@@ -37,17 +37,11 @@ struct Listener {
 
 impl Listener {
     fn local_addr(&self) -> SocketAddr {
-        match self.local_addr.read() {
-            Ok(guard) => *guard,
-            Err(poisoned) => *poisoned.into_inner(),
-        }
+        *crate::sync::read(&self.local_addr)
     }
 
     fn set_local_addr(&self, addr: SocketAddr) {
-        match self.local_addr.write() {
-            Ok(mut guard) => *guard = addr,
-            Err(poisoned) => *poisoned.into_inner() = addr,
-        }
+        *crate::sync::write(&self.local_addr) = addr;
     }
 }
 

@@ -28,6 +28,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sync::lock;
 use login_restore::{LoginRestore, RestoreCommand};
 
 pub use command::CommandEnv;
@@ -424,7 +425,7 @@ impl SystemProxy {
     }
 
     fn locked(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.lock)
     }
 
     /// Points the OS at `desired`. Each entry is saved to the state file *before* our first
