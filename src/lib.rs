@@ -15,8 +15,9 @@
 //!             pooled client for forwarding; Conn: inbound auth and error report, once
 //! auth        who must present credentials, checked in constant time
 //! loop_guard  refuse targets that are this proxy
+//! dial/       a Route → a stream: direct, SOCKS5/SOCKS4(a) via tokio-socks, HTTP(S)
+//!             CONNECT proxies, and a server behind an HTTP(S) proxy; under the timeout
 //! route       the router: direct rules and the upstream → a Route per target
-//! dial/       Direct | SOCKS5 | SOCKS4(a) via tokio-socks, under the connect timeout
 //! pump        byte copy for tunnels: buffers that follow the traffic, half-close, idle
 //! error       one error enum → HTTP status / SOCKS reply / stats bucket
 //! ```
@@ -25,9 +26,12 @@
 //! `system_proxy/` (snapshot, apply, exact restore of the OS setting, per desktop),
 //! `controller` (proxy + OS setting as one unit), `health` (checking the servers while
 //! on) with `failover` (the pure policy of when to switch), `termination` (the signals
-//! that end the process), `secret` (passwords that never reach a log).
+//! that end the process), `secret` (passwords that never reach a log), `bypass` (the
+//! default bypass list and its spelling for each OS and for `no_proxy`), `pac` (the PAC
+//! file `http/` serves and `system_proxy/` points the OS at), `sync` (the one lock helper).
 
 mod auth;
+mod bypass;
 pub mod config;
 pub mod connections;
 pub mod controller;
@@ -43,6 +47,7 @@ pub mod limits;
 mod loop_guard;
 pub mod message;
 mod metered;
+mod pac;
 mod pump;
 mod route;
 pub mod secret;

@@ -29,6 +29,8 @@ const CORE: &[&str] = &[
     "config",
     "secret",
     "system_proxy",
+    "pac",
+    "bypass",
     "target",
     "fsutil",
     "message",

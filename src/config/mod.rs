@@ -121,7 +121,7 @@ impl Default for SystemProxySettings {
     fn default() -> Self {
         SystemProxySettings {
             mode: SystemProxyMode::Off,
-            bypass: crate::system_proxy::bypass::default_bypass(),
+            bypass: crate::bypass::default_bypass(),
             guard: false,
             socks: false,
         }

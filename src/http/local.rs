@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use super::response::{full, text, Body};
 use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
-use crate::system_proxy::pac::{pac_file, PAC_PATH};
+use crate::pac::{pac_file, PAC_PATH};
 
 pub(super) fn serve(
     req: Request<Incoming>,

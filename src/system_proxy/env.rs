@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
-use super::bypass::for_env;
-use super::pac::reachable;
+use crate::bypass::for_env;
+use crate::pac::reachable;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]

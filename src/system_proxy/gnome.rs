@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 
 use super::command::CommandEnv;
 use super::ownership::{self, Merged, Ours};
-use super::{bypass, gvariant, Backend, Current, Desired, Parts, Snapshot, SysProxyError};
+use super::{gvariant, Backend, Current, Desired, Parts, Snapshot, SysProxyError};
+use crate::bypass;
 
 /// Every key we may touch; the snapshot holds all of them so restore is exact.
 const KEYS: [(&str, &str); 16] = [

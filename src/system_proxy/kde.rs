@@ -5,7 +5,8 @@
 use super::command::CommandEnv;
 use super::gnome::{self, Gnome};
 use super::ownership::{self, Merged, Ours};
-use super::{bypass, Backend, Current, Desired, Parts, Snapshot, SysProxyError};
+use super::{Backend, Current, Desired, Parts, Snapshot, SysProxyError};
+use crate::bypass;
 
 const FILE: &str = "kioslaverc";
 const GROUP: &str = "Proxy Settings";

@@ -6,7 +6,6 @@
 //! write is checked and read back; this module holds the lifecycle, which is the same
 //! everywhere.
 
-pub mod bypass;
 mod command;
 pub mod env;
 pub mod gnome;
@@ -15,7 +14,6 @@ pub mod kde;
 pub mod login_restore;
 pub mod macos;
 pub mod ownership;
-pub(crate) mod pac;
 mod state;
 pub mod windows;
 
@@ -57,7 +55,7 @@ impl Desired {
     /// For a listener at `listen` (an unspecified address becomes loopback).
     pub fn global(listen: SocketAddr, bypass: Vec<String>, socks: bool) -> Desired {
         Desired::Global {
-            proxy: pac::reachable(listen),
+            proxy: crate::pac::reachable(listen),
             bypass,
             socks,
         }
@@ -68,7 +66,7 @@ impl Desired {
     /// cache a PAC file by URL and would otherwise keep the old list.
     pub fn pac(listen: SocketAddr, bypass: &[String]) -> Desired {
         Desired::Pac {
-            url: pac::pac_url(listen, bypass),
+            url: crate::pac::pac_url(listen, bypass),
         }
     }
 }
@@ -734,7 +732,7 @@ mod tests {
         let global = Desired::global(listen, Vec::new(), false);
         let pac = Desired::pac(listen, &[]);
         let ours = Some("127.0.0.1:1095");
-        let ours_pac = &pac::pac_url(listen, &[]);
+        let ours_pac = &crate::pac::pac_url(listen, &[]);
         let cases = [
             (current("manual", ours, ours, ""), true, false),
             (current("manual", ours, ours, ours_pac), true, false),

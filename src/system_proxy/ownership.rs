@@ -42,7 +42,7 @@ impl Ours {
             && url
                 .strip_prefix("http://")
                 .and_then(|rest| rest.strip_prefix(self.listener.as_str()))
-                .is_some_and(|path| path.starts_with(super::pac::PAC_PATH))
+                .is_some_and(|path| path.starts_with(crate::pac::PAC_PATH))
     }
 
     /// The setting routes something through us: a proxy in use at our listener, or our

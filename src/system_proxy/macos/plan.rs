@@ -9,7 +9,8 @@
 //! is ours, as on Windows: a discovered proxy must not take the traffic meant for us.
 
 use super::super::ownership::{Judge, Ours, Routing};
-use super::super::{bypass, Current, Desired, Snapshot, SysProxyError};
+use super::super::{Current, Desired, Snapshot, SysProxyError};
+use crate::bypass;
 
 /// The three proxies `networksetup` names `web`, `secureweb` and `socksfirewall`.
 pub const KINDS: [&str; 3] = ["web", "secureweb", "socksfirewall"];

@@ -23,7 +23,8 @@ mod wininet;
 use std::collections::BTreeMap;
 
 use super::ownership::{Judge, Merged, Ours, Routing};
-use super::{bypass, Backend, Current, Desired, Parts, Snapshot, SysProxyError};
+use super::{Backend, Current, Desired, Parts, Snapshot, SysProxyError};
+use crate::bypass;
 
 /// `PROXY_TYPE_*` flags of `INTERNET_PER_CONN_FLAGS` (wininet.h).
 pub const PROXY_TYPE_DIRECT: u32 = 0x1;

@@ -89,7 +89,7 @@ pub fn pac_file(proxy: SocketAddr, bypass: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::system_proxy::bypass::default_bypass;
+    use crate::bypass::default_bypass;
 
     #[test]
     fn pac_contents() {
