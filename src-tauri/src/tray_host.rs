@@ -8,9 +8,7 @@
 //! and what to do, and closing it asks whether to keep running. Windows and macOS always
 //! have a tray.
 
-use tauri::{AppHandle, Manager, Runtime};
-
-use crate::state::AppState;
+use tauri::{AppHandle, Runtime};
 
 /// The name a StatusNotifierItem host owns on the session bus.
 pub const WATCHER: &str = "org.kde.StatusNotifierWatcher";
@@ -33,24 +31,6 @@ pub fn change(before: Option<bool>, present: bool) -> Option<Change> {
     }
 }
 
-/// Records a sighting and acts on what changed.
-fn seen<R: Runtime>(app: &AppHandle<R>, before: Option<bool>, present: bool) {
-    let state = app.state::<AppState>();
-    state.set_tray_missing(!present);
-    match change(before, present) {
-        Some(Change::Missing) => {
-            tracing::warn!(
-                "no tray host on this desktop (no {WATCHER} on the session bus, no X11 system \
-                 tray): the settings window stays available instead"
-            );
-            crate::window::open(app);
-        }
-        Some(Change::Appeared) => tracing::info!("a tray host appeared: the icon is in the tray"),
-        None => {}
-    }
-    state.announce();
-}
-
 /// Starts watching for the life of the app.
 pub fn watch<R: Runtime>(app: AppHandle<R>) {
     #[cfg(target_os = "linux")]
@@ -64,15 +44,39 @@ mod linux {
     use std::time::Duration;
 
     use futures_util::StreamExt;
-    use tauri::{AppHandle, Runtime};
+    use tauri::{AppHandle, Manager, Runtime};
     use x11rb::protocol::xproto::ConnectionExt as _;
     use zbus::fdo::DBusProxy;
 
-    use super::{seen, WATCHER};
+    use super::{change, Change, WATCHER};
+    use crate::state::AppState;
 
     /// How often the X11 tray is looked for (it announces itself only to X clients that
     /// listen for its selection; one round trip every few seconds is cheaper than that).
     const X11_EVERY: Duration = Duration::from_secs(5);
+
+    /// Records a sighting and acts on what changed (a sighting like the last one does nothing).
+    fn seen<R: Runtime>(app: &AppHandle<R>, before: Option<bool>, present: bool) {
+        if before == Some(present) {
+            return;
+        }
+        let state = app.state::<AppState>();
+        state.set_tray_missing(!present);
+        match change(before, present) {
+            Some(Change::Missing) => {
+                tracing::warn!(
+                    "no tray host on this desktop (no {WATCHER} on the session bus, no X11 system \
+                     tray): the settings window stays available instead"
+                );
+                crate::window::open(app);
+            }
+            Some(Change::Appeared) => {
+                tracing::info!("a tray host appeared: the icon is in the tray")
+            }
+            None => {}
+        }
+        state.announce();
+    }
 
     pub async fn watch<R: Runtime>(app: AppHandle<R>) {
         let bus = match bus().await {

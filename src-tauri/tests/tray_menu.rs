@@ -8,6 +8,9 @@
 //! system bus) refreshes without re-enabling what the user turned off, and that the
 //! servers are listed and switched from the menu, with failover when one is killed.
 
+// Xvfb, D-Bus sessions and the X server's window list: a Linux desktop's parts.
+#![cfg(target_os = "linux")]
+
 #[path = "../../tests/common/session.rs"]
 mod session;
 mod support;

@@ -1,7 +1,9 @@
 //! Small real parts shared by the app's tests.
 #![allow(dead_code)]
 
+#[cfg(target_os = "linux")]
 pub mod watcher;
+#[cfg(target_os = "linux")]
 pub mod x11;
 
 use std::io::{Read, Write};
