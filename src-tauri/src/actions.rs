@@ -75,6 +75,13 @@ pub async fn set_enabled<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(),
 }
 
 /// The tray's toggle: on when off, off when on.
+/// Quits, with someone there to answer a password prompt: the tray's Quit, and the
+/// window's where there is no tray. The system proxy is restored on the way out.
+pub fn quit<R: Runtime>(app: &AppHandle<R>) {
+    app.state::<AppState>().quit_attended();
+    app.exit(0);
+}
+
 pub async fn toggle<R: Runtime>(app: &AppHandle<R>) -> Result<(), ActionError> {
     let running = app.state::<AppState>().controller.status().await.running;
     set_enabled(app, !running).await

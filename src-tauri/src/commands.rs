@@ -121,9 +121,8 @@ pub fn close_window<R: Runtime>(window: tauri::WebviewWindow<R>) {
 /// Quits as the tray's Quit does (the system proxy is restored): the window's choice where
 /// there is no tray.
 #[tauri::command]
-pub fn quit<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) {
-    state.quit_attended();
-    app.exit(0);
+pub fn quit<R: Runtime>(app: AppHandle<R>) {
+    actions::quit(&app);
 }
 
 #[tauri::command]

@@ -240,8 +240,7 @@ async fn on_menu<R: Runtime>(app: &AppHandle<R>, id: MenuId) {
             Ok(())
         }
         MenuId::Quit => {
-            app.state::<crate::state::AppState>().quit_attended();
-            app.exit(0);
+            actions::quit(app);
             Ok(())
         }
         MenuId::Server(index) => {

@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use crate::config::{HttpProxy, SocksServer, SocksVersion, Upstream};
-use crate::connections::{Kind, Live, UdpSeen, TARGETS_LISTED};
+use crate::connections::{Counters, Kind, UdpSeen, TARGETS_LISTED};
 use crate::engine::{Conn, Engine};
 use crate::error::ProxyError;
 use crate::socks::parse;
@@ -93,7 +93,7 @@ pub(crate) async fn associate(mut control: TcpStream, conn: Arc<Conn>, hint: Tar
         connected: false,
         direct: Sockets::default(),
         names: HashMap::new(),
-        live: &tracked.live,
+        bytes: &tracked.live.bytes,
         udp,
         seen: Vec::new(),
     };
@@ -239,7 +239,7 @@ struct Relay<'a> {
     connected: bool,
     direct: Sockets,
     names: HashMap<Target, SocketAddr>,
-    live: &'a Live,
+    bytes: &'a Counters,
     udp: &'a UdpSeen,
     /// The targets already listed in the Connections view (the first few; one more
     /// stands for "and others").
@@ -386,7 +386,7 @@ impl Relay<'_> {
             },
         };
         if sent {
-            self.live.bytes.up.fetch_add(payload, Relaxed);
+            self.bytes.up.fetch_add(payload, Relaxed);
             self.conn.shared.stats.add_up(payload);
             self.udp.datagrams.up.fetch_add(1, Relaxed);
             if self.seen.len() <= TARGETS_LISTED && !self.seen.contains(&datagram.target) {
@@ -414,7 +414,7 @@ impl Relay<'_> {
             false => self.relay.send_to(bytes, client).await,
         };
         if sent.is_ok() {
-            self.live.bytes.down.fetch_add(payload, Relaxed);
+            self.bytes.down.fetch_add(payload, Relaxed);
             self.conn.shared.stats.add_down(payload);
             self.udp.datagrams.down.fetch_add(1, Relaxed);
         }
