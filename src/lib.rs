@@ -28,7 +28,8 @@
 //! on) with `failover` (the pure policy of when to switch), `termination` (the signals
 //! that end the process), `secret` (passwords that never reach a log), `bypass` (the
 //! default bypass list and its spelling for each OS and for `no_proxy`), `pac` (the PAC
-//! file `http/` serves and `system_proxy/` points the OS at), `sync` (the one lock helper).
+//! file `http/` serves and `system_proxy/` points the OS at), `sync` (the one lock helper),
+//! `tun/` (the whole-desktop mode's fake-IP DNS and its journalled Linux routing).
 
 mod auth;
 mod bypass;
@@ -59,6 +60,7 @@ pub mod sync;
 pub mod system_proxy;
 pub mod target;
 pub mod termination;
+pub mod tun;
 
 pub use config::{Config, ProxyConfig, Settings};
 pub use dial::probe;

@@ -11,6 +11,7 @@ const CORE: &[&str] = &[
     "controller",
     "health",
     "failover",
+    "tun",
     "server",
     "http",
     "socks",

@@ -31,7 +31,7 @@ use login_restore::{LoginRestore, RestoreCommand};
 
 pub use command::CommandEnv;
 pub use ownership::{Merged, Ours};
-pub use state::{default_state_path, StateFile};
+pub use state::{default_state_path, owner_alive, StateFile};
 
 /// A backend's full record of the setting, enough to put it back exactly
 /// (backend-specific keys → values as the OS tool prints them).

@@ -25,6 +25,7 @@ Examples:
   socksbridge --system-proxy=pac                # ... through http://127.0.0.1:1095/proxy.pac
   socksbridge system-proxy status               # what the OS setting is, and whether it is ours
   socksbridge system-proxy restore              # put back what a crashed run left behind
+  socksbridge tun restore                       # undo the routing a killed capture left
   eval \"$(socksbridge env)\"                     # point this shell at the proxy
 
 Then point clients at it:
@@ -47,6 +48,9 @@ pub enum Command {
     /// Show or repair the operating system's proxy setting
     #[command(subcommand)]
     SystemProxy(SystemProxyCommand),
+    /// Show or undo the whole-desktop mode's routing changes (Linux)
+    #[command(subcommand)]
+    Tun(TunCommand),
     /// Print the commands that point a terminal at the proxy
     Env {
         /// bash, zsh, fish, powershell or cmd [default: from $SHELL]
@@ -66,6 +70,14 @@ pub enum SystemProxyCommand {
     /// Print the current setting and whether it points at socksbridge
     Status,
     /// Put back the setting a crashed or killed run left pointing at itself (idempotent)
+    Restore,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TunCommand {
+    /// Print the routing changes a capture made and whether its process is alive
+    Status,
+    /// Undo the routing changes a killed run left behind, exactly (idempotent)
     Restore,
 }
 

@@ -119,6 +119,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::SystemProxy(command)) => commands::system_proxy_command(command),
+        Some(Command::Tun(command)) => commands::tun_command(command),
         Some(Command::Env {
             shell,
             listen,

@@ -1,0 +1,23 @@
+//! Whole-desktop mode (TUN): capturing the traffic of programs that ignore the proxy
+//! setting. Built in layers, each usable and tested on its own:
+//!
+//! ```text
+//! fake_ip   names ↔ synthetic addresses (198.18.0.0/15 and an IPv6 twin), bounded
+//! dns       a DNS query → the name's fake address, or "forward it" for names the
+//!           desktop needs for real (direct list, LAN, reverse, connectivity checks)
+//! rules     the Linux capture as data: a table of our own and rules above `main`,
+//!           each with the exact `ip` arguments that add and delete it
+//! journal   every change on disk before it is made, so a crash is undone exactly
+//! routing   making and undoing the capture with `ip`, journal first (Linux)
+//! ```
+//!
+//! The main routing table and the resolver configuration are never edited: DNS is
+//! captured by a rule for port 53, so nothing but journalled rules and a route in our own
+//! table (which goes with the device) needs undoing.
+
+pub mod dns;
+pub mod fake_ip;
+pub mod journal;
+#[cfg(target_os = "linux")]
+pub mod routing;
+pub mod rules;
