@@ -44,6 +44,8 @@ pub enum Kind {
     Upgrade,
     /// A SOCKS5 UDP association.
     Udp,
+    /// A TCP flow the whole-desktop mode captured from the TUN.
+    Tun,
 }
 
 /// What a UDP association counts beside its bytes: datagrams each way, and where it sent.

@@ -504,6 +504,12 @@ impl Controller {
             .unwrap_or_default()
     }
 
+    /// The running proxy (`None` while stopped): the whole-desktop mode feeds it the
+    /// flows it captures, so they take the same router and servers.
+    pub fn proxy(&self) -> Option<ProxyHandle> {
+        self.shared.view().running.map(|(handle, _)| handle)
+    }
+
     /// What the tray and the window show, as of the last finished change: never waits
     /// for one in progress.
     pub async fn status(&self) -> ControllerStatus {

@@ -88,10 +88,11 @@ pub async fn run(
     })
 }
 
-/// [`pump`] for a target that is not a plain socket (TLS to an HTTPS proxy): the same
+/// [`pump`] for a target or client that is not a plain socket (TLS to an HTTPS proxy, a
+/// flow from the TUN's userspace stack): the same
 /// counting, idle timeout and half-close, through the stream's own reads and writes.
 pub async fn pump_stream(
-    client: TcpStream,
+    client: impl AsyncRead + AsyncWrite + Unpin,
     target: impl AsyncRead + AsyncWrite + Unpin,
     idle: Duration,
     stats: &Stats,
@@ -99,7 +100,7 @@ pub async fn pump_stream(
     counted: &Counters,
 ) -> (PumpEnd, u64, u64) {
     let meter = Meter::new(stats, counted);
-    let (mut client_read, mut client_write) = client.into_split();
+    let (mut client_read, mut client_write) = tokio::io::split(client);
     let (mut target_read, mut target_write) = tokio::io::split(target);
     let up = copy_stream(&mut client_read, &mut target_write, |n| meter.up(n));
     let down = copy_stream(&mut target_read, &mut client_write, |n| meter.down(n));

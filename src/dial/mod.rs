@@ -9,6 +9,7 @@
 //! HTTPS proxy is on the way.
 
 mod http;
+pub(crate) mod mark;
 mod socks;
 mod tls;
 
@@ -214,7 +215,7 @@ pub(crate) async fn connect_any(
     let deadline = tokio::time::Instant::now() + limit;
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses");
     for addr in addrs {
-        match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+        match tokio::time::timeout_at(deadline, mark::tcp_connect(*addr)).await {
             Err(_) => return Err(ConnectFailure::TimedOut(limit)),
             Ok(Err(e)) => last = e,
             Ok(Ok(stream)) => {

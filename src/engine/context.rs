@@ -49,6 +49,18 @@ impl Shared {
     pub fn set_engine(&self, engine: Engine) {
         *crate::sync::write(&self.engine) = Arc::new(engine);
     }
+
+    /// Counts a failure of `peer`'s and logs it once: server-side failures as warnings,
+    /// the client's own mistakes as info.
+    pub fn report(&self, peer: SocketAddr, what: impl fmt::Display, error: &ProxyError) {
+        self.stats.error(error.kind());
+        self.connections.failed(peer, what.to_string(), error);
+        if error.status().is_server_error() {
+            tracing::warn!(peer = %peer, "{what}: {error}");
+        } else {
+            tracing::info!(peer = %peer, "{what}: {error}");
+        }
+    }
 }
 
 /// One accepted client connection. It counts as active, and holds its slot under the
@@ -76,17 +88,8 @@ impl Conn {
         self.shared.connections.open(kind, self.peer, target, via)
     }
 
-    /// Counts a failed request or handshake and logs it once: server-side failures as
-    /// warnings, the client's own mistakes as info.
+    /// Counts a failed request or handshake and logs it once ([`Shared::report`]).
     pub fn report(&self, what: impl fmt::Display, error: &ProxyError) {
-        self.shared.stats.error(error.kind());
-        self.shared
-            .connections
-            .failed(self.peer, what.to_string(), error);
-        if error.status().is_server_error() {
-            tracing::warn!(peer = %self.peer, "{what}: {error}");
-        } else {
-            tracing::info!(peer = %self.peer, "{what}: {error}");
-        }
+        self.shared.report(self.peer, what, error);
     }
 }

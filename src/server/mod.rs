@@ -235,6 +235,12 @@ impl ProxyHandle {
         Ok(Applied { rebound })
     }
 
+    /// What connections share: for traffic that arrives other than through the listener
+    /// (the whole-desktop mode's TUN).
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.state.shared)
+    }
+
     /// Starts a graceful shutdown; [`ProxyServer::run`] returns once it is done.
     pub fn shutdown(&self) {
         self.state.shared.graceful.cancel();

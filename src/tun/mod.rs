@@ -9,15 +9,28 @@
 //!           each with the exact `ip` arguments that add and delete it
 //! journal   every change on disk before it is made, so a crash is undone exactly
 //! routing   making and undoing the capture with `ip`, journal first (Linux)
+//! device    the TUN interface itself (tun-rs), gone with the process (Linux)
+//! flows     each TCP flow from the stack (ipstack) → a Target → the proxy's own engine;
+//!           DNS answered by `dns`; other UDP dropped, never sent around the server
+//! session   start (mark, device, routing, stack) and stop (routing first) (Linux)
 //! ```
 //!
 //! The main routing table and the resolver configuration are never edited: DNS is
 //! captured by a rule for port 53, so nothing but journalled rules and a route in our own
 //! table (which goes with the device) needs undoing.
 
+#[cfg(target_os = "linux")]
+mod device;
 pub mod dns;
 pub mod fake_ip;
+#[cfg(target_os = "linux")]
+mod flows;
 pub mod journal;
 #[cfg(target_os = "linux")]
 pub mod routing;
 pub mod rules;
+#[cfg(target_os = "linux")]
+mod session;
+
+#[cfg(target_os = "linux")]
+pub use session::{restore_on_panic, Tun, TunError, TunOptions};

@@ -25,6 +25,7 @@ Examples:
   socksbridge --system-proxy=pac                # ... through http://127.0.0.1:1095/proxy.pac
   socksbridge system-proxy status               # what the OS setting is, and whether it is ours
   socksbridge system-proxy restore              # put back what a crashed run left behind
+  sudo socksbridge --tun                        # whole desktop: programs that ignore proxies too
   socksbridge tun restore                       # undo the routing a killed capture left
   eval \"$(socksbridge env)\"                     # point this shell at the proxy
 
@@ -121,6 +122,10 @@ pub struct Args {
     /// With --system-proxy: re-apply when another program changes the setting
     #[arg(long)]
     pub guard: bool,
+    /// Capture the traffic of every program in this network namespace through a TUN
+    /// device (Linux; needs CAP_NET_ADMIN), not only of those that read the proxy setting
+    #[arg(long)]
+    pub tun: bool,
     /// Threads serving connections (1: all on one thread) [default: 2, or 1 on one core]
     #[arg(long, value_name = "N", env = "SOCKSBRIDGE_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=512))]

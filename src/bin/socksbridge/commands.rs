@@ -122,6 +122,7 @@ pub fn env_command(
         log_level: "info".into(),
         system_proxy: None,
         guard: false,
+        tun: false,
         threads: None,
     };
     let config = args

@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod logging;
+mod whole_desktop;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -71,24 +72,38 @@ async fn run_proxy(args: Args) -> Result<(), CliError> {
     if config.failover.enabled && !others.is_empty() {
         upstream = format!("{upstream} (then {})", others.join(", "));
     }
-    serve_until_signal(controller, local, &upstream, signalled).await
+    let tun = match args.tun {
+        true => Some(whole_desktop::start(&controller).await?),
+        false => None,
+    };
+    serve_until_signal(controller, local, &upstream, tun, signalled).await
 }
 
 async fn serve_until_signal(
     controller: Controller,
     local: std::net::SocketAddr,
     upstream: &str,
+    tun: Option<whole_desktop::Tun>,
     signalled: impl std::future::Future<Output = socksbridge::termination::Termination>,
 ) -> Result<(), CliError> {
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
-            "socksbridge listening on {local} (http, socks5) -> {upstream}"
+            "socksbridge listening on {local} (http, socks5) -> {upstream}{}",
+            tun.as_ref()
+                .map(|tun| format!("; whole desktop: {}", tun.describe()))
+                .unwrap_or_default()
         );
         let _ = out.flush();
     }
     let signal = signalled.await;
+    // The routing goes first: programs are back on the network before anything else.
+    if let Some(tun) = tun {
+        if let Err(e) = tun.stop().await {
+            tracing::error!("{e}");
+        }
+    }
     // The desktop stops routing through us first; then connections drain.
     let result = if signal.attended() {
         controller.close().await
@@ -104,8 +119,11 @@ async fn serve_until_signal(
 
 /// The runtime for `threads` threads. With one, every connection runs on the main thread
 /// (name lookups and OS proxy commands still go to the blocking pool).
-fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = if threads <= 1 {
+///
+/// The whole-desktop mode needs the multi-threaded scheduler even on one thread: its
+/// packet stack blocks in place when a flow closes.
+fn runtime(threads: usize, tun: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = if threads <= 1 && !tun {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -129,6 +147,7 @@ fn main() -> ExitCode {
             cli.args
                 .threads
                 .map_or_else(socksbridge::limits::proxy_threads, usize::from),
+            cli.args.tun,
         ) {
             Ok(runtime) => runtime.block_on(run_proxy(cli.args)),
             Err(e) => Err(CliError {

@@ -200,12 +200,7 @@ impl Sockets {
             &mut self.v6
         };
         if slot.is_none() {
-            let any: SocketAddr = if target.is_ipv4() {
-                (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-            } else {
-                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-            };
-            *slot = Some(UdpSocket::bind(any).await?);
+            *slot = Some(crate::dial::mark::udp_socket_for(target)?);
         }
         Ok(slot.as_ref().expect("just opened"))
     }

@@ -156,11 +156,7 @@ async fn negotiate(server: &SocksServer, limit: Duration) -> Result<Association,
             .ok_or_else(|| protocol("its relay has no address"))?,
     };
     let relay = relay_address(bound, peer);
-    let local: SocketAddr = match relay {
-        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local).await.map_err(io)?;
+    let socket = crate::dial::mark::udp_socket_for(relay).map_err(io)?;
     socket.connect(relay).await.map_err(io)?;
     Ok(Association { control, socket })
 }

@@ -1,0 +1,179 @@
+//! What the TUN's userspace stack (ipstack) hands over, flow by flow. A TCP flow becomes a
+//! [`Target`] — its fake address turned back into the name — and goes through the same
+//! engine as the mixed port's tunnels: the direct list, the server in use, failover, the
+//! Connections view; when the server cannot be reached the flow fails (never direct).
+//! UDP to port 53 is answered by [`dns`](super::dns); other UDP is not carried yet and is
+//! dropped, never sent around the SOCKS server.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ipstack::{IpStackStream, IpStackTcpStream, IpStackUdpStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use super::device::{Device, MTU};
+use super::dns::{self, Answer};
+use super::fake_ip::FakeIpPool;
+use crate::config::Upstream;
+use crate::connections::Kind;
+use crate::engine::{Engine, Shared};
+use crate::target::{Host, Target};
+
+/// How long a query forwarded to a real DNS server may take.
+const FORWARD_LIMIT: Duration = Duration::from_secs(5);
+/// A UDP flow (a DNS client's socket) with no datagram for this long is closed.
+const UDP_IDLE: Duration = Duration::from_secs(30);
+
+/// Serves the device until `stop`.
+pub(crate) async fn serve(
+    device: Device,
+    shared: Arc<Shared>,
+    pool: Arc<Mutex<FakeIpPool>>,
+    local: SocketAddr,
+    stop: CancellationToken,
+) {
+    let mut config = ipstack::IpStackConfig::default();
+    config.mtu_unchecked(MTU).udp_timeout(UDP_IDLE);
+    let mut stack = ipstack::IpStack::new(config, device);
+    loop {
+        let stream = tokio::select! {
+            stream = stack.accept() => stream,
+            () = stop.cancelled() => return,
+        };
+        match stream {
+            Ok(IpStackStream::Tcp(tcp)) => {
+                let (shared, pool) = (Arc::clone(&shared), Arc::clone(&pool));
+                shared
+                    .tasks
+                    .spawn(tcp_flow(tcp, Arc::clone(&shared), pool, local));
+            }
+            Ok(IpStackStream::Udp(udp)) if udp.peer_addr().port() == 53 => {
+                let (shared, pool) = (Arc::clone(&shared), Arc::clone(&pool));
+                shared.tasks.spawn(dns_flow(udp, Arc::clone(&shared), pool));
+            }
+            Ok(IpStackStream::Udp(udp)) => {
+                tracing::debug!(
+                    "UDP {} → {} dropped: the whole-desktop mode carries only TCP and DNS",
+                    udp.local_addr(),
+                    udp.peer_addr()
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!("the TUN's packet stack stopped: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Where a flow to `dst` goes: the name behind a fake address, else the address itself.
+/// `None` for a fake address whose name is forgotten (it must not be dialled as an IP).
+fn target_of(dst: SocketAddr, pool: &Mutex<FakeIpPool>) -> Option<Target> {
+    let pool = crate::sync::lock(pool);
+    if !pool.covers(dst.ip()) {
+        return Some(Target::new(Host::Ip(dst.ip()), dst.port()));
+    }
+    let name = pool.name_of(dst.ip())?;
+    Some(Target::new(Host::Domain(name.to_string()), dst.port()))
+}
+
+async fn tcp_flow(
+    tcp: IpStackTcpStream,
+    shared: Arc<Shared>,
+    pool: Arc<Mutex<FakeIpPool>>,
+    local: SocketAddr,
+) {
+    let (app, dst) = (tcp.local_addr(), tcp.peer_addr());
+    let Some(target) = target_of(dst, &pool) else {
+        tracing::info!(
+            "TUN {app} → {dst}: a fake address no name holds (looked up before a restart?)"
+        );
+        return;
+    };
+    let _active = shared.stats.connection();
+    let engine = shared.engine();
+    let (stream, via) = match engine.open(&target, local).await {
+        Ok(opened) => opened,
+        Err(error) => {
+            shared.report(app, format_args!("TUN {target}"), &error);
+            // The app learns at once (the stack answered its SYN before we dialled).
+            let mut tcp = tcp;
+            let _ = tokio::time::timeout(Duration::from_secs(1), tcp.shutdown()).await;
+            return;
+        }
+    };
+    let tracked = shared.connections.open(Kind::Tun, app, &target, via);
+    let idle = engine.config.timeouts.idle;
+    let counted = &tracked.live.bytes;
+    let (end, up, down) =
+        crate::pump::pump_stream(tcp, stream, idle, &shared.stats, &shared.hard_stop, counted)
+            .await;
+    tracing::debug!("TUN flow to {target} ended ({end:?}): {up} bytes up, {down} down");
+}
+
+/// One app's DNS socket: each query answered with fake addresses, or forwarded to the
+/// server it was sent to (from a marked socket, so it leaves by the real interface).
+async fn dns_flow(mut udp: IpStackUdpStream, shared: Arc<Shared>, pool: Arc<Mutex<FakeIpPool>>) {
+    let server = udp.peer_addr();
+    let mut query = vec![0u8; usize::from(MTU)];
+    loop {
+        let n = match udp.read(&mut query).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let engine = shared.engine();
+        let answer = {
+            let mut pool = crate::sync::lock(&pool);
+            dns::answer(&query[..n], &mut pool, |name| needs_real(&engine, name))
+        };
+        let reply = match answer {
+            Some(Answer::Reply(reply)) => reply,
+            Some(Answer::Forward) => match forward(server, &query[..n]).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    tracing::info!("DNS query forwarded to {server}: {e}");
+                    continue;
+                }
+            },
+            None => continue,
+        };
+        if udp.write_all(&reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Names that must resolve to real addresses: those the direct list sends straight out,
+/// and the servers this proxy itself dials (a fake address for those would loop).
+fn needs_real(engine: &Engine, name: &str) -> bool {
+    let target = Target::new(Host::Domain(name.to_ascii_lowercase()), 443);
+    let is = |address: &Target| address.host == target.host;
+    let server = match &engine.config.upstream {
+        Upstream::Socks(server) => is(&server.address),
+        Upstream::Http(proxy) => is(&proxy.address),
+        Upstream::Direct => false,
+    };
+    server
+        || engine
+            .config
+            .via
+            .as_ref()
+            .is_some_and(|via| is(&via.address))
+        || engine.goes_direct(&target)
+}
+
+/// Sends `query` to `server` and waits for its answer.
+async fn forward(server: SocketAddr, query: &[u8]) -> std::io::Result<Vec<u8>> {
+    let socket = crate::dial::mark::udp_socket_for(server)?;
+    socket.connect(server).await?;
+    socket.send(query).await?;
+    let mut reply = vec![0u8; 4096];
+    let n = tokio::time::timeout(FORWARD_LIMIT, socket.recv(&mut reply))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 5 s"))??;
+    reply.truncate(n);
+    Ok(reply)
+}

@@ -1,0 +1,175 @@
+//! The whole-desktop mode while it runs: [`Tun::start`] marks the proxy's own sockets,
+//! opens the device, journals and makes the routing changes, and feeds the device's flows
+//! to the running proxy; [`Tun::stop`] undoes the routing first (the desktop is back on
+//! its own network at once), then closes the device. A panic undoes the routing too
+//! ([`restore_on_panic`]); `kill -9` leaves the journal for the next start or
+//! `socksbridge tun restore`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::fake_ip::{default_v4, default_v6, FakeIpPool};
+use super::routing::{self, RoutingError};
+use super::rules::{Capture, FIRST_PREF};
+use super::{device, flows, journal};
+use crate::config::Upstream;
+use crate::server::ProxyHandle;
+use crate::system_proxy::CommandEnv;
+use crate::target::Target;
+
+/// How the capture is set up.
+#[derive(Debug, Clone)]
+pub struct TunOptions {
+    pub device: String,
+    pub table: u32,
+    pub mark: u32,
+    pub journal: PathBuf,
+}
+
+impl Default for TunOptions {
+    fn default() -> TunOptions {
+        TunOptions {
+            device: "sbtun0".into(),
+            table: 1095,
+            mark: 0x1095,
+            journal: journal::default_path(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TunError {
+    #[error("cannot create the TUN device {device}: {source} (the whole-desktop mode needs CAP_NET_ADMIN: run it as root, or `setcap cap_net_admin+ep` on socksbridge)")]
+    Device {
+        device: String,
+        source: std::io::Error,
+    },
+    #[error("cannot resolve the server {server} to keep it out of the TUN: {reason}")]
+    Server { server: String, reason: String },
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+}
+
+/// The running capture.
+#[derive(Debug)]
+pub struct Tun {
+    options: TunOptions,
+    excluded: Vec<IpAddr>,
+    stop: CancellationToken,
+    stack: JoinHandle<()>,
+}
+
+impl Tun {
+    /// Captures this network namespace's traffic into `proxy`.
+    pub async fn start(proxy: &ProxyHandle, options: TunOptions) -> Result<Tun, TunError> {
+        let excluded = server_addresses(proxy).await?;
+        crate::dial::mark::set(options.mark);
+        let device = device::open(&options.device).map_err(|source| TunError::Device {
+            device: options.device.clone(),
+            source,
+        })?;
+        let capture = Capture {
+            device: options.device.clone(),
+            table: options.table,
+            mark: options.mark,
+            exclude: excluded.clone(),
+        };
+        let path = options.journal.clone();
+        blocking(move || routing::capture(&capture, &path, &CommandEnv::new())).await?;
+        let pool = Arc::new(Mutex::new(FakeIpPool::new(default_v4(), default_v6())));
+        let stop = CancellationToken::new();
+        let stack = tokio::spawn(flows::serve(
+            device,
+            proxy.shared(),
+            pool,
+            proxy.local_addr(),
+            stop.clone(),
+        ));
+        Ok(Tun {
+            options,
+            excluded,
+            stop,
+            stack,
+        })
+    }
+
+    /// What the ready line says.
+    pub fn describe(&self) -> String {
+        let excluded: Vec<String> = self.excluded.iter().map(IpAddr::to_string).collect();
+        format!(
+            "device {} ({}/15, {}/96), table {} with rules {}–{} (servers kept out: {}), DNS: fake-IP for every name the SOCKS server resolves",
+            self.options.device,
+            device::ADDRESS_V4,
+            device::ADDRESS_V6,
+            self.options.table,
+            FIRST_PREF,
+            FIRST_PREF + 4,
+            if excluded.is_empty() { "none".into() } else { excluded.join(", ") },
+        )
+    }
+
+    /// Undoes the routing, then closes the device.
+    pub async fn stop(self) -> Result<(), TunError> {
+        let path = self.options.journal.clone();
+        let undone = blocking(move || routing::restore(&path, &CommandEnv::new())).await;
+        self.stop.cancel();
+        let _ = self.stack.await;
+        undone.map(drop)
+    }
+}
+
+/// Undoes the capture's routing if the process panics (before the default report).
+pub fn restore_on_panic(journal: &Path) {
+    let journal = journal.to_path_buf();
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = routing::restore(&journal, &CommandEnv::new());
+        default(info);
+    }));
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RoutingError> + Send + 'static,
+) -> Result<T, TunError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| {
+            Err(RoutingError::Ip {
+                command: "(routing)".into(),
+                detail: e.to_string(),
+            })
+        })
+        .map_err(TunError::from)
+}
+
+/// The addresses of the server in use and of the proxy in front of it, which the
+/// capture's rules keep out of the TUN.
+async fn server_addresses(proxy: &ProxyHandle) -> Result<Vec<IpAddr>, TunError> {
+    let config = proxy.config();
+    let mut hops: Vec<&Target> = Vec::new();
+    match &config.upstream {
+        Upstream::Socks(server) => hops.push(&server.address),
+        Upstream::Http(server) => hops.push(&server.address),
+        Upstream::Direct => {}
+    }
+    if let Some(via) = &config.via {
+        hops.push(&via.address);
+    }
+    let mut out = Vec::new();
+    for hop in hops {
+        let resolved = crate::dial::resolve(hop, config.timeouts.connect)
+            .await
+            .map_err(|e| TunError::Server {
+                server: hop.to_string(),
+                reason: e.to_string(),
+            })?;
+        out.extend(resolved.iter().map(SocketAddr::ip));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
