@@ -121,8 +121,8 @@ fn capture() -> Capture {
         table: 1095,
         mark: 0x1095,
         exclude: vec![
-            "203.0.113.1".parse().unwrap(),
-            "2001:db8:2::1".parse().unwrap(),
+            "203.0.113.1/32".parse().unwrap(),
+            "2001:db8:2::1/128".parse().unwrap(),
         ],
     }
 }
@@ -460,10 +460,28 @@ fn with_the_tun_a_program_with_no_proxy_settings_goes_through_the_socks_server()
         "debug",
     ];
     let log = net.state.path().join("socksbridge.log");
-    let mut proxy = net.spawn_in(&net.desk, cli, &args, &log);
+    let refused = net
+        .desk
+        .exec(&[], cli, &["--tun", "--tun-exclude", "10.0.0.0/33"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("--tun-exclude: \"10.0.0.0/33\" is not an address or a CIDR"),
+        "{said}"
+    );
+    let mut first_args = args.to_vec();
+    first_args.extend(["--tun-exclude", "203.0.113.64/26"]);
+    let mut proxy = net.spawn_in(&net.desk, cli, &first_args, &log);
     let ready = ready_line(&mut proxy);
+    assert!(ready.contains("203.0.113.64/26"), "{ready}");
+    assert_eq!(
+        net.desk.route_dev("203.0.113.70", &[]),
+        "desk0",
+        "excluded by hand"
+    );
+    assert_eq!(net.desk.route_dev("203.0.113.200", &[]), "sbtun0");
     assert!(ready.contains("whole desktop: device sbtun0"), "{ready}");
-    assert!(ready.contains("servers kept out: 203.0.113.1"), "{ready}");
+    assert!(ready.contains("kept out: 203.0.113.1/32"), "{ready}");
 
     // (a) an address: through the SOCKS server (the origin sees isp's own address).
     let lines = net.origin_log().lines().count();

@@ -6,13 +6,16 @@
 
 use std::io;
 use std::net::SocketAddr;
+#[cfg(target_os = "linux")]
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
+#[cfg(target_os = "linux")]
 static MARK: AtomicU32 = AtomicU32::new(0);
 
 /// Marks every outbound socket opened from now on with `mark` (0: none).
+#[cfg(target_os = "linux")]
 pub fn set(mark: u32) {
     MARK.store(mark, Relaxed);
 }

@@ -237,6 +237,7 @@ impl ProxyHandle {
 
     /// What connections share: for traffic that arrives other than through the listener
     /// (the whole-desktop mode's TUN).
+    #[cfg(target_os = "linux")]
     pub(crate) fn shared(&self) -> Arc<Shared> {
         Arc::clone(&self.state.shared)
     }

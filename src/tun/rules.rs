@@ -21,6 +21,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use serde::{Deserialize, Serialize};
 
 /// The first rule preference this mode uses; it takes five from here.
@@ -35,8 +37,9 @@ pub struct Capture {
     pub table: u32,
     /// The firewall mark on the engine's own sockets.
     pub mark: u32,
-    /// Addresses that must never enter the TUN: the SOCKS servers, the `via` proxy.
-    pub exclude: Vec<IpAddr>,
+    /// Networks that must never enter the TUN: the SOCKS server, the `via` proxy, and
+    /// what a local SOCKS client (`ssh -D`, Tor) itself connects to.
+    pub exclude: Vec<IpNet>,
 }
 
 /// IPv4 or IPv6: which `ip` family flag a change takes.
@@ -52,13 +55,6 @@ impl Family {
         match self {
             Family::V4 => "-4",
             Family::V6 => "-6",
-        }
-    }
-
-    fn host_prefix(self) -> u8 {
-        match self {
-            Family::V4 => 32,
-            Family::V6 => 128,
         }
     }
 
@@ -155,13 +151,12 @@ pub fn changes(capture: &Capture) -> Vec<Change> {
             }
         };
         out.push(rule(0, &["fwmark", &mark, "lookup", "main"]));
-        for ip in capture
+        for net in capture
             .exclude
             .iter()
-            .filter(|ip| Family::of(**ip) == family)
+            .filter(|net| Family::of(net.addr()) == family)
         {
-            let to = format!("{ip}/{}", family.host_prefix());
-            out.push(rule(1, &["to", &to, "lookup", "main"]));
+            out.push(rule(1, &["to", &net.trunc().to_string(), "lookup", "main"]));
         }
         for protocol in ["udp", "tcp"] {
             out.push(rule(
@@ -185,9 +180,9 @@ mod tests {
             table: 1095,
             mark: 0x1095,
             exclude: vec![
-                "203.0.113.1".parse().unwrap(),
-                "2001:db8::1".parse().unwrap(),
-                "198.51.100.9".parse().unwrap(),
+                "203.0.113.1/32".parse().unwrap(),
+                "2001:db8::1/128".parse().unwrap(),
+                "198.51.100.9/24".parse().unwrap(),
             ],
         }
     }
@@ -209,7 +204,7 @@ mod tests {
                 "-6 route add default dev sbtun0 table 1095",
                 "-4 rule add pref 9000 fwmark 0x1095 lookup main",
                 "-4 rule add pref 9001 to 203.0.113.1/32 lookup main",
-                "-4 rule add pref 9001 to 198.51.100.9/32 lookup main",
+                "-4 rule add pref 9001 to 198.51.100.0/24 lookup main",
                 "-4 rule add pref 9002 ipproto udp dport 53 lookup 1095",
                 "-4 rule add pref 9002 ipproto tcp dport 53 lookup 1095",
                 "-4 rule add pref 9003 lookup main suppress_prefixlength 0",

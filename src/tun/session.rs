@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use ipnet::IpNet;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +29,10 @@ pub struct TunOptions {
     pub table: u32,
     pub mark: u32,
     pub journal: PathBuf,
+    /// Networks kept out of the TUN besides the servers' own addresses: where a local
+    /// SOCKS client (`ssh -D`, Tor, a shadowsocks client) connects to, or its traffic
+    /// would come back into the TUN.
+    pub exclude: Vec<IpNet>,
 }
 
 impl Default for TunOptions {
@@ -37,6 +42,7 @@ impl Default for TunOptions {
             table: 1095,
             mark: 0x1095,
             journal: journal::default_path(),
+            exclude: Vec::new(),
         }
     }
 }
@@ -58,7 +64,7 @@ pub enum TunError {
 #[derive(Debug)]
 pub struct Tun {
     options: TunOptions,
-    excluded: Vec<IpAddr>,
+    excluded: Vec<IpNet>,
     stop: CancellationToken,
     stack: JoinHandle<()>,
 }
@@ -66,7 +72,14 @@ pub struct Tun {
 impl Tun {
     /// Captures this network namespace's traffic into `proxy`.
     pub async fn start(proxy: &ProxyHandle, options: TunOptions) -> Result<Tun, TunError> {
-        let excluded = server_addresses(proxy).await?;
+        let mut excluded: Vec<IpNet> = server_addresses(proxy)
+            .await?
+            .into_iter()
+            .map(IpNet::from)
+            .collect();
+        excluded.extend(options.exclude.iter().map(IpNet::trunc));
+        excluded.sort();
+        excluded.dedup();
         crate::dial::mark::set(options.mark);
         let device = device::open(&options.device).map_err(|source| TunError::Device {
             device: options.device.clone(),
@@ -99,9 +112,9 @@ impl Tun {
 
     /// What the ready line says.
     pub fn describe(&self) -> String {
-        let excluded: Vec<String> = self.excluded.iter().map(IpAddr::to_string).collect();
+        let excluded: Vec<String> = self.excluded.iter().map(IpNet::to_string).collect();
         format!(
-            "device {} ({}/15, {}/96), table {} with rules {}–{} (servers kept out: {}), DNS: fake-IP for every name the SOCKS server resolves",
+            "device {} ({}/15, {}/96), table {} with rules {}–{} (kept out: {}), DNS: fake-IP for every name the SOCKS server resolves",
             self.options.device,
             device::ADDRESS_V4,
             device::ADDRESS_V6,

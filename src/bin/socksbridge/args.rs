@@ -126,6 +126,10 @@ pub struct Args {
     /// device (Linux; needs CAP_NET_ADMIN), not only of those that read the proxy setting
     #[arg(long)]
     pub tun: bool,
+    /// With --tun: comma-separated addresses and CIDRs kept out of the TUN — where a local
+    /// SOCKS client (ssh -D, Tor, shadowsocks) connects to, or its traffic would loop
+    #[arg(long, value_name = "LIST", requires = "tun", value_delimiter = ',')]
+    pub tun_exclude: Vec<String>,
     /// Threads serving connections (1: all on one thread) [default: 2, or 1 on one core]
     #[arg(long, value_name = "N", env = "SOCKSBRIDGE_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=512))]

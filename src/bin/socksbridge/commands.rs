@@ -123,6 +123,7 @@ pub fn env_command(
         system_proxy: None,
         guard: false,
         tun: false,
+        tun_exclude: Vec::new(),
         threads: None,
     };
     let config = args

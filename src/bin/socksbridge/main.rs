@@ -73,7 +73,7 @@ async fn run_proxy(args: Args) -> Result<(), CliError> {
         upstream = format!("{upstream} (then {})", others.join(", "));
     }
     let tun = match args.tun {
-        true => Some(whole_desktop::start(&controller).await?),
+        true => Some(whole_desktop::start(&controller, &args.tun_exclude).await?),
         false => None,
     };
     serve_until_signal(controller, local, &upstream, tun, signalled).await

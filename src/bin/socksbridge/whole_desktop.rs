@@ -9,17 +9,35 @@ pub use socksbridge::tun::Tun;
 
 /// Starts the capture (undoing a killed run's leftover first) and makes a panic undo it.
 #[cfg(target_os = "linux")]
-pub async fn start(controller: &Controller) -> Result<Tun, CliError> {
+pub async fn start(controller: &Controller, exclude: &[String]) -> Result<Tun, CliError> {
     use socksbridge::tun::{restore_on_panic, TunOptions};
     let fail = |message: String| CliError { message, code: 1 };
     let proxy = controller
         .proxy()
         .ok_or_else(|| fail("the proxy is not running".into()))?;
-    let options = TunOptions::default();
+    let options = TunOptions {
+        exclude: exclude
+            .iter()
+            .map(|item| parse_net(item.trim()))
+            .collect::<Result<_, _>>()?,
+        ..TunOptions::default()
+    };
     restore_on_panic(&options.journal);
     Tun::start(&proxy, options)
         .await
         .map_err(|e| fail(e.to_string()))
+}
+
+/// `203.0.113.5` or `203.0.113.0/24` (IPv6 alike).
+#[cfg(target_os = "linux")]
+fn parse_net(item: &str) -> Result<ipnet::IpNet, CliError> {
+    item.parse::<ipnet::IpNet>()
+        .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            CliError::usage(format!(
+                "--tun-exclude: {item:?} is not an address or a CIDR (203.0.113.5, 203.0.113.0/24)"
+            ))
+        })
 }
 
 /// Other systems: the flag is refused with the reason.
@@ -39,7 +57,7 @@ impl Tun {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub async fn start(_controller: &Controller) -> Result<Tun, CliError> {
+pub async fn start(_controller: &Controller, _exclude: &[String]) -> Result<Tun, CliError> {
     Err(CliError::usage(
         "--tun: the whole-desktop mode is Linux-only in this version",
     ))
