@@ -81,6 +81,19 @@ impl Namespace {
         panic!("no device in `ip route get {to}`: {out}")
     }
 
+    /// Runs [`helper_capture_then_abort`] (this test binary again) inside the namespace.
+    fn capture_then_abort(&self, journal: &Path) -> Output {
+        let this = std::env::current_exe().unwrap();
+        let only = [
+            "--exact",
+            "helper_capture_then_abort",
+            "--ignored",
+            "--nocapture",
+        ];
+        let env = [(HELPER, journal.to_str().unwrap())];
+        self.exec(&env, this.to_str().unwrap(), &only)
+    }
+
     /// Runs `program args` inside the namespace with `env` set.
     fn exec(&self, env: &[(&str, &str)], program: &str, args: &[&str]) -> Output {
         let mut command = Command::new("ip");
@@ -149,17 +162,7 @@ fn a_killed_capture_is_undone_exactly_by_tun_restore() {
     let before = ns.routing();
     let state = tempfile::tempdir().unwrap();
     let journal = state.path().join("socksbridge").join("tun.json");
-    let this = std::env::current_exe().unwrap();
-    let helper = ns.exec(
-        &[(HELPER, journal.to_str().unwrap())],
-        this.to_str().unwrap(),
-        &[
-            "--exact",
-            "helper_capture_then_abort",
-            "--ignored",
-            "--nocapture",
-        ],
-    );
+    let helper = ns.capture_then_abort(&journal);
     assert!(
         String::from_utf8_lossy(&helper.stdout).contains("captured"),
         "{}",
@@ -235,17 +238,7 @@ fn a_capture_that_fails_part_way_undoes_itself_and_leaves_the_users_route() {
     let before = ns.routing();
     let state = tempfile::tempdir().unwrap();
     let journal = state.path().join("tun.json");
-    let this = std::env::current_exe().unwrap();
-    let helper = ns.exec(
-        &[(HELPER, journal.to_str().unwrap())],
-        this.to_str().unwrap(),
-        &[
-            "--exact",
-            "helper_capture_then_abort",
-            "--ignored",
-            "--nocapture",
-        ],
-    );
+    let helper = ns.capture_then_abort(&journal);
     let stderr = String::from_utf8_lossy(&helper.stderr);
     assert!(!String::from_utf8_lossy(&helper.stdout).contains("captured"));
     assert!(
