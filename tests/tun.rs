@@ -543,3 +543,35 @@ fn with_the_tun_a_program_with_no_proxy_settings_goes_through_the_socks_server()
     assert_eq!(net.desk.routing(), before);
     assert!(!net.state.path().join("socksbridge/tun.json").exists());
 }
+
+#[test]
+fn a_tun_that_cannot_be_made_exits_with_one_line_and_changes_nothing() {
+    let ns = Namespace::create("d");
+    // Our device's name taken by a device of another kind.
+    ns.ip(&["link", "del", "sbtun0"]);
+    ns.ip(&[
+        "link", "add", "sbtun0", "type", "veth", "peer", "name", "sbpeer0",
+    ]);
+    let before = ns.routing();
+    let state = tempfile::tempdir().unwrap();
+    let xdg = [("XDG_STATE_HOME", state.path().to_str().unwrap())];
+    let cli = env!("CARGO_BIN_EXE_socksbridge");
+    let args = [
+        "--tun",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "socks5h://203.0.113.1:1080",
+    ];
+    let out = ns.exec(&xdg, cli, &args);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("socksbridge: cannot create the TUN device sbtun0"),
+        "{said}"
+    );
+    assert!(said.contains("CAP_NET_ADMIN"), "{said}");
+    assert!(out.stdout.is_empty(), "no ready line");
+    assert_eq!(ns.routing(), before);
+    assert!(!state.path().join("socksbridge/tun.json").exists());
+}

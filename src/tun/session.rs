@@ -80,11 +80,12 @@ impl Tun {
         excluded.extend(options.exclude.iter().map(IpNet::trunc));
         excluded.sort();
         excluded.dedup();
-        crate::dial::mark::set(options.mark);
         let device = device::open(&options.device).map_err(|source| TunError::Device {
             device: options.device.clone(),
             source,
         })?;
+        // Only now: marking a socket needs the same privilege the device did.
+        crate::dial::mark::set(options.mark);
         let capture = Capture {
             device: options.device.clone(),
             table: options.table,
@@ -92,7 +93,12 @@ impl Tun {
             exclude: excluded.clone(),
         };
         let path = options.journal.clone();
-        blocking(move || routing::capture(&capture, &path, &CommandEnv::new())).await?;
+        if let Err(e) =
+            blocking(move || routing::capture(&capture, &path, &CommandEnv::new())).await
+        {
+            crate::dial::mark::set(0);
+            return Err(e);
+        }
         let pool = Arc::new(Mutex::new(FakeIpPool::new(default_v4(), default_v6())));
         let stop = CancellationToken::new();
         let stack = tokio::spawn(flows::serve(

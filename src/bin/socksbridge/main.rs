@@ -73,7 +73,16 @@ async fn run_proxy(args: Args) -> Result<(), CliError> {
         upstream = format!("{upstream} (then {})", others.join(", "));
     }
     let tun = match args.tun {
-        true => Some(whole_desktop::start(&controller, &args.tun_exclude).await?),
+        true => match whole_desktop::start(&controller, &args.tun_exclude).await {
+            Ok(tun) => Some(tun),
+            Err(e) => {
+                // Nothing may stay pointed at a port that is about to close.
+                if let Err(close) = controller.close().await {
+                    tracing::error!("{close}");
+                }
+                return Err(e);
+            }
+        },
         false => None,
     };
     serve_until_signal(controller, local, &upstream, tun, signalled).await
