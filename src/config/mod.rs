@@ -285,6 +285,19 @@ impl ProxyConfig {
         }
     }
 
+    /// The proxies this proxy itself connects to: the server in use (none with
+    /// `direct://`) and the `via` proxy in front of it.
+    pub fn hops(&self) -> impl Iterator<Item = &crate::target::Target> {
+        let server = match &self.upstream {
+            Upstream::Socks(server) => Some(&server.address),
+            Upstream::Http(proxy) => Some(&proxy.address),
+            Upstream::Direct => None,
+        };
+        server
+            .into_iter()
+            .chain(self.via.as_ref().map(|via| &via.address))
+    }
+
     /// True when targets are dialled exactly as under `other`: same upstream, same direct
     /// rules, same connect timeout. Pooled connections stay valid across such a change.
     pub fn dials_like(&self, other: &ProxyConfig) -> bool {

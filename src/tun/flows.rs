@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 use super::device::{Device, MTU};
 use super::dns::{self, Answer};
 use super::fake_ip::FakeIpPool;
-use crate::config::Upstream;
 use crate::connections::Kind;
 use crate::engine::{Engine, Shared};
 use crate::target::{Host, Target};
@@ -44,14 +43,12 @@ pub(crate) async fn serve(
         };
         match stream {
             Ok(IpStackStream::Tcp(tcp)) => {
-                let (shared, pool) = (Arc::clone(&shared), Arc::clone(&pool));
-                shared
-                    .tasks
-                    .spawn(tcp_flow(tcp, Arc::clone(&shared), pool, local));
+                let flow = tcp_flow(tcp, Arc::clone(&shared), Arc::clone(&pool), local);
+                shared.tasks.spawn(flow);
             }
             Ok(IpStackStream::Udp(udp)) if udp.peer_addr().port() == 53 => {
-                let (shared, pool) = (Arc::clone(&shared), Arc::clone(&pool));
-                shared.tasks.spawn(dns_flow(udp, Arc::clone(&shared), pool));
+                let flow = dns_flow(udp, Arc::clone(&shared), Arc::clone(&pool));
+                shared.tasks.spawn(flow);
             }
             Ok(IpStackStream::Udp(udp)) => {
                 tracing::debug!(
@@ -150,19 +147,7 @@ async fn dns_flow(mut udp: IpStackUdpStream, shared: Arc<Shared>, pool: Arc<Mute
 /// and the servers this proxy itself dials (a fake address for those would loop).
 fn needs_real(engine: &Engine, name: &str) -> bool {
     let target = Target::new(Host::Domain(name.to_ascii_lowercase()), 443);
-    let is = |address: &Target| address.host == target.host;
-    let server = match &engine.config.upstream {
-        Upstream::Socks(server) => is(&server.address),
-        Upstream::Http(proxy) => is(&proxy.address),
-        Upstream::Direct => false,
-    };
-    server
-        || engine
-            .config
-            .via
-            .as_ref()
-            .is_some_and(|via| is(&via.address))
-        || engine.goes_direct(&target)
+    engine.config.hops().any(|hop| hop.host == target.host) || engine.goes_direct(&target)
 }
 
 /// Sends `query` to `server` and waits for its answer.

@@ -17,10 +17,8 @@ use super::fake_ip::{default_v4, default_v6, FakeIpPool};
 use super::routing::{self, RoutingError};
 use super::rules::{Capture, FIRST_PREF};
 use super::{device, flows, journal};
-use crate::config::Upstream;
 use crate::server::ProxyHandle;
 use crate::system_proxy::CommandEnv;
-use crate::target::Target;
 
 /// How the capture is set up.
 #[derive(Debug, Clone)]
@@ -169,17 +167,8 @@ async fn blocking<T: Send + 'static>(
 /// capture's rules keep out of the TUN.
 async fn server_addresses(proxy: &ProxyHandle) -> Result<Vec<IpAddr>, TunError> {
     let config = proxy.config();
-    let mut hops: Vec<&Target> = Vec::new();
-    match &config.upstream {
-        Upstream::Socks(server) => hops.push(&server.address),
-        Upstream::Http(server) => hops.push(&server.address),
-        Upstream::Direct => {}
-    }
-    if let Some(via) = &config.via {
-        hops.push(&via.address);
-    }
     let mut out = Vec::new();
-    for hop in hops {
+    for hop in config.hops() {
         let resolved = crate::dial::resolve(hop, config.timeouts.connect)
             .await
             .map_err(|e| TunError::Server {
@@ -188,7 +177,5 @@ async fn server_addresses(proxy: &ProxyHandle) -> Result<Vec<IpAddr>, TunError> 
             })?;
         out.extend(resolved.iter().map(SocketAddr::ip));
     }
-    out.sort();
-    out.dedup();
     Ok(out)
 }
