@@ -1,57 +1,89 @@
 //! The one error type of the data path, and the one place it becomes an HTTP status, a
 //! SOCKS reply code and a stats bucket. Each message names the hop that failed.
 
+use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
 
 use crate::message::Message;
 
-/// Everything that can go wrong serving one request or tunnel.
-#[derive(Debug, thiserror::Error)]
+/// Everything that can go wrong serving one request or tunnel. Its `Display` is the
+/// English of its [`Message`]: each sentence is written once, in `ui/i18n/en.json`.
+#[derive(Debug, Clone)]
 pub enum ProxyError {
-    #[error("bad request: {0}")]
     BadRequest(String),
-    #[error("proxy authentication required")]
     AuthRequired,
-    #[error("refusing {target}: it is this proxy's own address (the request would loop)")]
-    Loop { target: String },
-    #[error("too many connections (limit {limit})")]
-    Overloaded { limit: usize },
+    Loop {
+        target: String,
+    },
+    Overloaded {
+        limit: usize,
+    },
     /// `server` names the hop and its kind: "SOCKS server h:p", "HTTP proxy h:p".
-    #[error("{server} is unreachable: {source}")]
-    UpstreamUnreachable { server: String, source: io::Error },
-    #[error("{server} rejected our credentials")]
-    UpstreamAuthRejected { server: String },
-    #[error("{server} could not connect to {target}: {reason} (SOCKS reply {code:#04x})")]
+    UpstreamUnreachable {
+        server: String,
+        source: Arc<io::Error>,
+    },
+    UpstreamAuthRejected {
+        server: String,
+    },
     TargetRefused {
         server: String,
         target: String,
         reason: String,
         code: u8,
     },
-    #[error("{server} failed the handshake: {detail}")]
-    UpstreamProtocol { server: String, detail: String },
+    UpstreamProtocol {
+        server: String,
+        detail: String,
+    },
     /// An HTTP proxy answered CONNECT with something other than 2xx (`status`: "403
     /// Forbidden").
-    #[error("{server} refused the tunnel to {target}: {status}")]
     TunnelRefused {
         server: String,
         target: String,
         status: String,
     },
-    #[error("cannot resolve {host}: {detail}")]
-    Resolve { host: String, detail: String },
-    #[error("cannot connect to {target}: {source}")]
-    TargetUnreachable { target: String, source: io::Error },
-    #[error("timed out after {} while {during}", fmt_duration(*.after))]
-    Timeout { during: String, after: Duration },
-    #[error("origin {target} failed: {detail}")]
-    Origin { target: String, detail: String },
+    Resolve {
+        host: String,
+        detail: String,
+    },
+    TargetUnreachable {
+        target: String,
+        source: Arc<io::Error>,
+    },
+    Timeout {
+        during: String,
+        after: Duration,
+    },
+    Origin {
+        target: String,
+        detail: String,
+    },
     /// UDP ASSOCIATE where the server in use cannot carry UDP, or refused to.
-    #[error("{server} cannot carry UDP: {reason}")]
-    UdpRefused { server: String, reason: String },
+    UdpRefused {
+        server: String,
+        reason: String,
+    },
+}
+
+impl fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.message().fmt(f)
+    }
+}
+
+impl std::error::Error for ProxyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProxyError::UpstreamUnreachable { source, .. }
+            | ProxyError::TargetUnreachable { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 /// Error buckets, counted per kind in [`crate::StatsSnapshot::errors`].
@@ -166,73 +198,6 @@ impl ProxyError {
     }
 }
 
-impl Clone for ProxyError {
-    /// A copy with the same message; I/O sources are re-created from kind and text
-    /// (hyper-util hands connector errors back only by reference).
-    fn clone(&self) -> Self {
-        let io = |e: &io::Error| io::Error::new(e.kind(), e.to_string());
-        match self {
-            ProxyError::BadRequest(m) => ProxyError::BadRequest(m.clone()),
-            ProxyError::AuthRequired => ProxyError::AuthRequired,
-            ProxyError::Loop { target } => ProxyError::Loop {
-                target: target.clone(),
-            },
-            ProxyError::Overloaded { limit } => ProxyError::Overloaded { limit: *limit },
-            ProxyError::UpstreamUnreachable { server, source } => ProxyError::UpstreamUnreachable {
-                server: server.clone(),
-                source: io(source),
-            },
-            ProxyError::UpstreamAuthRejected { server } => ProxyError::UpstreamAuthRejected {
-                server: server.clone(),
-            },
-            ProxyError::TargetRefused {
-                server,
-                target,
-                reason,
-                code,
-            } => ProxyError::TargetRefused {
-                server: server.clone(),
-                target: target.clone(),
-                reason: reason.clone(),
-                code: *code,
-            },
-            ProxyError::UpstreamProtocol { server, detail } => ProxyError::UpstreamProtocol {
-                server: server.clone(),
-                detail: detail.clone(),
-            },
-            ProxyError::TunnelRefused {
-                server,
-                target,
-                status,
-            } => ProxyError::TunnelRefused {
-                server: server.clone(),
-                target: target.clone(),
-                status: status.clone(),
-            },
-            ProxyError::Resolve { host, detail } => ProxyError::Resolve {
-                host: host.clone(),
-                detail: detail.clone(),
-            },
-            ProxyError::TargetUnreachable { target, source } => ProxyError::TargetUnreachable {
-                target: target.clone(),
-                source: io(source),
-            },
-            ProxyError::Timeout { during, after } => ProxyError::Timeout {
-                during: during.clone(),
-                after: *after,
-            },
-            ProxyError::Origin { target, detail } => ProxyError::Origin {
-                target: target.clone(),
-                detail: detail.clone(),
-            },
-            ProxyError::UdpRefused { server, reason } => ProxyError::UdpRefused {
-                server: server.clone(),
-                reason: reason.clone(),
-            },
-        }
-    }
-}
-
 impl ProxyError {
     /// The sentence for people, in any language (the `Display` text is its English).
     pub fn message(&self) -> Message {
@@ -333,8 +298,8 @@ pub fn socks5_reply_reason(code: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn each_message_says_in_english_what_display_says() {
-        let io = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    fn each_error_has_its_sentence_in_the_catalogue() {
+        let io = || Arc::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         let all = [
             ProxyError::BadRequest("x".into()),
             ProxyError::AuthRequired,
@@ -379,7 +344,7 @@ mod tests {
         for e in all {
             let m = e.message();
             assert!(crate::message::known(m.key), "{}", m.key);
-            assert_eq!(m.english(), e.to_string());
+            assert!(!e.to_string().contains('{'), "every argument filled: {e}");
         }
     }
 
@@ -387,7 +352,7 @@ mod tests {
 
     #[test]
     fn statuses_and_messages() {
-        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let refused = Arc::new(io::Error::from(io::ErrorKind::ConnectionRefused));
         let cases: Vec<(ProxyError, u16, &str)> = vec![
             (
                 ProxyError::BadRequest("no host".into()),
@@ -476,7 +441,7 @@ mod tests {
             ProxyError::timeout("x", Duration::from_secs(1)).socks5_reply(),
             6
         );
-        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let refused = Arc::new(io::Error::from(io::ErrorKind::ConnectionRefused));
         assert_eq!(
             ProxyError::TargetUnreachable {
                 target: "t".into(),

@@ -26,25 +26,41 @@ pub struct DirectRules {
     rules: Vec<Rule>,
 }
 
-/// An entry that is neither a host, a `*.suffix` pattern nor a CIDR.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{entry}' is not a host, *.suffix pattern or CIDR: {reason}")]
+/// An entry that is neither a host, a `*.suffix` pattern nor a CIDR. Its `Display` is
+/// the English of its [`Message`](crate::message::Message).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleError {
     pub entry: String,
-    pub reason: &'static str,
+    pub reason: RuleProblem,
+}
+
+/// What is wrong with a `--direct` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleProblem {
+    Cidr,
+    Suffix,
+    Host,
 }
 
 impl RuleError {
     /// The sentence for people, in any language.
     pub fn message(&self) -> crate::message::Message {
         let key = match self.reason {
-            "invalid CIDR" => "core.rule_cidr",
-            "invalid domain suffix" => "core.rule_suffix",
-            _ => "core.rule_host",
+            RuleProblem::Cidr => "core.rule_cidr",
+            RuleProblem::Suffix => "core.rule_suffix",
+            RuleProblem::Host => "core.rule_host",
         };
         crate::message::Message::new(key, [("entry", self.entry.clone())])
     }
 }
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.message().fmt(f)
+    }
+}
+
+impl std::error::Error for RuleError {}
 
 impl DirectRules {
     /// Parses entries; blank entries are ignored so `a,,b` and trailing commas work.
@@ -110,29 +126,47 @@ fn parse_rule(entry: &str) -> Result<Rule, RuleError> {
         return Ok(Rule::All);
     }
     if entry.contains('/') {
-        let net: IpNet = entry.parse().map_err(|_| err("invalid CIDR"))?;
+        let net: IpNet = entry.parse().map_err(|_| err(RuleProblem::Cidr))?;
         return Ok(Rule::Net(net.trunc()));
     }
     if let Some(suffix) = entry.strip_prefix("*.").or_else(|| entry.strip_prefix('.')) {
         return match Host::parse(suffix) {
             Ok(Host::Domain(name)) => Ok(Rule::Suffix(name)),
-            _ => Err(err("invalid domain suffix")),
+            _ => Err(err(RuleProblem::Suffix)),
         };
     }
     match Host::parse(entry) {
         Ok(Host::Ip(ip)) => Ok(Rule::Net(IpNet::from(canonical(ip)))),
         Ok(Host::Domain(name)) => Ok(Rule::Exact(name)),
-        Err(_) => Err(err("invalid host")),
+        Err(_) => Err(err(RuleProblem::Host)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn rule_errors_say_in_english_what_display_says() {
-        for entry in ["10.0.0.0/99", "*.bad host", "bad host"] {
+    fn each_bad_entry_says_what_is_wrong_with_it() {
+        let cases = [
+            (
+                "10.0.0.0/99",
+                RuleProblem::Cidr,
+                "'10.0.0.0/99' is not a host, *.suffix pattern or CIDR: invalid CIDR",
+            ),
+            (
+                "*.bad host",
+                RuleProblem::Suffix,
+                "'*.bad host' is not a host, *.suffix pattern or CIDR: invalid domain suffix",
+            ),
+            (
+                "bad host",
+                RuleProblem::Host,
+                "'bad host' is not a host, *.suffix pattern or CIDR: invalid host",
+            ),
+        ];
+        for (entry, problem, said) in cases {
             let e = DirectRules::parse([entry]).unwrap_err();
-            assert_eq!(e.message().english(), e.to_string(), "{entry}");
+            assert_eq!(e.reason, problem, "{entry}");
+            assert_eq!(e.to_string(), said, "{entry}");
         }
     }
 

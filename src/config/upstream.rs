@@ -83,34 +83,32 @@ pub enum Upstream {
     Http(HttpProxy),
 }
 
-/// What is wrong with an upstream URL, in words a user can act on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What is wrong with an upstream URL, in words a user can act on. Its `Display` is the
+/// English of its [`Message`]: each sentence is written once, in `ui/i18n/en.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamError {
-    #[error("'{0}' has no scheme; write it like socks5h://127.0.0.1:1080")]
     MissingScheme(String),
-    #[error("unknown scheme '{0}' (use socks5h, socks5, socks4a, socks4, http, https or direct)")]
     UnknownScheme(String),
-    #[error("missing host")]
     MissingHost,
-    #[error("invalid host '{0}'")]
     InvalidHost(String),
-    #[error("invalid port '{0}' (1-65535)")]
     InvalidPort(String),
-    #[error("unexpected path '{0}'")]
     UnexpectedPath(String),
-    #[error("user name and password are not valid UTF-8 after percent-decoding")]
     BadEncoding,
-    #[error("{0} must be 1-255 bytes")]
-    CredentialLength(&'static str),
-    #[error("socks4 has no password; put only a user id: socks4://userid@host:port")]
+    UserLength,
+    PasswordLength,
     Socks4Password,
-    #[error("direct:// takes no host, port or credentials")]
     DirectWithAddress,
-    #[error("an HTTP(S) proxy needs a port, like http://proxy.example:3128")]
     HttpWithoutPort,
-    #[error("only an http:// or https:// proxy can be the hop in front of the upstream")]
     ViaNotHttp,
 }
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.message().fmt(f)
+    }
+}
+
+impl std::error::Error for UpstreamError {}
 
 impl UpstreamError {
     /// The sentence for people, in any language.
@@ -126,10 +124,8 @@ impl UpstreamError {
             UpstreamError::InvalidPort(v) => value("core.up_invalid_port", v),
             UpstreamError::UnexpectedPath(v) => value("core.up_unexpected_path", v),
             UpstreamError::BadEncoding => Message::new("core.up_bad_encoding", []),
-            UpstreamError::CredentialLength("password") => {
-                Message::new("core.up_password_length", [])
-            }
-            UpstreamError::CredentialLength(_) => Message::new("core.up_user_length", []),
+            UpstreamError::PasswordLength => Message::new("core.up_password_length", []),
+            UpstreamError::UserLength => Message::new("core.up_user_length", []),
             UpstreamError::Socks4Password => Message::new("core.up_socks4_password", []),
             UpstreamError::DirectWithAddress => Message::new("core.up_direct_address", []),
             UpstreamError::HttpWithoutPort => Message::new("core.up_http_port", []),
@@ -291,14 +287,14 @@ fn parse_userinfo(info: &str, version: Option<SocksVersion>) -> Result<Credentia
         None => (decode(info)?, String::new()),
     };
     if user.is_empty() || user.len() > 255 {
-        return Err(UpstreamError::CredentialLength("user name"));
+        return Err(UpstreamError::UserLength);
     }
     match version {
         Some(SocksVersion::Socks4 | SocksVersion::Socks4a) if !pass.is_empty() => {
             Err(UpstreamError::Socks4Password)
         }
         Some(SocksVersion::Socks5 { .. }) if pass.is_empty() || pass.len() > 255 => {
-            Err(UpstreamError::CredentialLength("password"))
+            Err(UpstreamError::PasswordLength)
         }
         _ => Ok(Credentials {
             username: user,
@@ -310,7 +306,7 @@ fn parse_userinfo(info: &str, version: Option<SocksVersion>) -> Result<Credentia
 #[cfg(test)]
 mod tests {
     #[test]
-    fn each_message_says_in_english_what_display_says() {
+    fn each_error_has_its_sentence_in_the_catalogue() {
         let all = [
             UpstreamError::MissingScheme("h:1".into()),
             UpstreamError::UnknownScheme("ftp".into()),
@@ -319,8 +315,8 @@ mod tests {
             UpstreamError::InvalidPort("0".into()),
             UpstreamError::UnexpectedPath("/x".into()),
             UpstreamError::BadEncoding,
-            UpstreamError::CredentialLength("user name"),
-            UpstreamError::CredentialLength("password"),
+            UpstreamError::UserLength,
+            UpstreamError::PasswordLength,
             UpstreamError::Socks4Password,
             UpstreamError::DirectWithAddress,
             UpstreamError::HttpWithoutPort,
@@ -329,7 +325,7 @@ mod tests {
         for e in all {
             let m = e.message();
             assert!(crate::message::known(m.key), "{}", m.key);
-            assert_eq!(m.english(), e.to_string());
+            assert!(!e.to_string().contains('{'), "every argument filled: {e}");
         }
     }
 
@@ -445,14 +441,8 @@ mod tests {
                 "socks5h://h:1/path",
                 UpstreamError::UnexpectedPath("/path".into()),
             ),
-            (
-                "socks5h://user@h:1",
-                UpstreamError::CredentialLength("password"),
-            ),
-            (
-                "socks5h://:pw@h:1",
-                UpstreamError::CredentialLength("user name"),
-            ),
+            ("socks5h://user@h:1", UpstreamError::PasswordLength),
+            ("socks5h://:pw@h:1", UpstreamError::UserLength),
             ("socks5h://u:%FF@h:1", UpstreamError::BadEncoding),
             ("socks4://u:p@h:1", UpstreamError::Socks4Password),
             ("direct://h:1", UpstreamError::DirectWithAddress),
@@ -461,10 +451,7 @@ mod tests {
             assert_eq!(Upstream::parse(raw), Err(err), "{raw}");
         }
         let long = format!("socks5h://u:{}@h:1", "p".repeat(256));
-        assert_eq!(
-            Upstream::parse(&long),
-            Err(UpstreamError::CredentialLength("password"))
-        );
+        assert_eq!(Upstream::parse(&long), Err(UpstreamError::PasswordLength));
     }
 
     #[test]

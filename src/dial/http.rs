@@ -43,7 +43,7 @@ pub(super) async fn tunnel(
         Ok(Err(source)) => {
             return Err(ProxyError::UpstreamUnreachable {
                 server: hop.to_string(),
-                source,
+                source: source.into(),
             })
         }
         Ok(Ok(head)) => head,

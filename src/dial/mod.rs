@@ -49,7 +49,7 @@ pub(crate) async fn open(
                 e.into_error(
                     |source| ProxyError::TargetUnreachable {
                         target: target.to_string(),
-                        source,
+                        source: source.into(),
                     },
                     || format!("connecting to {target}"),
                 )
@@ -122,7 +122,7 @@ async fn reach(
         e.into_error(
             |source| ProxyError::UpstreamUnreachable {
                 server: first.to_string(),
-                source,
+                source: source.into(),
             },
             || format!("connecting to {first}"),
         )

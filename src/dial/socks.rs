@@ -127,7 +127,10 @@ fn map_error(error: tokio_socks::Error, address: &Target, target: &Target) -> Pr
             server,
             detail: what.to_string(),
         },
-        E::Io(source) => ProxyError::UpstreamUnreachable { server, source },
+        E::Io(source) => ProxyError::UpstreamUnreachable {
+            server,
+            source: source.into(),
+        },
         other => ProxyError::UpstreamProtocol {
             server,
             detail: other.to_string(),

@@ -73,7 +73,7 @@ async fn negotiate(server: &SocksServer, limit: Duration) -> Result<Association,
     };
     let io = |source: std::io::Error| ProxyError::UpstreamUnreachable {
         server: name.clone(),
-        source,
+        source: source.into(),
     };
     let addrs = resolve(&server.address, limit).await?;
     let mut control = connect_any(&addrs, limit)
