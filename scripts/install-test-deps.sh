@@ -12,4 +12,5 @@ apt_install_missing \
   dconf-cli `# dconf dump: which keys are at their defaults, so restore resets them` \
   libkf5config-bin `# kwriteconfig5 / kreadconfig5 for the KDE path` \
   iproute2 `# network namespaces: LAN clients in tests/lan_clients.rs` \
+  nftables `# nft: the TUN tests' leak counter on the desktop namespace's uplink` \
   python3 `# the model of macOS's networksetup/scutil/osascript (tests/fixtures/macos)`

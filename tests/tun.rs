@@ -4,9 +4,13 @@
 //! alone, and after a `kill -9`-like abort `socksbridge tun restore` leaves `ip rule` and
 //! `ip route show table all` byte-identical. End to end: curl with no proxy settings
 //! reaches an origin through microsocks, by address and by a name only the SOCKS side can
-//! resolve; fails closed when the server goes; and every exit undoes the routing.
+//! resolve; fails closed when the server goes; and every exit undoes the routing. UDP
+//! round-trips through Dante's UDP relay, and through microsocks (no UDP) nothing is sent:
+//! QUIC is refused with ICMP at once. An nftables counter on desk's uplink proves that
+//! nothing but traffic to the SOCKS servers leaves, through failover and a dead server.
 #![cfg(target_os = "linux")]
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -256,7 +260,8 @@ fn a_capture_that_fails_part_way_undoes_itself_and_leaves_the_users_route() {
 
 /// Two namespaces joined by a veth pair, nothing else: "desk" (192.0.2.2, default route
 /// via 192.0.2.1) where socksbridge and the clients run, and "isp" holding the SOCKS
-/// server on 203.0.113.1 and an HTTP origin on 198.51.100.7:8080 (both on its loopback,
+/// servers (microsocks on 203.0.113.1:1080, Dante with UDP on 203.0.113.2:1081) and the
+/// origins on 198.51.100.7 (HTTP on 8080, UDP echo on 7777, a UDP/443 sink; all on its loopback,
 /// so reaching them from desk takes desk's default route — the one the TUN takes over).
 /// Desk's resolver points at 192.0.2.53, where nothing answers; only isp's hosts file
 /// knows `origin.test`. Removed, with their /etc/netns files, on drop.
@@ -268,10 +273,11 @@ struct Topology {
 }
 
 impl Topology {
-    fn create() -> Topology {
+    /// `tag` tells apart the topologies of tests running at once in this process.
+    fn create(tag: &str) -> Topology {
         let id = std::process::id() % 60_000;
-        let desk = Namespace::bare(format!("sbdesk{id}"));
-        let isp = Namespace::bare(format!("sbisp{id}"));
+        let desk = Namespace::bare(format!("sbdesk{tag}{id}"));
+        let isp = Namespace::bare(format!("sbisp{tag}{id}"));
         desk.ip(&[
             "link", "add", "desk0", "type", "veth", "peer", "name", "isp0", "netns", &isp.name,
         ]);
@@ -291,6 +297,7 @@ impl Topology {
             "addr add 192.0.2.1/24 dev isp0",
             "link set isp0 up",
             "addr add 203.0.113.1/32 dev lo",
+            "addr add 203.0.113.2/32 dev lo",
             "addr add 198.51.100.7/32 dev lo",
         ] {
             isp.ip(&args.split(' ').collect::<Vec<_>>());
@@ -337,6 +344,7 @@ impl Topology {
             .args(args)
             .env("XDG_STATE_HOME", self.state.path())
             .current_dir(self.www.path())
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(log).unwrap());
@@ -351,18 +359,136 @@ impl Topology {
             &["-i", "203.0.113.1", "-p", "1080"],
             &log,
         );
-        wait_for(|| {
-            !self
-                .isp
-                .exec(&[], "ss", &["-Hltn", "sport = :1080"])
-                .stdout
-                .is_empty()
-        });
+        wait_for(|| self.listening(&self.isp, "-Hltn", 1080));
         child
     }
 
     fn origin_log(&self) -> String {
         std::fs::read_to_string(self.state.path().join("origin.log")).unwrap_or_default()
+    }
+
+    /// Dante on 203.0.113.2:1081: CONNECT and UDP ASSOCIATE, no authentication.
+    fn dante(&self) -> Child {
+        let conf = self.state.path().join("danted.conf");
+        std::fs::write(
+            &conf,
+            "logoutput: stderr\ninternal: 203.0.113.2 port = 1081\nexternal: lo\n\
+             socksmethod: none\nclientmethod: none\nuser.privileged: root\n\
+             user.unprivileged: nobody\nclient pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }\n\
+             socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }\n",
+        )
+        .unwrap();
+        let pid = self.state.path().join("danted.pid");
+        let log = self.state.path().join("danted.log");
+        let args = ["-f", conf.to_str().unwrap(), "-p", pid.to_str().unwrap()];
+        let child = self.spawn_in(&self.isp, "danted", &args, &log);
+        wait_for(|| self.listening(&self.isp, "-Hltn", 1081));
+        child
+    }
+
+    /// On 198.51.100.7: a UDP echo on 7777 and a sink on 443 (QUIC's port) that answers
+    /// nothing; every datagram either receives is logged as `PORT SOURCE-IP PAYLOAD`.
+    fn udp_origins(&self) -> Child {
+        let script = "import select, socket, sys\n\
+            log = open(sys.argv[1], 'a', buffering=1)\n\
+            def bound(port):\n\
+            \x20   s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+            \x20   s.bind(('198.51.100.7', port))\n\
+            \x20   return s\n\
+            echo, sink = bound(7777), bound(443)\n\
+            while True:\n\
+            \x20   for s in select.select([echo, sink], [], [])[0]:\n\
+            \x20       data, source = s.recvfrom(65535)\n\
+            \x20       log.write('%d %s %s\\n' % (s.getsockname()[1], source[0], data.decode()))\n\
+            \x20       if s is echo:\n\
+            \x20           s.sendto(data, source)\n";
+        let log = self.state.path().join("udp.log");
+        let errors = self.state.path().join("udp-origins.log");
+        let child = self.spawn_in(
+            &self.isp,
+            "python3",
+            &["-c", script, log.to_str().unwrap()],
+            &errors,
+        );
+        wait_for(|| self.listening(&self.isp, "-Hlun", 443));
+        child
+    }
+
+    fn udp_log(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("udp.log")).unwrap_or_default()
+    }
+
+    /// A connected UDP socket in desk (no proxy settings) sends `payload` to
+    /// `host:port` and waits 2 s: `reply PAYLOAD`, `refused` (an ICMP error came back)
+    /// or `timeout`.
+    fn udp(&self, host: &str, port: u16, payload: &str) -> String {
+        let script = "import socket, sys\n\
+            host, port, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3]\n\
+            address = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]\n\
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+            s.settimeout(2)\n\
+            s.connect(address)\n\
+            s.send(payload.encode())\n\
+            try:\n\
+            \x20   print('reply', s.recv(2048).decode())\n\
+            except ConnectionRefusedError:\n\
+            \x20   print('refused')\n\
+            except socket.timeout:\n\
+            \x20   print('timeout')\n";
+        let out = self.desk.exec(
+            &[],
+            "python3",
+            &["-c", script, host, &port.to_string(), payload],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Whether a socket in `ns` is bound to `port` (`ss` flags pick TCP or UDP; its own
+    /// filter misses UDP sockets).
+    fn listening(&self, ns: &Namespace, flags: &str, port: u16) -> bool {
+        let bound = format!(":{port} ");
+        String::from_utf8_lossy(&ns.exec(&[], "ss", &[flags]).stdout).contains(&bound)
+    }
+
+    /// An nftables counter on desk's uplink for every packet not to a SOCKS server.
+    fn count_leaks(&self) {
+        let rules = self.state.path().join("leaks.nft");
+        std::fs::write(
+            &rules,
+            "table inet sbleak {\n\
+             \x20 set seen {\n\
+             \x20   type ipv4_addr . inet_proto . inet_service; flags dynamic;\n\
+             \x20 }\n\
+             \x20 chain out {\n\
+             \x20   type filter hook output priority 0; policy accept;\n\
+             \x20   oifname \"desk0\" ip daddr != { 203.0.113.1, 203.0.113.2 } counter \
+                     add @seen { ip daddr . meta l4proto . th dport }\n\
+             \x20   oifname \"desk0\" meta nfproto ipv6 counter\n\
+             \x20 }\n\
+             }\n",
+        )
+        .unwrap();
+        ok(&self.desk.exec(&[], "nft", &["-f", rules.to_str().unwrap()]));
+    }
+
+    /// The packets [`count_leaks`](Self::count_leaks) has counted so far, and the whole
+    /// table (where each IPv4 one went) to say what they were.
+    fn leaked(&self) -> (u64, String) {
+        let listed = ok(&self
+            .desk
+            .exec(&[], "nft", &["list", "table", "inet", "sbleak"]));
+        let counts: Vec<u64> = listed
+            .split("counter packets ")
+            .skip(1)
+            .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(counts.len(), 2, "{listed}");
+        (counts.iter().sum(), listed)
     }
 }
 
@@ -379,11 +505,13 @@ impl Namespace {
     }
 }
 
-/// A child process killed (SIGKILL) and reaped on drop.
+/// A child process killed (SIGKILL, with the processes it forked) and reaped on drop.
 struct Child(std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).output();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -423,7 +551,7 @@ fn ready_line(child: &mut Child) -> String {
 
 #[test]
 fn with_the_tun_a_program_with_no_proxy_settings_goes_through_the_socks_server() {
-    let net = Topology::create();
+    let net = Topology::create("t");
     let origin_log = net.state.path().join("origin.log");
     let _origin = net.spawn_in(
         &net.isp,
@@ -442,6 +570,7 @@ fn with_the_tun_a_program_with_no_proxy_settings_goes_through_the_socks_server()
         "desk cannot resolve the name"
     );
     let before = net.desk.routing();
+    net.count_leaks();
 
     let socks = net.socks_server();
     let cli = env!("CARGO_BIN_EXE_socksbridge");
@@ -514,6 +643,11 @@ fn with_the_tun_a_program_with_no_proxy_settings_goes_through_the_socks_server()
         lines,
         "nothing went direct"
     );
+    let (leaked, seen) = net.leaked();
+    assert_eq!(
+        leaked, 0,
+        "(c) only the SOCKS server's address left desk: {seen}"
+    );
 
     // kill -9: the rules stay, `tun restore` puts back every byte.
     signal(&proxy, "-KILL");
@@ -574,4 +708,119 @@ fn a_tun_that_cannot_be_made_exits_with_one_line_and_changes_nothing() {
     assert!(out.stdout.is_empty(), "no ready line");
     assert_eq!(ns.routing(), before);
     assert!(!state.path().join("socksbridge/tun.json").exists());
+}
+
+#[test]
+fn udp_goes_through_a_server_with_a_relay_and_nowhere_around_one_without() {
+    let net = Topology::create("u");
+    net.count_leaks();
+    let origin_log = net.state.path().join("origin.log");
+    let _origin = net.spawn_in(
+        &net.isp,
+        "python3",
+        &["-m", "http.server", "8080", "--bind", "198.51.100.7"],
+        &origin_log,
+    );
+    let _udp = net.udp_origins();
+    let socks = net.socks_server();
+    let _dante = net.dante();
+    // Failover from microsocks (no UDP) to Dante, checked every second.
+    let config = net.state.path().join("settings.json");
+    std::fs::write(
+        &config,
+        r#"{"app":{"probe_target":"198.51.100.7:8080"},"failover":{"interval_secs":1,"failures":1}}"#,
+    )
+    .unwrap();
+    let cli = env!("CARGO_BIN_EXE_socksbridge");
+    let args = [
+        "--tun",
+        "--config",
+        config.to_str().unwrap(),
+        "--upstream",
+        "socks5h://203.0.113.1:1080",
+        "--upstream",
+        "socks5h://203.0.113.2:1081",
+    ];
+    let log = net.state.path().join("socksbridge.log");
+    let mut proxy = net.spawn_in(&net.desk, cli, &args, &log);
+    let ready = ready_line(&mut proxy);
+    assert!(
+        ready.contains("UDP: through the server's UDP relay"),
+        "{ready}"
+    );
+
+    // (f) microsocks has no UDP relay: nothing is sent; QUIC is refused at once.
+    assert_eq!(net.udp("198.51.100.7", 7777, "one"), "timeout");
+    let started = std::time::Instant::now();
+    assert_eq!(net.udp("198.51.100.7", 443, "quic"), "refused");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "at once, not after the 2 s wait"
+    );
+    assert_eq!(
+        net.udp("origin.test", 443, "quic"),
+        "refused",
+        "a fake address too"
+    );
+    assert_eq!(net.udp_log(), "", "nothing reached either UDP origin");
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        said.contains(
+            "UDP through the TUN is blocked: SOCKS server 203.0.113.1:1080 cannot carry UDP"
+        ),
+        "{said}"
+    );
+    assert_eq!(
+        net.curl("http://198.51.100.7:8080/").0,
+        0,
+        "TCP goes through microsocks"
+    );
+
+    // The server dies: failover to Dante (checked by the probe), and UDP goes with it.
+    drop(socks);
+    let mut served = false;
+    for _ in 0..40 {
+        if net.curl("http://198.51.100.7:8080/").0 == 0 {
+            served = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert!(served, "Dante took over");
+    assert_eq!(net.udp("198.51.100.7", 7777, "two"), "reply two");
+    assert_eq!(
+        net.udp("origin.test", 7777, "three"),
+        "reply three",
+        "the name goes to Dante (fake-IP)"
+    );
+    assert_eq!(
+        net.udp("198.51.100.7", 443, "quic"),
+        "timeout",
+        "QUIC carried to the sink, which never answers"
+    );
+    let seen = net.udp_log();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines.len(), 3, "{seen}");
+    for (line, (port, payload)) in lines
+        .iter()
+        .zip([(7777, "two"), (7777, "three"), (443, "quic")])
+    {
+        let words: Vec<&str> = line.split(' ').collect();
+        assert_eq!(
+            (words[0], words[2]),
+            (port.to_string().as_str(), payload),
+            "{seen}"
+        );
+        assert_ne!(words[1], "192.0.2.2", "from Dante, not from desk: {seen}");
+    }
+
+    let (leaked, seen) = net.leaked();
+    assert_eq!(leaked, 0, "(c) while it ran: {seen}");
+    signal(&proxy, "-TERM");
+    assert!(proxy.0.wait().unwrap().success());
+    let (leaked, seen) = net.leaked();
+    assert_eq!(
+        leaked, 0,
+        "(c) only the SOCKS servers' addresses left desk: {seen}"
+    );
 }

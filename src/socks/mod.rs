@@ -2,7 +2,7 @@
 //! inbound auth is on), dial through the same upstream and rules as HTTP, then pump.
 
 pub mod parse;
-mod udp;
+pub(crate) mod udp;
 
 pub(crate) use udp::probe as probe_udp;
 

@@ -5,6 +5,7 @@
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -15,7 +16,31 @@ pub const ADDRESS_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x1095, 0, 0, 0, 0, 0, 1)
 pub const MTU: u16 = 1500;
 
 /// One packet per read and per write, as the userspace stack expects.
-pub struct Device(tun_rs::AsyncDevice);
+pub struct Device(Arc<tun_rs::AsyncDevice>);
+
+/// A second way into the device beside the stack's: packets the stack does not make
+/// (ICMP errors) written straight in. The device stays open while one is held.
+#[derive(Clone)]
+pub struct Injector(Arc<tun_rs::AsyncDevice>);
+
+impl std::fmt::Debug for Injector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Injector")
+    }
+}
+
+impl Injector {
+    /// Writes one IP packet into the device, as if it had arrived from the network.
+    pub async fn send(&self, packet: &[u8]) -> io::Result<()> {
+        self.0.send(packet).await.map(drop)
+    }
+}
+
+impl Device {
+    pub fn injector(&self) -> Injector {
+        Injector(Arc::clone(&self.0))
+    }
+}
 
 impl std::fmt::Debug for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -31,7 +56,7 @@ pub fn open(name: &str) -> io::Result<Device> {
         .ipv4(ADDRESS_V4, 15u8, None)
         .ipv6(ADDRESS_V6, 96u8)
         .build_async()
-        .map(Device)
+        .map(|device| Device(Arc::new(device)))
 }
 
 impl AsyncRead for Device {

@@ -2,8 +2,8 @@
 //! [`Target`] — its fake address turned back into the name — and goes through the same
 //! engine as the mixed port's tunnels: the direct list, the server in use, failover, the
 //! Connections view; when the server cannot be reached the flow fails (never direct).
-//! UDP to port 53 is answered by [`dns`](super::dns); other UDP is not carried yet and is
-//! dropped, never sent around the SOCKS server.
+//! UDP to port 53 is answered by [`dns`](super::dns); other UDP goes to
+//! [`datagrams`](super::datagrams).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -13,6 +13,7 @@ use ipstack::{IpStackStream, IpStackTcpStream, IpStackUdpStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
+use super::datagrams::{self, Verdict};
 use super::device::{Device, MTU};
 use super::dns::{self, Answer};
 use super::fake_ip::FakeIpPool;
@@ -35,6 +36,8 @@ pub(crate) async fn serve(
 ) {
     let mut config = ipstack::IpStackConfig::default();
     config.mtu_unchecked(MTU).udp_timeout(UDP_IDLE);
+    let injector = device.injector();
+    let verdict = Arc::new(Verdict::default());
     let mut stack = ipstack::IpStack::new(config, device);
     loop {
         let stream = tokio::select! {
@@ -51,11 +54,14 @@ pub(crate) async fn serve(
                 shared.tasks.spawn(flow);
             }
             Ok(IpStackStream::Udp(udp)) => {
-                tracing::debug!(
-                    "UDP {} → {} dropped: the whole-desktop mode carries only TCP and DNS",
-                    udp.local_addr(),
-                    udp.peer_addr()
+                let flow = datagrams::flow(
+                    udp,
+                    Arc::clone(&shared),
+                    Arc::clone(&pool),
+                    injector.clone(),
+                    Arc::clone(&verdict),
                 );
+                shared.tasks.spawn(flow);
             }
             Ok(_) => {}
             Err(e) => {
@@ -68,7 +74,7 @@ pub(crate) async fn serve(
 
 /// Where a flow to `dst` goes: the name behind a fake address, else the address itself.
 /// `None` for a fake address whose name is forgotten (it must not be dialled as an IP).
-fn target_of(dst: SocketAddr, pool: &Mutex<FakeIpPool>) -> Option<Target> {
+pub(super) fn target_of(dst: SocketAddr, pool: &Mutex<FakeIpPool>) -> Option<Target> {
     let pool = crate::sync::lock(pool);
     if !pool.covers(dst.ip()) {
         return Some(Target::new(Host::Ip(dst.ip()), dst.port()));

@@ -11,7 +11,10 @@
 //! routing   making and undoing the capture with `ip`, journal first (Linux)
 //! device    the TUN interface itself (tun-rs), gone with the process (Linux)
 //! flows     each TCP flow from the stack (ipstack) → a Target → the proxy's own engine;
-//!           DNS answered by `dns`; other UDP dropped, never sent around the server
+//!           DNS answered by `dns`
+//! datagrams each other UDP flow through the server's UDP relay (or direct, by the rules);
+//!           where the server has none: QUIC refused, the rest dropped, nothing around it
+//! icmp      the port-unreachable that refuses it (a packet the stack cannot make)
 //! session   start (mark, device, routing, stack) and stop (routing first) (Linux)
 //! ```
 //!
@@ -20,11 +23,15 @@
 //! table (which goes with the device) needs undoing.
 
 #[cfg(target_os = "linux")]
+mod datagrams;
+#[cfg(target_os = "linux")]
 mod device;
 pub mod dns;
 pub mod fake_ip;
 #[cfg(target_os = "linux")]
 mod flows;
+#[cfg(target_os = "linux")]
+mod icmp;
 pub mod journal;
 #[cfg(target_os = "linux")]
 pub mod routing;

@@ -93,6 +93,23 @@ fn already_gone(change: &Change, detail: &str) -> bool {
         || (detail.contains("Cannot find device") && change.spec.contains(&"dev".to_string()))
 }
 
+/// Ends every TCP and UDP socket on this machine whose source is one of `addresses` (the
+/// device's own: the sockets of the programs the capture carried) with `ss -K`. Run before
+/// the routing is undone, while the device still holds the route: a connection left alive
+/// would retransmit its last segments (a FIN the stopped stack never acknowledged) by the
+/// real interface once the rules are gone, from an address that is no longer there. Its
+/// program learns at once (`ECONNABORTED`) instead of hanging. Best effort: a kernel
+/// without socket destruction keeps them, and says so in the log.
+pub fn end_sockets(addresses: &[std::net::IpAddr], env: &CommandEnv) {
+    for address in addresses {
+        let address = address.to_string();
+        let args = ["-K", "-t", "-u", "-a", "-n", "src", &address];
+        if let Err(e) = env.run("ss", &args) {
+            tracing::warn!("the TUN's connections from {address} not ended: {e}");
+        }
+    }
+}
+
 fn ip(env: &CommandEnv, args: &[String]) -> Result<(), RoutingError> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     env.run("ip", &args)

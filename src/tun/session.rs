@@ -1,7 +1,9 @@
 //! The whole-desktop mode while it runs: [`Tun::start`] marks the proxy's own sockets,
 //! opens the device, journals and makes the routing changes, and feeds the device's flows
-//! to the running proxy; [`Tun::stop`] undoes the routing first (the desktop is back on
-//! its own network at once), then closes the device. A panic undoes the routing too
+//! to the running proxy; [`Tun::stop`] stops the stack, ends the sockets that went
+//! through it ([`routing::end_sockets`]), undoes the routing, then closes the device:
+//! until the routing is undone the device holds the capture's route, so none of those
+//! connections' last segments leaves by the real interface. A panic undoes the routing too
 //! ([`restore_on_panic`]); `kill -9` leaves the journal for the next start or
 //! `socksbridge tun restore`.
 
@@ -13,10 +15,11 @@ use ipnet::IpNet;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::device::{self, Injector};
 use super::fake_ip::{default_v4, default_v6, FakeIpPool};
 use super::routing::{self, RoutingError};
 use super::rules::{Capture, FIRST_PREF};
-use super::{device, flows, journal};
+use super::{flows, journal};
 use crate::server::ProxyHandle;
 use crate::system_proxy::CommandEnv;
 
@@ -65,6 +68,8 @@ pub struct Tun {
     excluded: Vec<IpNet>,
     stop: CancellationToken,
     stack: JoinHandle<()>,
+    /// The device, held open until the routing is undone (the stack's handle goes first).
+    device: Injector,
 }
 
 impl Tun {
@@ -99,6 +104,7 @@ impl Tun {
         }
         let pool = Arc::new(Mutex::new(FakeIpPool::new(default_v4(), default_v6())));
         let stop = CancellationToken::new();
+        let held = device.injector();
         let stack = tokio::spawn(flows::serve(
             device,
             proxy.shared(),
@@ -111,6 +117,7 @@ impl Tun {
             excluded,
             stop,
             stack,
+            device: held,
         })
     }
 
@@ -118,7 +125,7 @@ impl Tun {
     pub fn describe(&self) -> String {
         let excluded: Vec<String> = self.excluded.iter().map(IpNet::to_string).collect();
         format!(
-            "device {} ({}/15, {}/96), table {} with rules {}–{} (kept out: {}), DNS: fake-IP for every name the SOCKS server resolves",
+            "device {} ({}/15, {}/96), table {} with rules {}–{} (kept out: {}), DNS: fake-IP for every name the SOCKS server resolves, UDP: through the server's UDP relay (where it has none: QUIC refused, the rest dropped)",
             self.options.device,
             device::ADDRESS_V4,
             device::ADDRESS_V6,
@@ -129,12 +136,21 @@ impl Tun {
         )
     }
 
-    /// Undoes the routing, then closes the device.
+    /// Stops the stack, undoes the routing, then closes the device.
     pub async fn stop(self) -> Result<(), TunError> {
-        let path = self.options.journal.clone();
-        let undone = blocking(move || routing::restore(&path, &CommandEnv::new())).await;
         self.stop.cancel();
         let _ = self.stack.await;
+        let path = self.options.journal.clone();
+        let undone = blocking(move || {
+            let env = CommandEnv::new();
+            routing::end_sockets(
+                &[device::ADDRESS_V4.into(), device::ADDRESS_V6.into()],
+                &env,
+            );
+            routing::restore(&path, &env)
+        })
+        .await;
+        drop(self.device);
         undone.map(drop)
     }
 }

@@ -11,8 +11,8 @@
 //! own address are relayed; fragments are dropped. One datagram is handled at a time, so
 //! a flood waits in the kernel's socket buffer and is dropped there: memory stays flat.
 
-mod datagram;
-mod upstream;
+pub(crate) mod datagram;
+pub(crate) mod upstream;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -125,6 +125,18 @@ fn expected_client(hint: &Target, peer: SocketAddr) -> Option<SocketAddr> {
 
 /// The upstream's UDP relay, or direct, or why UDP cannot go.
 async fn open_way(engine: &Engine) -> Result<Way, ProxyError> {
+    Ok(match upstream_relay(engine).await? {
+        None => Way::Direct,
+        Some(association) => Way::Through(association),
+    })
+}
+
+/// An association with the UDP relay of the server in use; `None` where datagrams leave
+/// from this machine (`direct://`); or why UDP cannot go (turned off, or a server that
+/// cannot carry it).
+pub(crate) async fn upstream_relay(
+    engine: &Engine,
+) -> Result<Option<upstream::Association>, ProxyError> {
     let config = &engine.config;
     if !config.udp {
         return Err(ProxyError::UdpRefused {
@@ -133,10 +145,10 @@ async fn open_way(engine: &Engine) -> Result<Way, ProxyError> {
         });
     }
     match carrier(&config.upstream, config.via.as_ref())? {
-        None => Ok(Way::Direct),
+        None => Ok(None),
         Some(server) => upstream::associate(server, config.timeouts.connect)
             .await
-            .map(Way::Through),
+            .map(Some),
     }
 }
 
