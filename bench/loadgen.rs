@@ -7,6 +7,8 @@
 //! loadgen socks-tunnels SOCKS TARGET PATH WORKERS SECONDS
 //!                                   # the same, speaking SOCKS5 to the SOCKS server itself:
 //!                                   # the ceiling for any HTTP proxy in front of it
+//! loadgen plain-tunnels TARGET PATH WORKERS SECONDS
+//!                                   # the same, straight to TARGET (what a TUN captures)
 //! loadgen requests PROXY URL COUNT  # COUNT keep-alive GETs on one connection (profiling)
 //! loadgen tunnel-count PROXY TARGET PATH COUNT  # COUNT tunnels, one after another (profiling)
 //! loadgen idle PROXY TARGET COUNT PID [AT_ONCE]       # RSS idle → COUNT idle tunnels → closed;
@@ -78,11 +80,22 @@ async fn socks_tunnel(socks: SocketAddr, target: &str) -> Result<TcpStream> {
     Ok(stream)
 }
 
-async fn one_tunnel(proxy: SocketAddr, target: &str, path: &str, socks: bool) -> Result<()> {
-    let mut stream = if socks {
-        socks_tunnel(proxy, target).await?
-    } else {
-        connect_tunnel(proxy, target).await?
+/// How a tunnel reaches its target.
+#[derive(Clone, Copy)]
+enum Via {
+    /// HTTP CONNECT through this proxy.
+    Connect(SocketAddr),
+    /// SOCKS5 through this server.
+    Socks(SocketAddr),
+    /// A plain TCP connection (through a TUN, when one captures it).
+    Plain,
+}
+
+async fn one_tunnel(via: Via, target: &str, path: &str) -> Result<()> {
+    let mut stream = match via {
+        Via::Socks(socks) => socks_tunnel(socks, target).await?,
+        Via::Connect(proxy) => connect_tunnel(proxy, target).await?,
+        Via::Plain => TcpStream::connect(target).await?,
     };
     stream
         .write_all(
@@ -98,14 +111,7 @@ async fn one_tunnel(proxy: SocketAddr, target: &str, path: &str, socks: bool) ->
     Ok(())
 }
 
-async fn tunnels(
-    proxy: SocketAddr,
-    target: String,
-    path: String,
-    workers: usize,
-    seconds: u64,
-    socks: bool,
-) {
+async fn tunnels(via: Via, target: String, path: String, workers: usize, seconds: u64) {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -115,11 +121,8 @@ async fn tunnels(
             (done.clone(), failed.clone(), target.clone(), path.clone());
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                match tokio::time::timeout(
-                    Duration::from_secs(5),
-                    one_tunnel(proxy, &target, &path, socks),
-                )
-                .await
+                match tokio::time::timeout(Duration::from_secs(5), one_tunnel(via, &target, &path))
+                    .await
                 {
                     Ok(Ok(())) => done.fetch_add(1, Ordering::Relaxed),
                     _ => failed.fetch_add(1, Ordering::Relaxed),
@@ -357,22 +360,34 @@ async fn main() {
             .await
         }
         mode @ ("tunnels" | "socks-tunnels") => {
-            tunnels(
-                arg(1).parse().expect("proxy or SOCKS server"),
-                arg(2),
-                arg(3),
+            let proxy = arg(1).parse().expect("proxy or SOCKS server");
+            let via = match mode {
+                "tunnels" => Via::Connect(proxy),
+                _ => Via::Socks(proxy),
+            };
+            let (workers, seconds) = (
                 arg(4).parse().expect("workers"),
                 arg(5).parse().expect("seconds"),
-                mode == "socks-tunnels",
-            )
-            .await
+            );
+            tunnels(via, arg(2), arg(3), workers, seconds).await
+        }
+        "plain-tunnels" => {
+            let (workers, seconds) = (
+                arg(3).parse().expect("workers"),
+                arg(4).parse().expect("seconds"),
+            );
+            tunnels(Via::Plain, arg(1), arg(2), workers, seconds).await
         }
         "tunnel-count" => {
             let (proxy, target, path) = (arg(1).parse().expect("proxy"), arg(2), arg(3));
             let count: usize = arg(4).parse().expect("count");
             let mut ok = 0;
             for _ in 0..count {
-                ok += usize::from(one_tunnel(proxy, &target, &path, false).await.is_ok());
+                ok += usize::from(
+                    one_tunnel(Via::Connect(proxy), &target, &path)
+                        .await
+                        .is_ok(),
+                );
             }
             println!("tunnels={count} ok={ok}");
         }
