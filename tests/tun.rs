@@ -363,6 +363,13 @@ impl Topology {
         child
     }
 
+    /// The HTTP origin on 198.51.100.7:8080 (python's http.server), logging to origin.log.
+    fn http_origin(&self) -> Child {
+        let log = self.state.path().join("origin.log");
+        let args = ["-m", "http.server", "8080", "--bind", "198.51.100.7"];
+        self.spawn_in(&self.isp, "python3", &args, &log)
+    }
+
     fn origin_log(&self) -> String {
         std::fs::read_to_string(self.state.path().join("origin.log")).unwrap_or_default()
     }
@@ -552,13 +559,7 @@ fn ready_line(child: &mut Child) -> String {
 #[test]
 fn with_the_tun_a_program_with_no_proxy_settings_goes_through_the_socks_server() {
     let net = Topology::create("t");
-    let origin_log = net.state.path().join("origin.log");
-    let _origin = net.spawn_in(
-        &net.isp,
-        "python3",
-        &["-m", "http.server", "8080", "--bind", "198.51.100.7"],
-        &origin_log,
-    );
+    let _origin = net.http_origin();
     wait_for(|| net.curl("http://198.51.100.7:8080/").0 == 0);
     assert!(
         net.origin_log().contains("192.0.2.2 "),
@@ -714,13 +715,7 @@ fn a_tun_that_cannot_be_made_exits_with_one_line_and_changes_nothing() {
 fn udp_goes_through_a_server_with_a_relay_and_nowhere_around_one_without() {
     let net = Topology::create("u");
     net.count_leaks();
-    let origin_log = net.state.path().join("origin.log");
-    let _origin = net.spawn_in(
-        &net.isp,
-        "python3",
-        &["-m", "http.server", "8080", "--bind", "198.51.100.7"],
-        &origin_log,
-    );
+    let _origin = net.http_origin();
     let _udp = net.udp_origins();
     let socks = net.socks_server();
     let _dante = net.dante();
