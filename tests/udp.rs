@@ -291,11 +291,10 @@ async fn strangers_and_fragments_are_dropped_and_the_association_ends_with_its_c
             )
         })
         .await;
+        // Nothing is bound to the relay's port any more: it can relay nothing. (A datagram
+        // sent there afterwards tested nothing of ours: tests running beside this one may
+        // be given the freed port for their own relay, which then relays it.)
         assert!(gone, "the relay is closed once the control connection is");
-        let received = echo.received.load(Ordering::SeqCst);
-        let _ = mine.send(&datagram_to(echo.addr, 0, b"late")).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(echo.received.load(Ordering::SeqCst), received);
     })
     .await;
 }
