@@ -819,3 +819,121 @@ fn udp_goes_through_a_server_with_a_relay_and_nowhere_around_one_without() {
         "(c) only the SOCKS servers' addresses left desk: {seen}"
     );
 }
+
+impl Topology {
+    /// On 198.51.100.7:9000: reads until the client's end of stream, then answers
+    /// `GOT <n>` and `n` × 64 KiB of `x`, and closes (a request ended by a half-close).
+    fn half_close_origin(&self) -> Child {
+        let script = "import socket, threading\n\
+            def serve(c):\n\
+            \x20   got = b''\n\
+            \x20   while True:\n\
+            \x20       chunk = c.recv(65536)\n\
+            \x20       if not chunk:\n\
+            \x20           break\n\
+            \x20       got += chunk\n\
+            \x20   n = int(got)\n\
+            \x20   c.sendall(b'GOT %d ' % n + b'x' * (n * 65536))\n\
+            \x20   c.close()\n\
+            s = socket.socket()\n\
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+            s.bind(('198.51.100.7', 9000))\n\
+            s.listen(64)\n\
+            while True:\n\
+            \x20   threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()\n";
+        let log = self.state.path().join("half-close-origin.log");
+        let child = self.spawn_in(&self.isp, "python3", &["-c", script], &log);
+        wait_for(|| self.listening(&self.isp, "-Hltn", 9000));
+        child
+    }
+
+    /// Plain TCP clients in desk (no proxy settings), all at once, each reading its answer
+    /// to the end of stream within 5 s: `eof` sends an HTTP/1.0 request to the origin on
+    /// 8080 (the answer ends when the origin closes); `half:N` sends N and half-closes,
+    /// and the origin on 9000 answers N × 64 KiB after seeing the end. One line per
+    /// client: `ok BYTES` or `fail WHY`.
+    fn clients(&self, modes: &[&str]) -> Vec<String> {
+        let script = "import socket, sys, threading\n\
+            out = [None] * (len(sys.argv) - 1)\n\
+            def one(i, mode):\n\
+            \x20   try:\n\
+            \x20       port = 8080 if mode == 'eof' else 9000\n\
+            \x20       c = socket.create_connection(('198.51.100.7', port), timeout=5)\n\
+            \x20       if mode == 'eof':\n\
+            \x20           c.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n\
+            \x20       else:\n\
+            \x20           c.sendall(mode.split(':')[1].encode())\n\
+            \x20           c.shutdown(socket.SHUT_WR)\n\
+            \x20       got = b''\n\
+            \x20       while True:\n\
+            \x20           chunk = c.recv(65536)\n\
+            \x20           if not chunk:\n\
+            \x20               break\n\
+            \x20           got += chunk\n\
+            \x20       want = b'hello from the origin\\n' if mode == 'eof' else b'GOT '\n\
+            \x20       ok = got.endswith(want) if mode == 'eof' else got.startswith(want)\n\
+            \x20       out[i] = ('ok %d' % len(got)) if ok else ('fail %r' % got[:80])\n\
+            \x20   except Exception as e:\n\
+            \x20       out[i] = 'fail %s' % e\n\
+            ts = [threading.Thread(target=one, args=(i, m)) for i, m in enumerate(sys.argv[1:])]\n\
+            for t in ts: t.start()\n\
+            for t in ts: t.join()\n\
+            print('\\n'.join(out))\n";
+        let mut args = vec!["-c", script];
+        args.extend(modes);
+        let out = self.desk.exec(&[], "python3", &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+#[test]
+fn tcp_through_the_tun_ends_when_either_side_ends_it_with_many_flows_at_once() {
+    let net = Topology::create("e");
+    let _origin = net.http_origin();
+    let _half = net.half_close_origin();
+    // Dante: microsocks ends both directions when one side half-closes.
+    let _socks = net.dante();
+    let cli = env!("CARGO_BIN_EXE_socksbridge");
+    let args = ["--tun", "--upstream", "socks5h://203.0.113.2:1081"];
+    let log = net.state.path().join("socksbridge.log");
+    let mut proxy = net.spawn_in(&net.desk, cli, &args, &log);
+    ready_line(&mut proxy);
+
+    // Answers delimited by the origin's close (HTTP/1.0 with no keep-alive) and requests
+    // delimited by the app's half-close, the big answers still in flight when the
+    // origin closes; sixteen flows set up at once, twice.
+    let body = "hello from the origin\n".len();
+    for round in 0..2 {
+        let mut modes = vec!["eof"; 12];
+        modes.extend(["half:0", "half:1", "half:16", "half:64"]);
+        let seen = net.clients(&modes);
+        assert_eq!(seen.len(), modes.len(), "round {round}: {seen:?}");
+        for (mode, line) in modes.iter().zip(&seen) {
+            let want = match mode.split_once(':') {
+                Some((_, n)) => {
+                    let n: usize = n.parse().unwrap();
+                    format!("GOT {n} ").len() + n * 65536
+                }
+                None => body,
+            };
+            let bytes: Option<usize> = line.strip_prefix("ok ").and_then(|n| n.parse().ok());
+            match *mode {
+                "eof" => assert!(
+                    bytes.is_some_and(|b| b > body),
+                    "round {round} {mode}: {line}"
+                ),
+                _ => assert_eq!(bytes, Some(want), "round {round} {mode}: {line}"),
+            }
+        }
+    }
+    signal(&proxy, "-TERM");
+    assert!(proxy.0.wait().unwrap().success());
+}

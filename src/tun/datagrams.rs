@@ -14,14 +14,15 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use ipstack::IpStackUdpStream;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpStream, UdpSocket};
+use tokio_util::sync::CancellationToken;
 
-use super::device::{Injector, MTU};
+use super::device::{Device, MTU};
 use super::fake_ip::FakeIpPool;
 use super::flows::target_of;
 use super::icmp;
+use super::stack::UdpFlow;
 use crate::connections::Kind;
 use crate::engine::{Engine, Shared};
 use crate::error::ProxyError;
@@ -77,13 +78,14 @@ enum Way {
 /// Carries one UDP flow until either side goes quiet (the stack's UDP timeout), the
 /// association ends or the proxy stops.
 pub(crate) async fn flow(
-    mut udp: IpStackUdpStream,
+    mut udp: UdpFlow,
     shared: Arc<Shared>,
     pool: Arc<Mutex<FakeIpPool>>,
-    injector: Injector,
+    device: Device,
     verdict: Arc<Verdict>,
+    stop: CancellationToken,
 ) {
-    let (app, dst) = (udp.local_addr(), udp.peer_addr());
+    let (app, dst) = (udp.app(), udp.destination());
     let Some(target) = target_of(dst, &pool) else {
         tracing::debug!("TUN UDP {app} → {dst}: a fake address no name holds");
         return;
@@ -104,7 +106,7 @@ pub(crate) async fn flow(
                 }
             }
             if dst.port() == QUIC {
-                refuse(&mut udp, &injector).await;
+                refuse(&mut udp, &device).await;
             }
             return;
         }
@@ -135,13 +137,12 @@ pub(crate) async fn flow(
     ];
     let mut wrapped = Vec::with_capacity(usize::from(MTU) + 300);
     let mut scratch = [0u8; 64];
-    let hard_stop = shared.hard_stop.clone();
     let end = loop {
         tokio::select! {
-            () = hard_stop.cancelled() => break "the proxy stopped",
+            () = stop.cancelled() => break "the TUN or the proxy stopped",
             read = udp.read(&mut from_app) => {
                 let n = match read {
-                    Ok(0) | Err(_) => break "quiet for the stack's UDP timeout",
+                    Ok(0) | Err(_) => break "quiet for the UDP idle time",
                     Ok(n) => n,
                 };
                 let sent = if through {
@@ -243,16 +244,15 @@ async fn direct(engine: &Engine, target: &Target) -> Result<Way, ProxyError> {
 }
 
 /// Answers the flow's first datagram with ICMP port-unreachable.
-async fn refuse(udp: &mut IpStackUdpStream, injector: &Injector) {
+async fn refuse(udp: &mut UdpFlow, device: &Device) {
     let mut first = vec![0u8; usize::from(MTU)];
     let Ok(n) = udp.read(&mut first).await else {
         return;
     };
-    let Some(packet) = icmp::port_unreachable(udp.local_addr(), udp.peer_addr(), &first[..n])
-    else {
+    let Some(packet) = icmp::port_unreachable(udp.app(), udp.destination(), &first[..n]) else {
         return;
     };
-    if let Err(e) = injector.send(&packet).await {
-        tracing::debug!("ICMP to {} not written: {e}", udp.local_addr());
+    if let Err(e) = device.send(&packet).await {
+        tracing::debug!("ICMP to {} not written: {e}", udp.app());
     }
 }

@@ -1,4 +1,4 @@
-//! What the TUN's userspace stack (ipstack) hands over, flow by flow. A TCP flow becomes a
+//! What the TUN's userspace stack ([`stack`](super::stack)) hands over, flow by flow. A TCP flow becomes a
 //! [`Target`] — its fake address turned back into the name — and goes through the same
 //! engine as the mixed port's tunnels: the direct list, the server in use, failover, the
 //! Connections view; when the server cannot be reached the flow fails (never direct).
@@ -9,14 +9,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ipstack::{IpStackStream, IpStackTcpStream, IpStackUdpStream};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 use super::datagrams::{self, Verdict};
 use super::device::{Device, MTU};
 use super::dns::{self, Answer};
 use super::fake_ip::FakeIpPool;
+use super::stack::{self, AppStream, UdpFlow};
 use crate::connections::Kind;
 use crate::engine::{Engine, Shared};
 use crate::target::{Host, Target};
@@ -26,7 +26,7 @@ const FORWARD_LIMIT: Duration = Duration::from_secs(5);
 /// A UDP flow (a DNS client's socket) with no datagram for this long is closed.
 const UDP_IDLE: Duration = Duration::from_secs(30);
 
-/// Serves the device until `stop`.
+/// Serves the device until `stop`, which also ends every flow the stack handed over.
 pub(crate) async fn serve(
     device: Device,
     shared: Arc<Shared>,
@@ -34,41 +34,45 @@ pub(crate) async fn serve(
     local: SocketAddr,
     stop: CancellationToken,
 ) {
-    let mut config = ipstack::IpStackConfig::default();
-    config.mtu_unchecked(MTU).udp_timeout(UDP_IDLE);
-    let injector = device.injector();
     let verdict = Arc::new(Verdict::default());
-    let mut stack = ipstack::IpStack::new(config, device);
-    loop {
-        let stream = tokio::select! {
-            stream = stack.accept() => stream,
-            () = stop.cancelled() => return,
-        };
-        match stream {
-            Ok(IpStackStream::Tcp(tcp)) => {
-                let flow = tcp_flow(tcp, Arc::clone(&shared), Arc::clone(&pool), local);
-                shared.tasks.spawn(flow);
-            }
-            Ok(IpStackStream::Udp(udp)) if udp.peer_addr().port() == 53 => {
-                let flow = dns_flow(udp, Arc::clone(&shared), Arc::clone(&pool));
-                shared.tasks.spawn(flow);
-            }
-            Ok(IpStackStream::Udp(udp)) => {
-                let flow = datagrams::flow(
-                    udp,
-                    Arc::clone(&shared),
-                    Arc::clone(&pool),
-                    injector.clone(),
-                    Arc::clone(&verdict),
-                );
-                shared.tasks.spawn(flow);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!("the TUN's packet stack stopped: {e}");
-                return;
-            }
+    let on_tcp = |tcp: AppStream| {
+        let flow = tcp_flow(
+            tcp,
+            Arc::clone(&shared),
+            Arc::clone(&pool),
+            local,
+            stop.clone(),
+        );
+        shared.tasks.spawn(flow);
+    };
+    let on_udp = |udp: UdpFlow| {
+        let (shared, pool, stop) = (Arc::clone(&shared), Arc::clone(&pool), stop.clone());
+        if udp.destination().port() == 53 {
+            shared
+                .tasks
+                .spawn(until(stop, dns_flow(udp, Arc::clone(&shared), pool)));
+        } else {
+            let flow = datagrams::flow(
+                udp,
+                Arc::clone(&shared),
+                pool,
+                device.clone(),
+                Arc::clone(&verdict),
+                stop,
+            );
+            shared.tasks.spawn(flow);
         }
+    };
+    tokio::select! {
+        () = stack::run(device.clone(), UDP_IDLE, on_tcp, on_udp) => {}
+        () = stop.cancelled() => {}
+    }
+}
+
+async fn until(stop: CancellationToken, work: impl std::future::Future<Output = ()>) {
+    tokio::select! {
+        () = work => {}
+        () = stop.cancelled() => {}
     }
 }
 
@@ -84,12 +88,13 @@ pub(super) fn target_of(dst: SocketAddr, pool: &Mutex<FakeIpPool>) -> Option<Tar
 }
 
 async fn tcp_flow(
-    tcp: IpStackTcpStream,
+    tcp: AppStream,
     shared: Arc<Shared>,
     pool: Arc<Mutex<FakeIpPool>>,
     local: SocketAddr,
+    stop: CancellationToken,
 ) {
-    let (app, dst) = (tcp.local_addr(), tcp.peer_addr());
+    let (app, dst) = (tcp.app(), tcp.destination());
     let Some(target) = target_of(dst, &pool) else {
         tracing::info!(
             "TUN {app} → {dst}: a fake address no name holds (looked up before a restart?)"
@@ -102,9 +107,12 @@ async fn tcp_flow(
         Ok(opened) => opened,
         Err(error) => {
             shared.report(app, format_args!("TUN {target}"), &error);
-            // The app learns at once (the stack answered its SYN before we dialled).
+            // The stack answers the SYN while we dial: a stream closed before that
+            // handshake ends leaves the app waiting in SYN-SENT. Its first bytes (or a
+            // second) say the handshake is done; then the FIN tells it at once.
             let mut tcp = tcp;
-            let _ = tokio::time::timeout(Duration::from_secs(1), tcp.shutdown()).await;
+            let mut first = [0u8; 1];
+            let _ = tokio::time::timeout(Duration::from_secs(1), tcp.read(&mut first)).await;
             return;
         }
     };
@@ -112,15 +120,14 @@ async fn tcp_flow(
     let idle = engine.config.timeouts.idle;
     let counted = &tracked.live.bytes;
     let (end, up, down) =
-        crate::pump::pump_stream(tcp, stream, idle, &shared.stats, &shared.hard_stop, counted)
-            .await;
+        crate::pump::pump_stream(tcp, stream, idle, &shared.stats, &stop, counted).await;
     tracing::debug!("TUN flow to {target} ended ({end:?}): {up} bytes up, {down} down");
 }
 
 /// One app's DNS socket: each query answered with fake addresses, or forwarded to the
 /// server it was sent to (from a marked socket, so it leaves by the real interface).
-async fn dns_flow(mut udp: IpStackUdpStream, shared: Arc<Shared>, pool: Arc<Mutex<FakeIpPool>>) {
-    let server = udp.peer_addr();
+async fn dns_flow(mut udp: UdpFlow, shared: Arc<Shared>, pool: Arc<Mutex<FakeIpPool>>) {
+    let server = udp.destination();
     let mut query = vec![0u8; usize::from(MTU)];
     loop {
         let n = match udp.read(&mut query).await {

@@ -10,7 +10,10 @@
 //! journal   every change on disk before it is made, so a crash is undone exactly
 //! routing   making and undoing the capture with `ip`, journal first (Linux)
 //! device    the TUN interface itself (tun-rs), gone with the process (Linux)
-//! flows     each TCP flow from the stack (ipstack) → a Target → the proxy's own engine;
+//! stack     the userspace TCP/IP stack (netstack-smoltcp) between the device and the
+//!           flows: TCP streams, and datagrams sorted into UDP flows (Linux)
+//! time_wait a new connection on a tuple the stack still holds in TIME-WAIT, reopened
+//! flows     each TCP flow from the stack → a Target → the proxy's own engine;
 //!           DNS answered by `dns`
 //! datagrams each other UDP flow through the server's UDP relay (or direct, by the rules);
 //!           where the server has none: QUIC refused, the rest dropped, nothing around it
@@ -38,6 +41,10 @@ pub mod routing;
 pub mod rules;
 #[cfg(target_os = "linux")]
 mod session;
+#[cfg(target_os = "linux")]
+mod stack;
+#[cfg(target_os = "linux")]
+mod time_wait;
 
 #[cfg(target_os = "linux")]
 pub use session::{restore_on_panic, Tun, TunError, TunOptions};

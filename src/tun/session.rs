@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::device::{self, Injector};
+use super::device::{self, Device};
 use super::fake_ip::{default_v4, default_v6, FakeIpPool};
 use super::routing::{self, RoutingError};
 use super::rules::{Capture, FIRST_PREF};
@@ -69,7 +69,7 @@ pub struct Tun {
     stop: CancellationToken,
     stack: JoinHandle<()>,
     /// The device, held open until the routing is undone (the stack's handle goes first).
-    device: Injector,
+    device: Device,
 }
 
 impl Tun {
@@ -103,8 +103,9 @@ impl Tun {
             return Err(e);
         }
         let pool = Arc::new(Mutex::new(FakeIpPool::new(default_v4(), default_v6())));
-        let stop = CancellationToken::new();
-        let held = device.injector();
+        // Ends the stack and every flow it handed over; the proxy's hard stop ends them too.
+        let stop = proxy.shared().hard_stop.child_token();
+        let held = device.clone();
         let stack = tokio::spawn(flows::serve(
             device,
             proxy.shared(),
