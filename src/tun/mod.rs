@@ -12,7 +12,8 @@
 //! device    the TUN interface itself (tun-rs), gone with the process (Linux)
 //! stack     the userspace TCP/IP stack (netstack-smoltcp) between the device and the
 //!           flows: TCP streams, and datagrams sorted into UDP flows (Linux)
-//! time_wait a new connection on a tuple the stack still holds in TIME-WAIT, reopened
+//! time_wait the stack's TIME-WAIT ended once both FINs are acknowledged (no duplicates
+//!           cross a device), and a tuple it still holds reopened by a new SYN
 //! flows     each TCP flow from the stack → a Target → the proxy's own engine;
 //!           DNS answered by `dns`
 //! datagrams each other UDP flow through the server's UDP relay (or direct, by the rules);

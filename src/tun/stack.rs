@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::device::{Device, MTU};
-use super::time_wait::Reopener;
+use super::time_wait::Closes;
 
 /// Datagrams waiting for one UDP flow's reader; more are dropped, as a full socket would.
 const FLOW_QUEUE: usize = 64;
@@ -51,13 +51,23 @@ pub(super) async fn run(
     let (replies, mut replied) = mpsc::channel::<UdpMsg>(512);
     let table = Table::default();
 
+    // The closes the device sees both ways (time_wait.rs): RSTs that end the stack's
+    // TIME-WAIT go into it behind the packet that finished the close.
+    let closes = Mutex::new(Closes::default());
+    let (resets, mut reset_rx) = mpsc::channel::<Vec<u8>>(1024);
     let inbound = async {
         let mut packet = vec![0u8; usize::from(MTU) + 64];
-        let mut reopener = Reopener::default();
         loop {
-            let n = device.recv(&mut packet).await?;
-            let reset = reopener.before(&packet[..n], std::time::Instant::now());
-            for packet in reset.into_iter().chain([packet[..n].to_vec()]) {
+            let into_stack = tokio::select! {
+                biased;
+                Some(reset) = reset_rx.recv() => vec![reset],
+                n = device.recv(&mut packet) => {
+                    let packet = &packet[..n?];
+                    let around = crate::sync::lock(&closes).from_app(packet, std::time::Instant::now());
+                    around.before.into_iter().chain([packet.to_vec()]).chain(around.after).collect()
+                }
+            };
+            for packet in into_stack {
                 // A packet the stack cannot parse is dropped there, not an error here.
                 if let Err(e) = to_stack.send(packet).await {
                     tracing::debug!("TUN packet not taken by the stack: {e}");
@@ -67,7 +77,13 @@ pub(super) async fn run(
     };
     let outbound = async {
         while let Some(packet) = from_stack.next().await {
-            device.send(&packet?).await?;
+            let packet = packet?;
+            device.send(&packet).await?;
+            let reset = crate::sync::lock(&closes).from_stack(&packet, std::time::Instant::now());
+            // A full queue loses only this shortcut: the SYN that reuses the tuple reopens it.
+            if let Some(reset) = reset {
+                let _ = resets.try_send(reset);
+            }
         }
         Ok::<(), std::io::Error>(())
     };
