@@ -46,7 +46,7 @@ pub(super) async fn run(
     }) else {
         return tracing::error!("the TUN's packet stack started without TCP or UDP");
     };
-    let (mut to_stack, mut from_stack) = stack.split();
+    let (mut to_stack, mut stack_sent) = stack.split();
     let (udp_in, mut udp_out) = udp.split();
     let (replies, mut replied) = mpsc::channel::<UdpMsg>(512);
     let table = Table::default();
@@ -63,7 +63,7 @@ pub(super) async fn run(
                 Some(reset) = reset_rx.recv() => vec![reset],
                 n = device.recv(&mut packet) => {
                     let packet = &packet[..n?];
-                    let around = crate::sync::lock(&closes).from_app(packet, std::time::Instant::now());
+                    let around = crate::sync::lock(&closes).app_sent(packet, std::time::Instant::now());
                     around.before.into_iter().chain([packet.to_vec()]).chain(around.after).collect()
                 }
             };
@@ -76,10 +76,10 @@ pub(super) async fn run(
         }
     };
     let outbound = async {
-        while let Some(packet) = from_stack.next().await {
+        while let Some(packet) = stack_sent.next().await {
             let packet = packet?;
             device.send(&packet).await?;
-            let reset = crate::sync::lock(&closes).from_stack(&packet, std::time::Instant::now());
+            let reset = crate::sync::lock(&closes).stack_sent(&packet, std::time::Instant::now());
             // A full queue loses only this shortcut: the SYN that reuses the tuple reopens it.
             if let Some(reset) = reset {
                 let _ = resets.try_send(reset);

@@ -58,7 +58,7 @@ pub(super) struct Closes {
 
 impl Closes {
     /// Looks at a packet an app sent into the device, before it goes into the stack.
-    pub(super) fn from_app(&mut self, packet: &[u8], now: Instant) -> Resets {
+    pub(super) fn app_sent(&mut self, packet: &[u8], now: Instant) -> Resets {
         let mut resets = Resets::default();
         let Some(segment) = Segment::of(packet) else {
             return resets;
@@ -95,7 +95,7 @@ impl Closes {
 
     /// Looks at a packet the stack sent to an app: the RST to put into the stack once it
     /// has gone out, when it acknowledged the app's FIN, the last step of the close.
-    pub(super) fn from_stack(&mut self, packet: &[u8], now: Instant) -> Option<Vec<u8>> {
+    pub(super) fn stack_sent(&mut self, packet: &[u8], now: Instant) -> Option<Vec<u8>> {
         let segment = Segment::of(packet)?;
         let key = (segment.to, segment.from);
         if segment.rst {
@@ -254,7 +254,9 @@ mod tests {
     }
 
     /// (source, destination, RST?, ACK?, seq) of a packet made here.
-    fn read(packet: &[u8]) -> (SocketAddr, SocketAddr, bool, bool, u32) {
+    type Seen = (SocketAddr, SocketAddr, bool, bool, u32);
+
+    fn read(packet: &[u8]) -> Seen {
         let segment = Segment::of(packet).unwrap();
         (
             segment.from,
@@ -265,7 +267,7 @@ mod tests {
         )
     }
 
-    fn rst_at(app: &str, dst: &str, seq: u32) -> Option<(SocketAddr, SocketAddr, bool, bool, u32)> {
+    fn rst_at(app: &str, dst: &str, seq: u32) -> Option<Seen> {
         Some((app.parse().unwrap(), dst.parse().unwrap(), true, false, seq))
     }
 
@@ -327,19 +329,19 @@ mod tests {
             let mut closes = Closes::default();
             for (packet, at) in &before {
                 assert_eq!(
-                    closes.from_app(packet, later(*at)),
+                    closes.app_sent(packet, later(*at)),
                     Resets::default(),
                     "{name}"
                 );
             }
             let at = if name == "too long ago" { 31 } else { 2 };
             let syn = segment(APP, DST, 77, "SYN", None, b"");
-            let resets = closes.from_app(&syn, later(at));
+            let resets = closes.app_sent(&syn, later(at));
             assert_eq!(resets.after, None, "{name}");
             let want = expected.and_then(|seq| rst_at(APP, DST, seq));
             assert_eq!(resets.before.as_deref().map(read), want, "{name}");
             assert_eq!(
-                closes.from_app(&syn, later(at)),
+                closes.app_sent(&syn, later(at)),
                 Resets::default(),
                 "{name}: once"
             );
@@ -348,7 +350,7 @@ mod tests {
 
     /// The packets of one close in the order the device sees them, and where the RST that
     /// ends the stack's TIME-WAIT appears: ("app", packet) went in, ("stack", packet) came out.
-    fn close(steps: &[(&str, Vec<u8>)]) -> Vec<Option<(SocketAddr, SocketAddr, bool, bool, u32)>> {
+    fn close(steps: &[(&str, Vec<u8>)]) -> Vec<Option<Seen>> {
         let now = Instant::now();
         let mut closes = Closes::default();
         let out = steps
@@ -356,11 +358,11 @@ mod tests {
             .map(|(side, packet)| {
                 let reset = match *side {
                     "app" => {
-                        let resets = closes.from_app(packet, now);
+                        let resets = closes.app_sent(packet, now);
                         assert_eq!(resets.before, None);
                         resets.after
                     }
-                    _ => closes.from_stack(packet, now),
+                    _ => closes.stack_sent(packet, now),
                 };
                 reset.as_deref().map(read)
             })
@@ -436,20 +438,20 @@ mod tests {
         let dst = "[2001:db8::7]:443";
         let now = Instant::now();
         let mut closes = Closes::default();
-        closes.from_stack(&segment(dst, app, 70, "FIN", Some(9), b""), now);
-        closes.from_app(&segment(app, dst, 9, "FIN", Some(71), b""), now);
-        let reset = closes.from_stack(&segment(dst, app, 71, "", Some(10), b""), now);
+        closes.stack_sent(&segment(dst, app, 70, "FIN", Some(9), b""), now);
+        closes.app_sent(&segment(app, dst, 9, "FIN", Some(71), b""), now);
+        let reset = closes.stack_sent(&segment(dst, app, 71, "", Some(10), b""), now);
         assert_eq!(reset.as_deref().map(read), rst_at(app, dst, 10));
 
-        closes.from_app(&segment(app, dst, 9, "FIN", Some(1), b""), now);
+        closes.app_sent(&segment(app, dst, 9, "FIN", Some(1), b""), now);
         let synack = segment(app, dst, 9, "SYN", Some(1), b"");
-        assert_eq!(closes.from_app(&synack, now), Resets::default());
+        assert_eq!(closes.app_sent(&synack, now), Resets::default());
         let reset = closes
-            .from_app(&segment(app, dst, 500, "SYN", None, b""), now)
+            .app_sent(&segment(app, dst, 500, "SYN", None, b""), now)
             .before;
         assert_eq!(reset.as_deref().map(read), rst_at(app, dst, 10));
-        assert_eq!(closes.from_app(b"not a packet", now), Resets::default());
-        assert_eq!(closes.from_stack(b"not a packet", now), None);
+        assert_eq!(closes.app_sent(b"not a packet", now), Resets::default());
+        assert_eq!(closes.stack_sent(b"not a packet", now), None);
     }
 
     #[test]
@@ -459,7 +461,7 @@ mod tests {
         for i in 0..(MAX_TUPLES as u32 + 10) {
             let app = format!("198.18.{}.{}:{}", i >> 16, (i >> 8) & 255, 1024 + (i & 255));
             let fin = segment(&app, "198.51.100.7:80", 1, "FIN", Some(1), b"");
-            closes.from_app(&fin, now + Duration::from_millis(u64::from(i)));
+            closes.app_sent(&fin, now + Duration::from_millis(u64::from(i)));
         }
         assert!(closes.tuples.len() <= MAX_TUPLES);
         assert!(closes.tuples.len() > MAX_TUPLES / 3);
