@@ -13,4 +13,5 @@ apt_install_missing \
   libkf5config-bin `# kwriteconfig5 / kreadconfig5 for the KDE path` \
   iproute2 `# network namespaces: LAN clients in tests/lan_clients.rs` \
   nftables `# nft: the TUN tests' leak counter on the desktop namespace's uplink` \
+  dnsmasq-base `# a real DNS server (UDP and TCP) on the TUN tests' fake internet` \
   python3 `# the model of macOS's networksetup/scutil/osascript (tests/fixtures/macos)`

@@ -299,6 +299,7 @@ impl Topology {
             "addr add 203.0.113.1/32 dev lo",
             "addr add 203.0.113.2/32 dev lo",
             "addr add 198.51.100.7/32 dev lo",
+            "addr add 198.51.100.53/32 dev lo",
         ] {
             isp.ip(&args.split(' ').collect::<Vec<_>>());
         }
@@ -391,6 +392,44 @@ impl Topology {
         let child = self.spawn_in(&self.isp, "danted", &args, &log);
         wait_for(|| self.listening(&self.isp, "-Hltn", 1081));
         child
+    }
+
+    /// dnsmasq on 198.51.100.53:53 (UDP and TCP), knowing only `origin.test` (198.51.100.7)
+    /// and logging each query; every other name is refused, never looked up elsewhere.
+    fn dns_server(&self) -> Child {
+        let log = self.state.path().join("dnsmasq.log");
+        let args = [
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--listen-address=198.51.100.53",
+            "--port=53",
+            "--user=root",
+            "--pid-file=",
+            "--address=/origin.test/198.51.100.7",
+            "--log-queries",
+            "--log-facility=-",
+        ];
+        let child = self.spawn_in(&self.isp, "dnsmasq", &args, &log);
+        wait_for(|| self.listening(&self.isp, "-Hltn", 53));
+        child
+    }
+
+    /// What `getent ahostsv4 NAME` in desk prints first: the address, or "" if none.
+    fn resolve(&self, name: &str) -> String {
+        let out = self.desk.exec(&[], "getent", &["ahostsv4", name]);
+        let printed = String::from_utf8_lossy(&out.stdout);
+        printed.split_whitespace().next().unwrap_or("").to_string()
+    }
+
+    fn set_resolver(&self, address: &str) {
+        std::fs::write(
+            self.desk.etc().join("resolv.conf"),
+            format!("nameserver {address}\noptions timeout:1 attempts:2\n"),
+        )
+        .unwrap();
     }
 
     /// On 198.51.100.7: a UDP echo on 7777 and a sink on 443 (QUIC's port) that answers
@@ -936,4 +975,103 @@ fn tcp_through_the_tun_ends_when_either_side_ends_it_with_many_flows_at_once() {
     }
     signal(&proxy, "-TERM");
     assert!(proxy.0.wait().unwrap().success());
+}
+
+#[test]
+fn with_real_addresses_names_resolve_through_the_socks_server_to_the_real_address() {
+    let net = Topology::create("r");
+    let _origin = net.http_origin();
+    let _dns = net.dns_server();
+    assert_eq!(
+        net.resolve("origin.test"),
+        "",
+        "desk's own resolver (192.0.2.53) is dead"
+    );
+    net.set_resolver("198.51.100.53");
+    assert_eq!(
+        net.resolve("origin.test"),
+        "198.51.100.7",
+        "without the TUN: direct"
+    );
+    let cli = env!("CARGO_BIN_EXE_socksbridge");
+    let refused = net
+        .desk
+        .exec(&[], cli, &["--tun", "--tun-resolver", "198.51.100.53"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("--tun-resolver needs --tun-dns real"),
+        "{said}"
+    );
+    let before = net.desk.routing();
+    net.count_leaks();
+    // microsocks carries no UDP: the queries go as DNS over TCP.
+    let _socks = net.socks_server();
+    let log = net.state.path().join("socksbridge.log");
+    let base = [
+        "--tun",
+        "--tun-dns",
+        "real",
+        "--upstream",
+        "socks5h://203.0.113.1:1080",
+    ];
+
+    // Each query sent on to the resolver it was sent to, through the SOCKS server.
+    let mut proxy = net.spawn_in(&net.desk, cli, &base, &log);
+    let ready = ready_line(&mut proxy);
+    assert!(
+        ready.contains("DNS: real addresses from the resolver each query is sent to"),
+        "{ready}"
+    );
+    assert_eq!(
+        net.resolve("origin.test"),
+        "198.51.100.7",
+        "the real address"
+    );
+    assert_eq!(
+        net.resolve("elsewhere.test"),
+        "",
+        "refused there, not answered here"
+    );
+    assert_eq!(
+        net.curl("http://origin.test:8080/"),
+        (0, "hello from the origin\n".into())
+    );
+    assert!(
+        net.origin_log()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .starts_with("198.51.100.7 "),
+        "through the SOCKS server: {}",
+        net.origin_log()
+    );
+    signal(&proxy, "-TERM");
+    assert!(proxy.0.wait().unwrap().success());
+    assert_eq!(net.desk.routing(), before);
+
+    // A resolver of its own: desk's (192.0.2.53) answers nothing, the named one does.
+    net.set_resolver("192.0.2.53");
+    let mut args = base.to_vec();
+    args.extend(["--tun-resolver", "198.51.100.53"]);
+    let mut proxy = net.spawn_in(&net.desk, cli, &args, &log);
+    let ready = ready_line(&mut proxy);
+    assert!(
+        ready.contains("DNS: real addresses from 198.51.100.53:53"),
+        "{ready}"
+    );
+    assert_eq!(net.resolve("origin.test"), "198.51.100.7");
+    let queries = std::fs::read_to_string(net.state.path().join("dnsmasq.log")).unwrap();
+    assert!(queries.contains("query[A] origin.test"), "{queries}");
+
+    let (leaked, seen) = net.leaked();
+    assert_eq!(
+        leaked,
+        0,
+        "no query and no flow left desk but to the SOCKS server: {seen}\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    signal(&proxy, "-TERM");
+    assert!(proxy.0.wait().unwrap().success());
+    assert_eq!(net.desk.routing(), before);
 }

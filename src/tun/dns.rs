@@ -4,6 +4,9 @@
 //! desktop needs answered for real (names on the direct list, LAN names, reverse lookups,
 //! the OS's connectivity checks) is passed on to the server the app asked.
 //!
+//! With [`DnsMode::Real`] every other query is sent through the SOCKS server instead, over
+//! TCP (any server carries it), and apps get the real addresses.
+//!
 //! Pure: bytes in, bytes out. The caller owns the sockets.
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
@@ -16,6 +19,20 @@ use super::fake_ip::FakeIpPool;
 /// (the pool refreshes the name), and nothing holds a stale one for long after a stop.
 pub const FAKE_TTL: u32 = 1;
 
+/// What the apps' DNS queries are answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DnsMode {
+    /// Fake addresses that stand for the names: the SOCKS server resolves each name
+    /// (socks5h), nothing is resolved on this machine.
+    #[default]
+    FakeIp,
+    /// Real addresses, the query sent through the SOCKS server to `resolver`, or to the
+    /// server the app asked when `None`.
+    Real {
+        resolver: Option<std::net::SocketAddr>,
+    },
+}
+
 /// What to do with one query.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answer {
@@ -23,6 +40,8 @@ pub enum Answer {
     Reply(Vec<u8>),
     /// Pass the query on, unchanged, to the server it was sent to.
     Forward,
+    /// Send the query, unchanged, through the SOCKS server ([`DnsMode::Real`]).
+    Upstream,
 }
 
 /// Names the OS and the LAN need real answers for, whatever the rules say: mDNS and
@@ -105,6 +124,23 @@ pub fn answer(
         }
     }
     reply_with(reply, ResponseCode::NoError)
+}
+
+/// [`DnsMode::Real`]: the names [`answer`] forwards are forwarded the same way; every
+/// other query goes [`Answer::Upstream`], whatever it asks (the resolver there answers it).
+pub fn route_real(query: &[u8], goes_direct: impl Fn(&str) -> bool) -> Option<Answer> {
+    let request = Message::from_vec(query).ok()?;
+    if request.metadata.message_type != MessageType::Query {
+        return None;
+    }
+    let local = |name: &str| {
+        let name = name.trim_end_matches('.');
+        needs_real_answer(name) || goes_direct(name)
+    };
+    match request.queries.as_slice() {
+        [question] if local(&question.name().to_ascii()) => Some(Answer::Forward),
+        _ => Some(Answer::Upstream),
+    }
 }
 
 fn reply_with(mut reply: Message, code: ResponseCode) -> Option<Answer> {
@@ -240,5 +276,37 @@ mod tests {
         let m = reply(answer(&update.to_vec().unwrap(), &mut pool, |_| false));
         assert_eq!(m.metadata.response_code, ResponseCode::NotImp);
         assert_eq!(m.metadata.id, 9);
+    }
+
+    #[test]
+    fn with_real_addresses_every_query_goes_upstream_but_those_answered_here() {
+        let direct = |name: &str| name.ends_with("corp.example");
+        let table = [
+            ("origin.test.", RecordType::A, Some(Answer::Upstream)),
+            ("origin.test.", RecordType::AAAA, Some(Answer::Upstream)),
+            ("origin.test.", RecordType::MX, Some(Answer::Upstream)),
+            ("wiki.corp.example.", RecordType::A, Some(Answer::Forward)),
+            ("printer.local.", RecordType::A, Some(Answer::Forward)),
+            (
+                "4.0.18.198.in-addr.arpa.",
+                RecordType::PTR,
+                Some(Answer::Forward),
+            ),
+            ("nmcheck.gnome.org.", RecordType::A, Some(Answer::Forward)),
+        ];
+        for (name, kind, want) in table {
+            assert_eq!(
+                route_real(&query(name, kind), direct),
+                want,
+                "{name} {kind}"
+            );
+        }
+        assert_eq!(route_real(b"\x00\x01garbage", direct), None);
+        let empty = Message::new(8, MessageType::Query, OpCode::Query);
+        assert_eq!(
+            route_real(&empty.to_vec().unwrap(), direct),
+            Some(Answer::Upstream),
+            "the resolver upstream gives its own FORMERR"
+        );
     }
 }

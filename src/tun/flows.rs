@@ -2,7 +2,8 @@
 //! [`Target`] — its fake address turned back into the name — and goes through the same
 //! engine as the mixed port's tunnels: the direct list, the server in use, failover, the
 //! Connections view; when the server cannot be reached the flow fails (never direct).
-//! UDP to port 53 is answered by [`dns`](super::dns); other UDP goes to
+//! UDP to port 53 is answered by [`dns`](super::dns) (with real addresses: sent through
+//! the SOCKS server as DNS over TCP, which every server carries); other UDP goes to
 //! [`datagrams`](super::datagrams).
 
 use std::net::SocketAddr;
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::datagrams::{self, Verdict};
 use super::device::{Device, MTU};
-use super::dns::{self, Answer};
+use super::dns::{self, Answer, DnsMode};
 use super::fake_ip::FakeIpPool;
 use super::stack::{self, AppStream, UdpFlow};
 use crate::connections::Kind;
@@ -32,6 +33,7 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     pool: Arc<Mutex<FakeIpPool>>,
     local: SocketAddr,
+    mode: DnsMode,
     stop: CancellationToken,
 ) {
     let verdict = Arc::new(Verdict::default());
@@ -48,9 +50,10 @@ pub(crate) async fn serve(
     let on_udp = |udp: UdpFlow| {
         let (shared, pool, stop) = (Arc::clone(&shared), Arc::clone(&pool), stop.clone());
         if udp.destination().port() == 53 {
-            shared
-                .tasks
-                .spawn(until(stop, dns_flow(udp, Arc::clone(&shared), pool)));
+            shared.tasks.spawn(until(
+                stop,
+                dns_flow(udp, Arc::clone(&shared), pool, local, mode),
+            ));
         } else {
             let flow = datagrams::flow(
                 udp,
@@ -125,8 +128,15 @@ async fn tcp_flow(
 }
 
 /// One app's DNS socket: each query answered with fake addresses, or forwarded to the
-/// server it was sent to (from a marked socket, so it leaves by the real interface).
-async fn dns_flow(mut udp: UdpFlow, shared: Arc<Shared>, pool: Arc<Mutex<FakeIpPool>>) {
+/// server it was sent to (from a marked socket, so it leaves by the real interface), or
+/// with real addresses sent through the SOCKS server.
+async fn dns_flow(
+    mut udp: UdpFlow,
+    shared: Arc<Shared>,
+    pool: Arc<Mutex<FakeIpPool>>,
+    local: SocketAddr,
+    mode: DnsMode,
+) {
     let server = udp.destination();
     let mut query = vec![0u8; usize::from(MTU)];
     loop {
@@ -135,23 +145,32 @@ async fn dns_flow(mut udp: UdpFlow, shared: Arc<Shared>, pool: Arc<Mutex<FakeIpP
             Ok(n) => n,
         };
         let engine = shared.engine();
-        let answer = {
-            let mut pool = crate::sync::lock(&pool);
-            dns::answer(&query[..n], &mut pool, |name| needs_real(&engine, name))
+        let real = |name: &str| needs_real(&engine, name);
+        let answer = match mode {
+            DnsMode::FakeIp => dns::answer(&query[..n], &mut crate::sync::lock(&pool), real),
+            DnsMode::Real { .. } => dns::route_real(&query[..n], real),
         };
         let reply = match answer {
-            Some(Answer::Reply(reply)) => reply,
-            Some(Answer::Forward) => match forward(server, &query[..n]).await {
-                Ok(reply) => reply,
-                Err(e) => {
-                    tracing::info!("DNS query forwarded to {server}: {e}");
-                    continue;
-                }
-            },
+            Some(Answer::Reply(reply)) => Ok(reply),
+            Some(Answer::Forward) => forward(server, &query[..n]).await,
+            Some(Answer::Upstream) => {
+                let resolver = match mode {
+                    DnsMode::Real {
+                        resolver: Some(resolver),
+                    } => resolver,
+                    _ => server,
+                };
+                through_upstream(&engine, resolver, local, &query[..n]).await
+            }
             None => continue,
         };
-        if udp.write_all(&reply).await.is_err() {
-            return;
+        match reply {
+            Ok(reply) => {
+                if udp.write_all(&reply).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::info!("DNS query to {server}: {e}"),
         }
     }
 }
@@ -174,4 +193,33 @@ async fn forward(server: SocketAddr, query: &[u8]) -> std::io::Result<Vec<u8>> {
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 5 s"))??;
     reply.truncate(n);
     Ok(reply)
+}
+
+/// Sends `query` to `resolver` through the SOCKS server (the engine's route and server in
+/// use) as DNS over TCP (RFC 7766: each message behind its two-byte length).
+async fn through_upstream(
+    engine: &Engine,
+    resolver: SocketAddr,
+    local: SocketAddr,
+    query: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncWriteExt;
+    let target = Target::new(Host::Ip(resolver.ip()), resolver.port());
+    let exchange = async {
+        let (mut stream, _) = engine
+            .open(&target, local)
+            .await
+            .map_err(|e| std::io::Error::other(format!("through the SOCKS server: {e}")))?;
+        let length = u16::try_from(query.len()).map_err(std::io::Error::other)?;
+        let mut framed = length.to_be_bytes().to_vec();
+        framed.extend_from_slice(query);
+        stream.write_all(&framed).await?;
+        let length = stream.read_u16().await?;
+        let mut reply = vec![0u8; usize::from(length)];
+        stream.read_exact(&mut reply).await?;
+        Ok(reply)
+    };
+    tokio::time::timeout(FORWARD_LIMIT, exchange)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 5 s"))?
 }

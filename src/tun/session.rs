@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::device::{self, Device};
+use super::dns::DnsMode;
 use super::fake_ip::{default_v4, default_v6, FakeIpPool};
 use super::routing::{self, RoutingError};
 use super::rules::{Capture, FIRST_PREF};
@@ -34,6 +35,7 @@ pub struct TunOptions {
     /// SOCKS client (`ssh -D`, Tor, a shadowsocks client) connects to, or its traffic
     /// would come back into the TUN.
     pub exclude: Vec<IpNet>,
+    pub dns: DnsMode,
 }
 
 impl Default for TunOptions {
@@ -44,6 +46,7 @@ impl Default for TunOptions {
             mark: 0x1095,
             journal: journal::default_path(),
             exclude: Vec::new(),
+            dns: DnsMode::FakeIp,
         }
     }
 }
@@ -111,6 +114,7 @@ impl Tun {
             proxy.shared(),
             pool,
             proxy.local_addr(),
+            options.dns,
             stop.clone(),
         ));
         Ok(Tun {
@@ -126,7 +130,7 @@ impl Tun {
     pub fn describe(&self) -> String {
         let excluded: Vec<String> = self.excluded.iter().map(IpNet::to_string).collect();
         format!(
-            "device {} ({}/15, {}/96), table {} with rules {}–{} (kept out: {}), DNS: fake-IP for every name the SOCKS server resolves, UDP: through the server's UDP relay (where it has none: QUIC refused, the rest dropped)",
+            "device {} ({}/15, {}/96), table {} with rules {}–{} (kept out: {}), DNS: {}, UDP: through the server's UDP relay (where it has none: QUIC refused, the rest dropped)",
             self.options.device,
             device::ADDRESS_V4,
             device::ADDRESS_V6,
@@ -134,6 +138,13 @@ impl Tun {
             FIRST_PREF,
             FIRST_PREF + 4,
             if excluded.is_empty() { "none".into() } else { excluded.join(", ") },
+            match self.options.dns {
+                DnsMode::FakeIp => "fake-IP for every name the SOCKS server resolves".to_string(),
+                DnsMode::Real { resolver: Some(resolver) } =>
+                    format!("real addresses from {resolver}, asked through the SOCKS server"),
+                DnsMode::Real { resolver: None } =>
+                    "real addresses from the resolver each query is sent to, asked through the SOCKS server".to_string(),
+            },
         )
     }
 

@@ -26,6 +26,7 @@ Examples:
   socksbridge system-proxy status               # what the OS setting is, and whether it is ours
   socksbridge system-proxy restore              # put back what a crashed run left behind
   sudo socksbridge --tun                        # whole desktop: programs that ignore proxies too
+  sudo socksbridge --tun --tun-dns real --tun-resolver 1.1.1.1   # ... with real addresses
   socksbridge tun restore                       # undo the routing a killed capture left
   eval \"$(socksbridge env)\"                     # point this shell at the proxy
 
@@ -130,10 +131,32 @@ pub struct Args {
     /// SOCKS client (ssh -D, Tor, shadowsocks) connects to, or its traffic would loop
     #[arg(long, value_name = "LIST", requires = "tun", value_delimiter = ',')]
     pub tun_exclude: Vec<String>,
+    /// With --tun: what DNS queries get — fake (addresses standing for the names, which the
+    /// SOCKS server resolves) or real (resolved through the SOCKS server, for programs that
+    /// need real addresses)
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_enum,
+        requires = "tun",
+        default_value = "fake"
+    )]
+    pub tun_dns: TunDns,
+    /// With --tun-dns real: the resolver asked through the SOCKS server (IP or IP:port;
+    /// default: the one each query was sent to, which the SOCKS server must be able to reach)
+    #[arg(long, value_name = "ADDRESS", requires = "tun")]
+    pub tun_resolver: Option<String>,
     /// Threads serving connections (1: all on one thread) [default: 2, or 1 on one core]
     #[arg(long, value_name = "N", env = "SOCKSBRIDGE_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=512))]
     pub threads: Option<u16>,
+}
+
+/// `--tun-dns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TunDns {
+    Fake,
+    Real,
 }
 
 /// A failure the CLI reports as one line and an exit code.

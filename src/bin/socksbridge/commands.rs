@@ -124,6 +124,8 @@ pub fn env_command(
         guard: false,
         tun: false,
         tun_exclude: Vec::new(),
+        tun_dns: crate::args::TunDns::Fake,
+        tun_resolver: None,
         threads: None,
     };
     let config = args

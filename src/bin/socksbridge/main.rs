@@ -73,7 +73,7 @@ async fn run_proxy(args: Args) -> Result<(), CliError> {
         upstream = format!("{upstream} (then {})", others.join(", "));
     }
     let tun = match args.tun {
-        true => match whole_desktop::start(&controller, &args.tun_exclude).await {
+        true => match whole_desktop::start(&controller, &args).await {
             Ok(tun) => Some(tun),
             Err(e) => {
                 // Nothing may stay pointed at a port that is about to close.
