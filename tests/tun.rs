@@ -325,6 +325,14 @@ impl Topology {
         }
     }
 
+    /// socksbridge in desk with `args`, which it must refuse as a usage error (exit 2):
+    /// what it said.
+    fn refused(&self, args: &[&str]) -> String {
+        let out = self.desk.exec(&[], env!("CARGO_BIN_EXE_socksbridge"), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// curl in desk with no proxy settings at all: (exit code, body).
     fn curl(&self, url: &str) -> (i32, String) {
         let out = self.desk.exec(
@@ -622,11 +630,7 @@ fn with_the_tun_a_program_with_no_proxy_settings_goes_through_the_socks_server()
         "debug",
     ];
     let log = net.state.path().join("socksbridge.log");
-    let refused = net
-        .desk
-        .exec(&[], cli, &["--tun", "--tun-exclude", "10.0.0.0/33"]);
-    assert_eq!(refused.status.code(), Some(2));
-    let said = String::from_utf8_lossy(&refused.stderr);
+    let said = net.refused(&["--tun", "--tun-exclude", "10.0.0.0/33"]);
     assert!(
         said.contains("--tun-exclude: \"10.0.0.0/33\" is not an address or a CIDR"),
         "{said}"
@@ -994,11 +998,7 @@ fn with_real_addresses_names_resolve_through_the_socks_server_to_the_real_addres
         "without the TUN: direct"
     );
     let cli = env!("CARGO_BIN_EXE_socksbridge");
-    let refused = net
-        .desk
-        .exec(&[], cli, &["--tun", "--tun-resolver", "198.51.100.53"]);
-    assert_eq!(refused.status.code(), Some(2));
-    let said = String::from_utf8_lossy(&refused.stderr);
+    let said = net.refused(&["--tun", "--tun-resolver", "198.51.100.53"]);
     assert!(
         said.contains("--tun-resolver needs --tun-dns real"),
         "{said}"

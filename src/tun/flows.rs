@@ -138,6 +138,12 @@ async fn dns_flow(
     mode: DnsMode,
 ) {
     let server = udp.destination();
+    let resolver = match mode {
+        DnsMode::Real {
+            resolver: Some(resolver),
+        } => resolver,
+        _ => server,
+    };
     let mut query = vec![0u8; usize::from(MTU)];
     loop {
         let n = match udp.read(&mut query).await {
@@ -152,16 +158,12 @@ async fn dns_flow(
         };
         let reply = match answer {
             Some(Answer::Reply(reply)) => Ok(reply),
-            Some(Answer::Forward) => forward(server, &query[..n]).await,
-            Some(Answer::Upstream) => {
-                let resolver = match mode {
-                    DnsMode::Real {
-                        resolver: Some(resolver),
-                    } => resolver,
-                    _ => server,
-                };
-                through_upstream(&engine, resolver, local, &query[..n]).await
-            }
+            Some(Answer::Forward) => forward(server, &query[..n])
+                .await
+                .map_err(|e| format!("forwarded to {server}: {e}")),
+            Some(Answer::Upstream) => through_upstream(&engine, resolver, local, &query[..n])
+                .await
+                .map_err(|e| format!("to {resolver} through the SOCKS server: {e}")),
             None => continue,
         };
         match reply {
@@ -170,7 +172,7 @@ async fn dns_flow(
                     return;
                 }
             }
-            Err(e) => tracing::info!("DNS query to {server}: {e}"),
+            Err(e) => tracing::info!("DNS query {e}"),
         }
     }
 }
@@ -188,9 +190,7 @@ async fn forward(server: SocketAddr, query: &[u8]) -> std::io::Result<Vec<u8>> {
     socket.connect(server).await?;
     socket.send(query).await?;
     let mut reply = vec![0u8; 4096];
-    let n = tokio::time::timeout(FORWARD_LIMIT, socket.recv(&mut reply))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 5 s"))??;
+    let n = within_limit(socket.recv(&mut reply)).await?;
     reply.truncate(n);
     Ok(reply)
 }
@@ -209,7 +209,7 @@ async fn through_upstream(
         let (mut stream, _) = engine
             .open(&target, local)
             .await
-            .map_err(|e| std::io::Error::other(format!("through the SOCKS server: {e}")))?;
+            .map_err(std::io::Error::other)?;
         let length = u16::try_from(query.len()).map_err(std::io::Error::other)?;
         let mut framed = length.to_be_bytes().to_vec();
         framed.extend_from_slice(query);
@@ -219,6 +219,13 @@ async fn through_upstream(
         stream.read_exact(&mut reply).await?;
         Ok(reply)
     };
+    within_limit(exchange).await
+}
+
+/// `exchange`, given [`FORWARD_LIMIT`] to answer.
+async fn within_limit<T>(
+    exchange: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
     tokio::time::timeout(FORWARD_LIMIT, exchange)
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 5 s"))?

@@ -46,7 +46,7 @@ pub(super) async fn run(
     }) else {
         return tracing::error!("the TUN's packet stack started without TCP or UDP");
     };
-    let (mut to_stack, mut stack_sent) = stack.split();
+    let (mut to_stack, mut from_stack) = stack.split();
     let (udp_in, mut udp_out) = udp.split();
     let (replies, mut replied) = mpsc::channel::<UdpMsg>(512);
     let table = Table::default();
@@ -76,7 +76,7 @@ pub(super) async fn run(
         }
     };
     let outbound = async {
-        while let Some(packet) = stack_sent.next().await {
+        while let Some(packet) = from_stack.next().await {
             let packet = packet?;
             device.send(&packet).await?;
             let reset = crate::sync::lock(&closes).stack_sent(&packet, std::time::Instant::now());

@@ -2,6 +2,8 @@
 
 use socksbridge::controller::Controller;
 
+#[cfg(target_os = "linux")]
+use crate::args::TunDns;
 use crate::args::{Args, CliError};
 
 #[cfg(target_os = "linux")]
@@ -17,11 +19,11 @@ pub async fn start(controller: &Controller, args: &Args) -> Result<Tun, CliError
         .proxy()
         .ok_or_else(|| fail("the proxy is not running".into()))?;
     let dns = match (args.tun_dns, args.tun_resolver.as_deref()) {
-        (crate::args::TunDns::Fake, None) => DnsMode::FakeIp,
-        (crate::args::TunDns::Fake, Some(_)) => {
+        (TunDns::Fake, None) => DnsMode::FakeIp,
+        (TunDns::Fake, Some(_)) => {
             return Err(CliError::usage("--tun-resolver needs --tun-dns real"))
         }
-        (crate::args::TunDns::Real, resolver) => DnsMode::Real {
+        (TunDns::Real, resolver) => DnsMode::Real {
             resolver: resolver.map(parse_resolver).transpose()?,
         },
     };
