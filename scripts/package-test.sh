@@ -73,7 +73,7 @@ in_home=(env HOME="$home" XDG_CONFIG_HOME="$home/config" XDG_STATE_HOME="$home/s
 "${in_home[@]}" dbus-run-session -- /usr/bin/socksbridge system-proxy status 2>"$home/session.log" | tee "$home/status.txt"
 grep -qi 'gnome' "$home/status.txt" || fail "system-proxy status named no desktop"
 # The app from /usr/bin: still running after 5 s, and gone within 15 s of SIGTERM.
-"${in_home[@]}" dbus-run-session -- xvfb-run -a sh -c '
+"${in_home[@]}" dbus-run-session -- xvfb-run -a -s "-screen 0 1280x1024x24 -noreset" sh -c '
   /usr/bin/socksbridge-app > "$HOME/app.log" 2>&1 & pid=$!
   sleep 5
   kill -0 "$pid" || { echo "the app exited early" >&2; cat "$HOME/app.log" >&2; exit 1; }

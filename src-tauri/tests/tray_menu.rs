@@ -301,6 +301,8 @@ fn start_app_with(session: &Session, host: Option<Watcher>) -> App {
         // The shell writes its pid and becomes the app: a foreground program, so SIGINT is
         // not ignored as it would be for a `&` job of a non-interactive shell.
         .args(["-n", &display.to_string()])
+        // No reset when the last client leaves: an X client connecting during one is refused.
+        .args(["-s", "-screen 0 1280x1024x24 -noreset"])
         // As a desktop starts it: the termination signals at their default action, whatever
         // this test inherited. A job started in the background by a non-interactive shell
         // (as CI may run the suite) inherits SIGINT ignored, and a SIGINT that lands before
