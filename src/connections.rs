@@ -1,19 +1,22 @@
 //! The open connections and the last failures, for the window's Connections view: who
 //! (client address), where (target), which way (the server in use, or direct), bytes each
-//! way and age. A connection costs one short lock when it opens and one when it closes;
-//! its byte counters are the ones the tunnel pump keeps anyway, so the data path pays
-//! nothing per byte. Everything stays in this process: nothing is logged or sent.
+//! way and age, and the program behind the client where the OS tells
+//! ([`socket_owner`](crate::socket_owner), looked up once per connection when the view is
+//! drawn). A connection costs one short lock when it opens and one when it closes; its
+//! byte counters are the ones the tunnel pump keeps anyway, so the data path pays nothing
+//! per byte. Everything stays in this process: nothing is logged or sent.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use crate::error::ProxyError;
 use crate::message::Message;
+use crate::socket_owner::{self, ClientSocket, Process};
 use crate::sync::lock;
 
 /// At most this many connections are listed (the newest); the count says how many are open.
@@ -77,7 +80,9 @@ impl UdpSeen {
 #[derive(Debug)]
 pub(crate) struct Live {
     kind: Kind,
-    client: SocketAddr,
+    client: ClientSocket,
+    /// The program behind `client`, once the view has looked.
+    process: OnceLock<Option<Process>>,
     pub target: String,
     /// The server's name; `None` for direct.
     via: Option<Arc<str>>,
@@ -118,13 +123,14 @@ impl Registry {
     pub fn open(
         self: &Arc<Self>,
         kind: Kind,
-        client: SocketAddr,
+        client: ClientSocket,
         target: &impl ToString,
         via: Option<Arc<str>>,
     ) -> Tracked {
         let live = Arc::new(Live {
             kind,
             client,
+            process: OnceLock::new(),
             target: target.to_string(),
             via,
             opened: Instant::now(),
@@ -158,19 +164,35 @@ impl Registry {
         inner.failures.push_front(failure);
     }
 
+    /// The view; the programs behind connections listed for the first time are looked up
+    /// (outside the lock: the OS's tables are read).
     pub fn view(&self) -> Connections {
-        let inner = self.lock();
+        let (open, listed, failures) = {
+            let inner = self.lock();
+            let listed: Vec<Arc<Live>> = inner.open.values().rev().take(LISTED).cloned().collect();
+            (
+                inner.open.len(),
+                listed,
+                inner.failures.iter().cloned().collect(),
+            )
+        };
+        let unknown: Vec<&Arc<Live>> = listed
+            .iter()
+            .filter(|live| live.process.get().is_none())
+            .collect();
+        let sockets: Vec<ClientSocket> = unknown.iter().map(|live| live.client).collect();
+        for (live, process) in unknown.iter().zip(socket_owner::owners(&sockets)) {
+            let _ = live.process.set(process);
+        }
         let now = Instant::now();
         Connections {
-            open: inner.open.len(),
-            connections: inner
-                .open
-                .values()
-                .rev()
-                .take(LISTED)
+            open,
+            connections: listed
+                .iter()
                 .map(|live| Connection {
                     kind: live.kind,
-                    client: live.client.to_string(),
+                    client: live.client.local.to_string(),
+                    process: live.process.get().cloned().flatten(),
                     target: live.target.clone(),
                     via: live.via.as_deref().map(str::to_string),
                     up: live.bytes.up.load(Relaxed),
@@ -187,7 +209,7 @@ impl Registry {
                     }),
                 })
                 .collect(),
-            failures: inner.failures.iter().cloned().collect(),
+            failures,
         }
     }
 
@@ -211,6 +233,8 @@ pub struct Connections {
 pub struct Connection {
     pub kind: Kind,
     pub client: String,
+    /// The program behind `client`, where the OS tells.
+    pub process: Option<Process>,
     pub target: String,
     /// The server it goes through; `None`: straight from this machine.
     pub via: Option<String>,
@@ -258,8 +282,11 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn client(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
+    fn client(port: u16) -> ClientSocket {
+        ClientSocket::tcp(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            SocketAddr::from(([127, 0, 0, 1], 1)),
+        )
     }
 
     #[test]
@@ -295,7 +322,7 @@ mod tests {
             let refused = ProxyError::Loop {
                 target: format!("t{i}:443"),
             };
-            registry.failed(client(4), format!("CONNECT t{i}:443"), &refused);
+            registry.failed(client(4).local, format!("CONNECT t{i}:443"), &refused);
         }
         let failures = registry.view().failures;
         assert_eq!(failures.len(), FAILURES_KEPT);

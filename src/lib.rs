@@ -29,7 +29,8 @@
 //! that end the process), `secret` (passwords that never reach a log), `bypass` (the
 //! default bypass list and its spelling for each OS and for `no_proxy`), `pac` (the PAC
 //! file `http/` serves and `system_proxy/` points the OS at), `sync` (the one lock helper),
-//! `tun/` (the whole-desktop mode's fake-IP DNS and its journalled Linux routing).
+//! `tun/` (the whole-desktop mode's fake-IP DNS and its journalled Linux routing),
+//! `connections` with `socket_owner` (the Connections view, and the program behind each).
 
 mod auth;
 mod bypass;
@@ -53,6 +54,7 @@ mod pump;
 mod route;
 pub mod secret;
 mod server;
+pub mod socket_owner;
 mod socks;
 mod stats;
 mod stream;

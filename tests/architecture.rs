@@ -23,6 +23,7 @@ const CORE: &[&str] = &[
     "pump",
     "stream",
     "connections",
+    "socket_owner",
     "metered",
     "stats",
     "heap",

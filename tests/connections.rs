@@ -118,3 +118,71 @@ async fn a_forwarded_request_is_listed_until_its_body_is_done() {
     })
     .await;
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn each_connection_names_the_program_behind_it() {
+    within(60, async {
+        let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+        let origin = serve_each(move |mut stream: TcpStream| {
+            let mut release = release_rx.clone();
+            async move {
+                let _ = read_head(&mut stream).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
+                    .await;
+                let _ = release.wait_for(|go| *go).await;
+                let _ = stream.write_all(b"world").await;
+            }
+        })
+        .await;
+        let echo = echo_server().await;
+        let proxy = proxy(json!({"servers": [{"name": "Direct", "url": "direct://"}]})).await;
+        // A real program of its own: curl, its request held open by the origin.
+        let mut curl = tokio::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-x", &proxy.url()])
+            .arg(format!("http://{origin}/held"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("curl");
+        let curl_pid = curl.id().unwrap();
+        // And a tunnel from this test's own process.
+        let connect = tunnel(proxy.addr, echo).await;
+        let handle = proxy.handle.clone();
+        assert!(
+            eventually(Duration::from_secs(10), || handle
+                .connections()
+                .connections
+                .iter()
+                .any(|c| c.kind == Kind::Http && c.down == 5))
+            .await,
+            "{:?}",
+            handle.connections()
+        );
+        let view = handle.connections();
+        let program = |kind| {
+            let c = view.connections.iter().find(|c| c.kind == kind).unwrap();
+            c.process.as_ref().map(|p| (p.pid, p.name.clone()))
+        };
+        assert_eq!(
+            program(Kind::Http),
+            Some((curl_pid, "curl".to_string())),
+            "{view:?}"
+        );
+        let me = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert_eq!(
+            program(Kind::Connect),
+            Some((std::process::id(), me.trim_end().to_string())),
+            "{view:?}"
+        );
+        // Looked up once: a second view names them the same.
+        let processes = |view: &socksbridge::connections::Connections| -> Vec<_> {
+            view.connections.iter().map(|c| c.process.clone()).collect()
+        };
+        assert_eq!(processes(&handle.connections()), processes(&view));
+        release_tx.send(true).unwrap();
+        assert!(curl.wait().await.unwrap().success());
+        drop(connect);
+    })
+    .await;
+}

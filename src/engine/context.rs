@@ -85,7 +85,8 @@ impl Conn {
     /// Lists this client's connection to `target` (through the server `via`, `None` for
     /// direct) in the Connections view until the returned entry drops.
     pub fn track(&self, kind: Kind, target: &impl ToString, via: Option<Arc<str>>) -> Tracked {
-        self.shared.connections.open(kind, self.peer, target, via)
+        let client = crate::socket_owner::ClientSocket::tcp(self.peer, self.local);
+        self.shared.connections.open(kind, client, target, via)
     }
 
     /// Counts a failed request or handshake and logs it once ([`Shared::report`]).

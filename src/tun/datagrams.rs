@@ -116,7 +116,8 @@ pub(crate) async fn flow(
         Way::Direct(_) => None,
         Way::Through { .. } => engine.via_upstream(),
     };
-    let tracked = shared.connections.open(Kind::Udp, app, &target, via);
+    let client = crate::socket_owner::ClientSocket::udp(app, dst);
+    let tracked = shared.connections.open(Kind::Udp, client, &target, via);
     let Some(seen) = tracked.live.udp.as_ref() else {
         return;
     };

@@ -119,7 +119,8 @@ async fn tcp_flow(
             return;
         }
     };
-    let tracked = shared.connections.open(Kind::Tun, app, &target, via);
+    let client = crate::socket_owner::ClientSocket::tcp(app, dst);
+    let tracked = shared.connections.open(Kind::Tun, client, &target, via);
     let idle = engine.config.timeouts.idle;
     let counted = &tracked.live.bytes;
     let (end, up, down) =

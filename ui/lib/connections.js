@@ -25,14 +25,15 @@ export function formatAge(ms) {
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
 }
 
-/** One row of cells per connection: client, target, via, sent, received, age. A UDP
- * association's target cell lists where it sent, and its byte cells count datagrams. */
+/** One row of cells per connection: client (the program behind it first, where the OS
+ * tells), target, via, sent, received, age. A UDP association's target cell lists where it
+ * sent, and its byte cells count datagrams. */
 export function connectionRows(view, t) {
   return (view?.connections ?? []).map((c) => {
     const udp = c.udp;
     const sent = (bytes, count) => (udp ? t("conn.datagrams", { bytes: formatBytes(bytes), count: formatCount(count) }) : formatBytes(bytes));
     return [
-      c.client,
+      clientCell(c),
       udp ? udpTargets(udp, t) : c.target,
       c.via ?? t("conn.direct"),
       sent(c.up, udp?.datagrams_up),
@@ -40,6 +41,11 @@ export function connectionRows(view, t) {
       formatAge(c.age_ms),
     ];
   });
+}
+
+/** "firefox (4242) 127.0.0.1:50312", or the address alone. */
+function clientCell(c) {
+  return c.process ? `${c.process.name} (${c.process.pid}) ${c.client}` : c.client;
 }
 
 function udpTargets(udp, t) {

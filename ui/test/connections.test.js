@@ -16,13 +16,13 @@ test("rows, summary and failures", () => {
     open: 3,
     connections: [
       { client: "127.0.0.1:5", target: "example.com:443", via: "Home", up: 10, down: 2000, age_ms: 3000 },
-      { client: "127.0.0.1:6", target: "printer.lan:80", via: null, up: 0, down: 0, age_ms: 0 },
+      { client: "127.0.0.1:6", process: { pid: 4242, name: "curl" }, target: "printer.lan:80", via: null, up: 0, down: 0, age_ms: 0 },
     ],
     failures: [{ at_ms: 0, what: "CONNECT x:443", error: "refused" }],
   };
   assert.deepEqual(connectionRows(view, t), [
     ["127.0.0.1:5", "example.com:443", "Home", "10 B", "2.0 KB", "3 s"],
-    ["127.0.0.1:6", "printer.lan:80", "conn.direct", "0 B", "0 B", "0 s"],
+    ["curl (4242) 127.0.0.1:6", "printer.lan:80", "conn.direct", "0 B", "0 B", "0 s"],
   ]);
   assert.equal(connectionSummary(view, t, true), 'conn.some_listed{"open":"3","listed":"2"}');
   assert.equal(connectionSummary({ ...view, open: 2 }, t, true), 'conn.open{"open":"2"}');
