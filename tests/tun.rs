@@ -673,6 +673,52 @@ fn with_the_tun_a_program_with_no_proxy_settings_goes_through_the_socks_server()
             .unwrap()
             .contains("TUN flow to origin.test:8080 ended")
     });
+    // The control socket: the captured connections, with the program behind each.
+    let state = [("XDG_STATE_HOME", net.state.path().to_str().unwrap())];
+    let held_log = net.state.path().join("held.log");
+    let held = net.spawn_in(
+        &net.desk,
+        "/usr/bin/python3",
+        &["-c", "import socket, time\ns = socket.create_connection(('198.51.100.7', 8080))\nprint(s.getsockname()[1], flush=True)\ntime.sleep(30)"],
+        &held_log,
+    );
+    let mut held = held;
+    let port = ready_line(&mut held).trim().to_string();
+    let listed = || ok(&net.desk.exec(&state, cli, &["tun", "connections"]));
+    wait_for(|| listed().contains(&format!(":{port} -> 198.51.100.7:8080")));
+    let listing = listed();
+    let line = listing
+        .lines()
+        .find(|l| l.contains(&format!(":{port} -> ")))
+        .unwrap();
+    assert!(
+        line.trim_start()
+            .starts_with(&format!("python3 ({}) ", held.0.id())),
+        "the program behind it: {listing}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(&net.desk.exec(
+        &state,
+        cli,
+        &["tun", "connections", "--json"],
+    )))
+    .unwrap();
+    assert!(
+        json["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "tun" && c["process"]["name"] == "python3"),
+        "{json}"
+    );
+    drop(held);
+    let status = ok(&net.desk.exec(&state, cli, &["tun", "status"]));
+    assert!(
+        status.contains(&format!("running capture: pid {}", proxy.0.id())),
+        "{status}"
+    );
+    assert!(status.contains("UDP: not blocked"), "{status}");
+    let control = net.state.path().join("socksbridge/tun.sock");
+
     // (d) the SOCKS server's address is one the TUN covers, and it still works: no loop.
     assert_eq!(net.desk.route_dev("203.0.113.1", &[]), "desk0");
     assert_eq!(net.desk.route_dev("198.51.100.7", &[]), "sbtun0");
@@ -720,6 +766,18 @@ fn with_the_tun_a_program_with_no_proxy_settings_goes_through_the_socks_server()
     assert!(status.success(), "{status}");
     assert_eq!(net.desk.routing(), before);
     assert!(!net.state.path().join("socksbridge/tun.json").exists());
+
+    // `tun stop` over the control socket: the same clean end.
+    let mut proxy = net.spawn_in(&net.desk, cli, &args, &log);
+    assert!(ready_line(&mut proxy).contains("control socket"));
+    let stopping = ok(&net.desk.exec(&state, cli, &["tun", "stop"]));
+    assert!(stopping.contains("stopping"), "{stopping}");
+    let status = proxy.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(net.desk.routing(), before);
+    assert!(!control.exists(), "the socket goes with the capture");
+    let none = ok(&net.desk.exec(&state, cli, &["tun", "status"]));
+    assert!(none.contains("running capture: none answers"), "{none}");
 }
 
 #[test]

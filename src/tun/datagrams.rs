@@ -58,6 +58,14 @@ impl Verdict {
         news
     }
 
+    /// Why UDP is blocked, if it was found so a moment ago (for the capture's status).
+    pub fn reason(&self) -> Option<String> {
+        match &*crate::sync::lock(&self.blocked) {
+            Some((_, at, reason)) if at.elapsed() < VERDICT_KEPT => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
     /// UDP went: a later failure is news again.
     fn clear(&self) {
         *crate::sync::lock(&self.blocked) = None;

@@ -34,9 +34,9 @@ pub(crate) async fn serve(
     pool: Arc<Mutex<FakeIpPool>>,
     local: SocketAddr,
     mode: DnsMode,
+    verdict: Arc<Verdict>,
     stop: CancellationToken,
 ) {
-    let verdict = Arc::new(Verdict::default());
     let on_tcp = |tcp: AppStream| {
         let flow = tcp_flow(
             tcp,

@@ -20,12 +20,16 @@
 //!           where the server has none: QUIC refused, the rest dropped, nothing around it
 //! icmp      the port-unreachable that refuses it (a packet the stack cannot make)
 //! session   start (mark, device, routing, stack) and stop (routing first) (Linux)
+//! control   the running capture's control socket: status, connections, stop, for the
+//!           user who started it only (Linux)
 //! ```
 //!
 //! The main routing table and the resolver configuration are never edited: DNS is
 //! captured by a rule for port 53, so nothing but journalled rules and a route in our own
 //! table (which goes with the device) needs undoing.
 
+#[cfg(target_os = "linux")]
+pub mod control;
 #[cfg(target_os = "linux")]
 mod datagrams;
 #[cfg(target_os = "linux")]

@@ -15,6 +15,8 @@ use ipnet::IpNet;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::control::{CaptureStatus, ControlSocket, Reply, Request};
+use super::datagrams::Verdict;
 use super::device::{self, Device};
 use super::dns::DnsMode;
 use super::fake_ip::{default_v4, default_v6, FakeIpPool};
@@ -71,6 +73,9 @@ pub struct Tun {
     excluded: Vec<IpNet>,
     stop: CancellationToken,
     stack: JoinHandle<()>,
+    proxy: ProxyHandle,
+    /// Why UDP is blocked at the moment, if it is.
+    verdict: Arc<Verdict>,
     /// The device, held open until the routing is undone (the stack's handle goes first).
     device: Device,
 }
@@ -109,12 +114,14 @@ impl Tun {
         // Ends the stack and every flow it handed over; the proxy's hard stop ends them too.
         let stop = proxy.shared().hard_stop.child_token();
         let held = device.clone();
+        let verdict = Arc::new(Verdict::default());
         let stack = tokio::spawn(flows::serve(
             device,
             proxy.shared(),
             pool,
             proxy.local_addr(),
             options.dns,
+            Arc::clone(&verdict),
             stop.clone(),
         ));
         Ok(Tun {
@@ -122,6 +129,8 @@ impl Tun {
             excluded,
             stop,
             stack,
+            proxy: proxy.clone(),
+            verdict,
             device: held,
         })
     }
@@ -146,6 +155,34 @@ impl Tun {
                     "real addresses from the resolver each query is sent to, asked through the SOCKS server".to_string(),
             },
         )
+    }
+
+    /// Answers `socket`'s requests until the capture stops; a stop request cancels
+    /// `stop_asked` (the caller then stops the capture as for a signal).
+    pub fn serve_control(&self, socket: ControlSocket, stop_asked: CancellationToken) {
+        let (proxy, verdict, capture) = (
+            self.proxy.clone(),
+            Arc::clone(&self.verdict),
+            self.describe(),
+        );
+        let answer = move |request| match request {
+            Request::Status => Reply::Status(CaptureStatus {
+                pid: std::process::id(),
+                listen: proxy.local_addr(),
+                capture: capture.clone(),
+                udp_blocked: verdict.reason(),
+                open: proxy.connections().open,
+            }),
+            Request::Connections => match serde_json::to_value(proxy.connections()) {
+                Ok(view) => Reply::Connections(view),
+                Err(e) => Reply::Refused(e.to_string()),
+            },
+            Request::Stop => {
+                stop_asked.cancel();
+                Reply::Stopping
+            }
+        };
+        tokio::spawn(socket.serve(answer, self.stop.clone()));
     }
 
     /// Stops the stack, undoes the routing, then closes the device.

@@ -27,6 +27,7 @@ Examples:
   socksbridge system-proxy restore              # put back what a crashed run left behind
   sudo socksbridge --tun                        # whole desktop: programs that ignore proxies too
   sudo socksbridge --tun --tun-dns real --tun-resolver 1.1.1.1   # ... with real addresses
+  sudo socksbridge tun connections              # what the capture carries, program by program
   socksbridge tun restore                       # undo the routing a killed capture left
   eval \"$(socksbridge env)\"                     # point this shell at the proxy
 
@@ -77,10 +78,29 @@ pub enum SystemProxyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TunCommand {
-    /// Print the routing changes a capture made and whether its process is alive
-    Status,
+    /// Print the routing changes a capture made, whether its process is alive, and what
+    /// the running capture says of itself
+    Status(Control),
+    /// List the connections the running capture carries, with the program behind each
+    Connections {
+        #[command(flatten)]
+        control: Control,
+        /// Print the Connections view as JSON (what the app's window shows)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the running capture: it undoes its routing and exits
+    Stop(Control),
     /// Undo the routing changes a killed run left behind, exactly (idempotent)
     Restore,
+}
+
+/// Where the running capture answers.
+#[derive(Debug, clap::Args)]
+pub struct Control {
+    /// The capture's control socket [default: tun.sock in the state directory]
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -146,6 +166,11 @@ pub struct Args {
     /// default: the one each query was sent to, which the SOCKS server must be able to reach)
     #[arg(long, value_name = "ADDRESS", requires = "tun")]
     pub tun_resolver: Option<String>,
+    /// With --tun: the control socket that `socksbridge tun status|connections|stop` and the
+    /// app ask (only the user who started the capture can open it) [default: tun.sock in the
+    /// state directory]
+    #[arg(long, value_name = "PATH", requires = "tun")]
+    pub tun_control: Option<PathBuf>,
     /// Threads serving connections (1: all on one thread) [default: 2, or 1 on one core]
     #[arg(long, value_name = "N", env = "SOCKSBRIDGE_THREADS",
           value_parser = clap::value_parser!(u16).range(1..=512))]

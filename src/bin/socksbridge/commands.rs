@@ -1,12 +1,12 @@
-//! The subcommands that do not run the proxy: `system-proxy status|restore`,
-//! `tun status|restore` and `env`.
+//! The subcommands that do not run the proxy: `system-proxy status|restore` and `env`
+//! (`tun …` is in [`tun_commands`](crate::tun_commands)).
 
 use std::path::PathBuf;
 
 use socksbridge::system_proxy::env::{commands, Shell};
 use socksbridge::system_proxy::{Recovery, SysProxyError, SystemProxy};
 
-use crate::args::{Args, CliError, SystemProxyCommand, TunCommand};
+use crate::args::{Args, CliError, SystemProxyCommand};
 
 /// The command registered to run at the next login while the setting is ours.
 pub const RESTORE_ARGS: &[&str] = &["system-proxy", "restore"];
@@ -53,58 +53,6 @@ pub fn system_proxy_command(command: SystemProxyCommand) -> Result<(), CliError>
     Ok(())
 }
 
-pub fn tun_command(command: TunCommand) -> Result<(), CliError> {
-    use socksbridge::tun::journal;
-    let path = journal::default_path();
-    let fail = |message: String| CliError { message, code: 1 };
-    match command {
-        TunCommand::Status => match journal::read(&path).map_err(|e| fail(e.to_string()))? {
-            None => println!("capture: none ({} absent)", path.display()),
-            Some(journal) => {
-                let alive = socksbridge::system_proxy::owner_alive(journal.pid);
-                let owner = if alive {
-                    "running"
-                } else {
-                    "gone: `socksbridge tun restore` undoes it"
-                };
-                println!(
-                    "capture: device {} by socksbridge pid {} ({owner})",
-                    journal.device, journal.pid
-                );
-                for change in &journal.changes {
-                    println!("  ip {}", change.add_args().join(" "));
-                }
-            }
-        },
-        TunCommand::Restore => restore_tun(&path).map_err(fail)?,
-    }
-    Ok(())
-}
-
-#[cfg(target_os = "linux")]
-fn restore_tun(path: &std::path::Path) -> Result<(), String> {
-    use socksbridge::tun::routing::{restore, Restored};
-    let env = socksbridge::system_proxy::CommandEnv::new();
-    match restore(path, &env).map_err(|e| e.to_string())? {
-        Restored::Nothing => println!("nothing to restore"),
-        Restored::Undone { undone, journalled } => println!(
-            "restored: {undone} of {journalled} routing changes were still there and are undone"
-        ),
-    }
-    Ok(())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn restore_tun(path: &std::path::Path) -> Result<(), String> {
-    match socksbridge::tun::journal::read(path).map_err(|e| e.to_string())? {
-        None => {
-            println!("nothing to restore");
-            Ok(())
-        }
-        Some(_) => Err("the whole-desktop mode's routing is Linux-only in this version".into()),
-    }
-}
-
 pub fn env_command(
     shell: Option<Shell>,
     listen: Option<String>,
@@ -126,6 +74,7 @@ pub fn env_command(
         tun_exclude: Vec::new(),
         tun_dns: crate::args::TunDns::Fake,
         tun_resolver: None,
+        tun_control: None,
         threads: None,
     };
     let config = args

@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod logging;
+mod tun_commands;
 mod whole_desktop;
 
 use std::io::Write;
@@ -92,7 +93,7 @@ async fn serve_until_signal(
     controller: Controller,
     local: std::net::SocketAddr,
     upstream: &str,
-    tun: Option<whole_desktop::Tun>,
+    tun: Option<whole_desktop::Capture>,
     signalled: impl std::future::Future<Output = socksbridge::termination::Termination>,
 ) -> Result<(), CliError> {
     {
@@ -106,7 +107,17 @@ async fn serve_until_signal(
         );
         let _ = out.flush();
     }
-    let signal = signalled.await;
+    // A stop asked over the capture's control socket is a person at the app or a terminal.
+    let asked = async {
+        match &tun {
+            Some(tun) => tun.stop_asked().await,
+            None => std::future::pending().await,
+        }
+    };
+    let signal = tokio::select! {
+        signal = signalled => signal,
+        () = asked => socksbridge::termination::Termination::Interrupt,
+    };
     // The routing goes first: programs are back on the network before anything else.
     if let Some(tun) = tun {
         if let Err(e) = tun.stop().await {
@@ -146,7 +157,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::SystemProxy(command)) => commands::system_proxy_command(command),
-        Some(Command::Tun(command)) => commands::tun_command(command),
+        Some(Command::Tun(command)) => tun_commands::tun_command(command),
         Some(Command::Env {
             shell,
             listen,

@@ -1,4 +1,5 @@
-//! `--tun`: the whole-desktop mode around the running proxy (Linux only in this version).
+//! `--tun`: the whole-desktop mode around the running proxy (Linux only in this version),
+//! with its control socket.
 
 use socksbridge::controller::Controller;
 
@@ -6,14 +7,45 @@ use socksbridge::controller::Controller;
 use crate::args::TunDns;
 use crate::args::{Args, CliError};
 
+/// The running capture and the control socket it answers on.
 #[cfg(target_os = "linux")]
-pub use socksbridge::tun::Tun;
+#[derive(Debug)]
+pub struct Capture {
+    tun: socksbridge::tun::Tun,
+    control: std::path::PathBuf,
+    stop_asked: tokio_util::sync::CancellationToken,
+}
+
+#[cfg(target_os = "linux")]
+impl Capture {
+    /// What the ready line says.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}; control socket {}",
+            self.tun.describe(),
+            self.control.display()
+        )
+    }
+
+    /// Resolves when a client of the control socket asks the capture to stop.
+    pub async fn stop_asked(&self) {
+        self.stop_asked.cancelled().await;
+    }
+
+    /// Undoes the routing (the control socket goes with it).
+    pub async fn stop(self) -> Result<(), String> {
+        self.tun.stop().await.map_err(|e| e.to_string())
+    }
+}
 
 /// Starts the capture (undoing a killed run's leftover first) and makes a panic undo it.
+/// The control socket is bound first: a capture already answering there refuses this one
+/// before anything is changed.
 #[cfg(target_os = "linux")]
-pub async fn start(controller: &Controller, args: &Args) -> Result<Tun, CliError> {
+pub async fn start(controller: &Controller, args: &Args) -> Result<Capture, CliError> {
+    use socksbridge::tun::control::{self, ControlSocket};
     use socksbridge::tun::dns::DnsMode;
-    use socksbridge::tun::{restore_on_panic, TunOptions};
+    use socksbridge::tun::{restore_on_panic, Tun, TunOptions};
     let fail = |message: String| CliError { message, code: 1 };
     let proxy = controller
         .proxy()
@@ -36,10 +68,23 @@ pub async fn start(controller: &Controller, args: &Args) -> Result<Tun, CliError
         dns,
         ..TunOptions::default()
     };
+    let path = args
+        .tun_control
+        .clone()
+        .unwrap_or_else(control::default_path);
+    let socket =
+        ControlSocket::bind(&path, control::owner_uid()).map_err(|e| fail(e.to_string()))?;
     restore_on_panic(&options.journal);
-    Tun::start(&proxy, options)
+    let tun = Tun::start(&proxy, options)
         .await
-        .map_err(|e| fail(e.to_string()))
+        .map_err(|e| fail(e.to_string()))?;
+    let stop_asked = tokio_util::sync::CancellationToken::new();
+    tun.serve_control(socket, stop_asked.clone());
+    Ok(Capture {
+        tun,
+        control: path,
+        stop_asked,
+    })
 }
 
 /// `203.0.113.5` or `203.0.113.0/24` (IPv6 alike).
@@ -70,11 +115,15 @@ fn parse_resolver(item: &str) -> Result<std::net::SocketAddr, CliError> {
 /// Other systems: the flag is refused with the reason.
 #[cfg(not(target_os = "linux"))]
 #[derive(Debug)]
-pub enum Tun {}
+pub enum Capture {}
 
 #[cfg(not(target_os = "linux"))]
-impl Tun {
+impl Capture {
     pub fn describe(&self) -> String {
+        match *self {}
+    }
+
+    pub async fn stop_asked(&self) {
         match *self {}
     }
 
@@ -84,7 +133,7 @@ impl Tun {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub async fn start(_controller: &Controller, _args: &Args) -> Result<Tun, CliError> {
+pub async fn start(_controller: &Controller, _args: &Args) -> Result<Capture, CliError> {
     Err(CliError::usage(
         "--tun: the whole-desktop mode is Linux-only in this version",
     ))
