@@ -78,20 +78,7 @@ async fn open_tunnels_are_listed_with_their_bytes_and_failures_with_their_reason
 #[tokio::test]
 async fn a_forwarded_request_is_listed_until_its_body_is_done() {
     within(60, async {
-        // An origin that sends its head and part of the body, then waits for a signal.
-        let (release_tx, release_rx) = tokio::sync::watch::channel(false);
-        let origin = serve_each(move |mut stream: TcpStream| {
-            let mut release = release_rx.clone();
-            async move {
-                let _ = read_head(&mut stream).await;
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
-                    .await;
-                let _ = release.wait_for(|go| *go).await;
-                let _ = stream.write_all(b"world").await;
-            }
-        })
-        .await;
+        let (origin, release_tx) = held_origin().await;
         let proxy = proxy(json!({"servers": [{"name": "Direct", "url": "direct://"}]})).await;
         let client = proxied_client(&proxy.url());
         let url = format!("http://{origin}/slow");
@@ -123,19 +110,7 @@ async fn a_forwarded_request_is_listed_until_its_body_is_done() {
 #[tokio::test]
 async fn each_connection_names_the_program_behind_it() {
     within(60, async {
-        let (release_tx, release_rx) = tokio::sync::watch::channel(false);
-        let origin = serve_each(move |mut stream: TcpStream| {
-            let mut release = release_rx.clone();
-            async move {
-                let _ = read_head(&mut stream).await;
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
-                    .await;
-                let _ = release.wait_for(|go| *go).await;
-                let _ = stream.write_all(b"world").await;
-            }
-        })
-        .await;
+        let (origin, release_tx) = held_origin().await;
         let echo = echo_server().await;
         let proxy = proxy(json!({"servers": [{"name": "Direct", "url": "direct://"}]})).await;
         // A real program of its own: curl, its request held open by the origin.
@@ -185,4 +160,23 @@ async fn each_connection_names_the_program_behind_it() {
         drop(connect);
     })
     .await;
+}
+
+/// An origin that sends its head and half the body ("hello"), then the rest ("world") once
+/// the returned sender says so.
+async fn held_origin() -> (std::net::SocketAddr, tokio::sync::watch::Sender<bool>) {
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let origin = serve_each(move |mut stream: TcpStream| {
+        let mut release = release_rx.clone();
+        async move {
+            let _ = read_head(&mut stream).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
+                .await;
+            let _ = release.wait_for(|go| *go).await;
+            let _ = stream.write_all(b"world").await;
+        }
+    })
+    .await;
+    (origin, release_tx)
 }
