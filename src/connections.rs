@@ -164,6 +164,10 @@ impl Registry {
         inner.failures.push_front(failure);
     }
 
+    pub fn open_count(&self) -> usize {
+        self.lock().open.len()
+    }
+
     /// The view; the programs behind connections listed for the first time are looked up
     /// (outside the lock: the OS's tables are read).
     pub fn view(&self) -> Connections {

@@ -172,6 +172,11 @@ impl ProxyHandle {
         self.state.shared.connections.view()
     }
 
+    /// How many connections are open: the view's count, without looking up programs.
+    pub fn open_connections(&self) -> usize {
+        self.state.shared.connections.open_count()
+    }
+
     pub fn stats(&self) -> StatsSnapshot {
         self.state.shared.stats.snapshot()
     }

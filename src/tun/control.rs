@@ -73,11 +73,6 @@ pub enum ControlError {
     BadReply { path: PathBuf, detail: String },
 }
 
-/// `tun.sock` beside the journal: in the state directory of whoever runs the capture.
-pub fn default_path() -> PathBuf {
-    super::journal::default_path().with_file_name("tun.sock")
-}
-
 /// The user the socket is for: the one pkexec or sudo ran the capture for, when it runs
 /// as root; otherwise the process's own.
 pub fn owner_uid() -> u32 {

@@ -44,6 +44,11 @@ pub fn default_path() -> PathBuf {
     crate::system_proxy::default_state_path().with_file_name("tun.json")
 }
 
+/// The running capture's control socket: `tun.sock` beside the journal.
+pub fn control_socket_path() -> PathBuf {
+    default_path().with_file_name("tun.sock")
+}
+
 /// The journal, if a capture left one.
 pub fn read(path: &Path) -> Result<Option<Journal>, JournalError> {
     let bytes = match std::fs::read(path) {

@@ -171,7 +171,7 @@ impl Tun {
                 listen: proxy.local_addr(),
                 capture: capture.clone(),
                 udp_blocked: verdict.reason(),
-                open: proxy.connections().open,
+                open: proxy.open_connections(),
             }),
             Request::Connections => match serde_json::to_value(proxy.connections()) {
                 Ok(view) => Reply::Connections(view),

@@ -21,17 +21,7 @@ pub fn tun_command(command: TunCommand) -> Result<(), CliError> {
 }
 
 fn socket(control: Control) -> PathBuf {
-    control.control.unwrap_or_else(control_default)
-}
-
-#[cfg(target_os = "linux")]
-fn control_default() -> PathBuf {
-    socksbridge::tun::control::default_path()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn control_default() -> PathBuf {
-    journal::default_path().with_file_name("tun.sock")
+    control.control.unwrap_or_else(journal::control_socket_path)
 }
 
 /// The journal: the routing changes a capture made, and whether its process lives.

@@ -71,7 +71,7 @@ pub async fn start(controller: &Controller, args: &Args) -> Result<Capture, CliE
     let path = args
         .tun_control
         .clone()
-        .unwrap_or_else(control::default_path);
+        .unwrap_or_else(socksbridge::tun::journal::control_socket_path);
     let socket =
         ControlSocket::bind(&path, control::owner_uid()).map_err(|e| fail(e.to_string()))?;
     restore_on_panic(&options.journal);
